@@ -1,0 +1,54 @@
+# agentteam: build, image, tests, benchmarks. `make help` lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+IMAGE ?= agentteam-sandbox:latest
+BIN   := bin/agentteam
+RUNNER := docker/build/agentteam-runner
+export IMAGE
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './workspace/run-*' 2>/dev/null) go.mod go.sum
+
+.PHONY: all build image demo test test-short bench fuzz cleanup help check-docker
+all: build
+
+help:
+	@echo "make demo     build what is missing (binary, sandbox image) and run the built-in example"
+	@echo "make test     run every test (needs a running Docker engine; builds the image if missing)"
+	@echo "make bench    measure block latency against docker exec / docker run"
+	@echo "make image    build the sandbox image offline (debootstrap + docker build --network none)"
+	@echo "make build    build bin/agentteam"
+	@echo "make cleanup  remove sandbox containers left by killed runs"
+
+build: $(BIN)
+
+$(BIN): $(GO_SOURCES)
+	$(GO) build -o $@ ./cmd/agentteam
+
+$(RUNNER): $(GO_SOURCES)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/agentteam-runner
+
+check-docker:
+	@command -v docker >/dev/null || { echo "make: docker is not installed (Debian: apt-get install docker.io)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make: the Docker engine is not running or not reachable (try: sudo systemctl start docker)" >&2; exit 1; }
+
+image: check-docker $(RUNNER)
+	@docker/build-image.sh
+
+demo: build image
+	$(BIN) exec examples/hello.md
+
+test: check-docker image
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench: check-docker image build
+	@scripts/bench.sh
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzExtract -fuzztime 60s ./agents/codeblock/
+
+cleanup: build
+	$(BIN) cleanup

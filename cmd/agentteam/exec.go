@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentteam/agentteam/agents/codeblock"
+	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/workspace"
+)
+
+// ExecOptions are the inputs of `agentteam exec`.
+type ExecOptions struct {
+	IO        IO
+	Sandbox   sandboxFlags
+	JSON      bool
+	Workspace string // "" means a new run directory under ./workspace
+	File      string // "-" or "" means standard input
+}
+
+// ExecReport is the JSON that `exec --json` prints.
+type ExecReport struct {
+	ExitCode  int         `json:"exit_code"`
+	Workspace string      `json:"workspace"`
+	Blocks    []ExecBlock `json:"blocks"`
+	Error     string      `json:"error,omitempty"`
+}
+
+// ExecBlock is one fenced block of the message and, when it ran, its result.
+// ExitCode is -1 for a block that did not run.
+type ExecBlock struct {
+	Index      int    `json:"index"`
+	Line       int    `json:"line"`
+	Skipped    bool   `json:"skipped"`
+	SkipReason string `json:"skip_reason,omitempty"`
+	sandbox.Result
+}
+
+func newExecCmd(s IO) *cobra.Command {
+	opts := &ExecOptions{IO: s}
+	cmd := &cobra.Command{
+		Use:   "exec [flags] [FILE|-]",
+		Short: "Run the fenced code blocks of a Markdown message in the sandbox",
+		Long: `Reads a Markdown message (as a model writes one), runs its python, sh and bash
+blocks in order in one sandbox session, and stops at the first failure.
+Untagged and other blocks are reported as skipped.
+
+Exit status: 0 every block passed, 1 a block failed or none could run,
+2 usage error, 4 the sandbox cannot run, 130 interrupted.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.File = args[0]
+			}
+			return runExec(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object instead of the report")
+	cmd.Flags().StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./workspace)")
+	opts.Sandbox.register(cmd.Flags())
+	return cmd
+}
+
+func runExec(ctx context.Context, opts *ExecOptions) error {
+	msg, err := readMessage(opts)
+	if err != nil {
+		return err
+	}
+	st, err := loadSettings(opts.IO)
+	if err != nil {
+		return err
+	}
+	cfg, err := opts.Sandbox.config(st)
+	if err != nil {
+		return err
+	}
+	blocks := codeblock.Extract(msg)
+	report := ExecReport{ExitCode: ExitOK, Blocks: make([]ExecBlock, 0, len(blocks))}
+	runnable := 0
+	for _, b := range blocks {
+		if b.Runnable() {
+			runnable++
+		}
+	}
+
+	ws, err := openWorkspace(opts.IO, opts.Workspace)
+	if err != nil {
+		return err
+	}
+	ws.Close() // the session opens its own handle
+	report.Workspace = ws.Dir()
+
+	out := newReporter(opts.IO, opts.JSON)
+	var runErr error
+	if runnable > 0 {
+		runErr = execBlocks(ctx, cfg, blocks, &report, out)
+	} else {
+		for _, b := range blocks {
+			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
+		}
+	}
+	if runnable == 0 {
+		report.ExitCode = ExitFailure
+		report.Error = "no python, sh or bash code block to run in the message"
+	}
+	for _, b := range report.Blocks {
+		if !b.Skipped && !b.OK() {
+			report.ExitCode = ExitFailure
+		}
+	}
+	if runErr != nil {
+		var ee *exitError
+		if !errors.As(runErr, &ee) && ctx.Err() == nil && report.Error == "" {
+			report.Error = runErr.Error()
+		}
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		if err := enc.Encode(report); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	} else {
+		out.summary(report, runnable)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if report.ExitCode != ExitOK {
+		if opts.JSON || report.Error == "" {
+			return &exitError{code: report.ExitCode}
+		}
+		return &exitError{code: report.ExitCode, err: errors.New(report.Error)}
+	}
+	return nil
+}
+
+// execBlocks runs the runnable blocks in one session, stopping at the first
+// failure. The session is closed on every path, Ctrl-C included.
+func execBlocks(ctx context.Context, cfg sandbox.Config, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
+	d, err := sandbox.NewDocker(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	sess, err := d.NewSession(ctx, report.Workspace)
+	if err != nil {
+		return err
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+
+	failed := false
+	for _, b := range blocks {
+		switch {
+		case !b.Runnable():
+			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
+			out.block(report.Blocks[len(report.Blocks)-1])
+			continue
+		case failed:
+			report.Blocks = append(report.Blocks, skipped(b, "not run: an earlier block failed"))
+			continue
+		}
+		out.start(b)
+		res, err := sess.Run(ctx, sandbox.Code{Language: b.Language, Source: b.Code, Filename: b.Filename})
+		eb := ExecBlock{Index: b.Index, Line: b.Line, Result: res}
+		report.Blocks = append(report.Blocks, eb)
+		out.block(eb)
+		if err != nil {
+			return err
+		}
+		failed = !res.OK()
+	}
+	return nil
+}
+
+func skipped(b codeblock.Block, reason string) ExecBlock {
+	lang := b.Language
+	if lang == "" {
+		lang = "untagged"
+	}
+	return ExecBlock{Index: b.Index, Line: b.Line, Skipped: true, SkipReason: reason,
+		Result: sandbox.Result{Language: lang, Filename: b.Filename, ExitCode: -1}}
+}
+
+// readMessage reads the message from the file or standard input.
+func readMessage(opts *ExecOptions) (string, error) {
+	const maxMessage = 16 << 20
+	var r io.Reader
+	switch opts.File {
+	case "", "-":
+		if opts.File == "" && opts.IO.InIsTTY {
+			return "", usageError("no message: give a FILE, or pipe one in (agentteam exec - < message.md)")
+		}
+		r = opts.IO.In
+	default:
+		f, err := os.Open(opts.File)
+		if err != nil {
+			return "", usageError("read message: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxMessage+1))
+	if err != nil {
+		return "", usageError("read message: %v", err)
+	}
+	if len(data) > maxMessage {
+		return "", usageError("read message: larger than %d MiB", maxMessage>>20)
+	}
+	return string(data), nil
+}
+
+// openWorkspace opens the given directory, or a new run directory under
+// ./workspace.
+func openWorkspace(s IO, dir string) (*workspace.Workspace, error) {
+	if dir != "" {
+		ws, err := workspace.Open(dir)
+		if err != nil {
+			return nil, usageError("workspace: %v", err)
+		}
+		return ws, nil
+	}
+	ws, err := workspace.New(filepath.Join(s.Dir, "workspace"))
+	if err != nil {
+		return nil, fmt.Errorf("create workspace: %w", err)
+	}
+	return ws, nil
+}

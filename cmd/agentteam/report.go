@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/agentteam/agentteam/agents/codeblock"
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// reporter prints exec's human report as blocks finish; with JSON it stays
+// silent (the JSON goes out at the end).
+type reporter struct {
+	w     io.Writer
+	quiet bool
+	color bool
+}
+
+func newReporter(s IO, json bool) *reporter {
+	return &reporter{w: s.Out, quiet: json, color: s.color()}
+}
+
+func (r *reporter) paint(code, s string) string {
+	if !r.color {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (r *reporter) start(b codeblock.Block) {
+	if r.quiet {
+		return
+	}
+	title := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
+	if b.Filename != "" {
+		title += " · " + sandbox.Printable(b.Filename)
+	}
+	fmt.Fprintln(r.w, r.paint("1", "── "+title+" "+strings.Repeat("─", max(3, 50-len(title)))))
+}
+
+func (r *reporter) block(b ExecBlock) {
+	if r.quiet {
+		return
+	}
+	if b.Skipped {
+		fmt.Fprintf(r.w, "%s block %d (%s, line %d): %s\n", r.paint("33", "skipped"), b.Index+1, sandbox.Printable(b.Language), b.Line, b.SkipReason)
+		return
+	}
+	res := b.Result
+	status := r.paint("32", "✓ passed")
+	if !res.OK() {
+		status = r.paint("31", "✗ failed")
+	}
+	var flags []string
+	if res.TimedOut {
+		flags = append(flags, "timed out")
+	}
+	if res.OOMKilled {
+		flags = append(flags, "out of memory")
+	}
+	if res.OutputLimited {
+		flags = append(flags, "output limit")
+	}
+	if res.WorkspaceExceeded {
+		flags = append(flags, "workspace full")
+	}
+	if res.Canceled {
+		flags = append(flags, "cancelled")
+	}
+	if res.Truncated {
+		flags = append(flags, "output truncated")
+	}
+	line := fmt.Sprintf("%s  exit %d · %s", status, res.ExitCode, fmtMS(res.DurationMS))
+	if len(flags) > 0 {
+		line += " · " + strings.Join(flags, ", ")
+	}
+	fmt.Fprintln(r.w, line)
+	r.stream("stdout", res.Stdout, res.StdoutBytes)
+	r.stream("stderr", res.Stderr, res.StderrBytes)
+	if res.Error != "" {
+		fmt.Fprintln(r.w, r.paint("31", "error: ")+sandbox.Printable(res.Error))
+	}
+	for _, f := range res.Files.Created {
+		fmt.Fprintln(r.w, r.paint("2", "  + "+sandbox.Printable(f)))
+	}
+	for _, f := range res.Files.Modified {
+		fmt.Fprintln(r.w, r.paint("2", "  ~ "+sandbox.Printable(f)))
+	}
+	for _, f := range res.Files.Deleted {
+		fmt.Fprintln(r.w, r.paint("2", "  - "+sandbox.Printable(f)))
+	}
+}
+
+func (r *reporter) stream(name, text string, total int64) {
+	if text == "" {
+		return
+	}
+	head := name
+	if int64(len(text)) < total {
+		head = fmt.Sprintf("%s (%d bytes, cut)", name, total)
+	}
+	fmt.Fprintln(r.w, r.paint("2", head+":"))
+	body := strings.TrimRight(sandbox.Printable(text), "\n")
+	for _, l := range strings.Split(body, "\n") {
+		fmt.Fprintln(r.w, "  "+l)
+	}
+}
+
+func (r *reporter) summary(rep ExecReport, runnable int) {
+	ran, passed := 0, 0
+	for _, b := range rep.Blocks {
+		if !b.Skipped {
+			ran++
+			if b.OK() {
+				passed++
+			}
+		}
+	}
+	fmt.Fprintf(r.w, "\n%d of %d runnable blocks passed · workspace %s\n", passed, runnable, sandbox.Printable(rep.Workspace))
+}
+
+func fmtMS(ms float64) string {
+	if ms >= 1000 {
+		return fmt.Sprintf("%.2f s", ms/1000)
+	}
+	return fmt.Sprintf("%.0f ms", ms)
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// Exit statuses, documented in the README.
+const (
+	ExitOK          = 0   // success; every block passed
+	ExitFailure     = 1   // a block failed, or an error
+	ExitUsage       = 2   // wrong flags or arguments
+	ExitNotApproved = 3   // a team stopped without approval
+	ExitSandbox     = 4   // the sandbox cannot run: no engine, no image, hardening not in effect
+	ExitInterrupted = 130 // Ctrl-C
+)
+
+// exitError carries an exit status with an optional message.
+type exitError struct {
+	code int
+	err  error // nil: the command already said what happened
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// IO is where a command reads and writes; tests pass buffers.
+type IO struct {
+	In       io.Reader
+	Out      io.Writer
+	ErrOut   io.Writer
+	InIsTTY  bool
+	OutIsTTY bool
+	Getenv   func(string) string // the process environment; nil means os.Getenv
+	Dir      string              // working directory for .env and ./workspace; "" means the current one
+}
+
+func systemIO() IO {
+	return IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, InIsTTY: isTerminal(os.Stdin), OutIsTTY: isTerminal(os.Stdout), Getenv: os.Getenv}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// color reports whether output to a terminal should be coloured.
+func (s IO) color() bool {
+	return s.OutIsTTY && s.getenv("NO_COLOR") == "" && s.getenv("TERM") != "dumb"
+}
+
+func (s IO) getenv(k string) string {
+	if s.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return s.Getenv(k)
+}
+
+// Main runs the CLI with args and returns the exit status.
+func Main(ctx context.Context, args []string, s IO) int {
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	code, msg := exitStatus(ctx, err)
+	if msg != "" {
+		fmt.Fprintln(s.ErrOut, "agentteam: "+msg)
+	}
+	return code
+}
+
+// exitStatus maps an error to the exit status and the one line to print.
+func exitStatus(ctx context.Context, err error) (int, string) {
+	if err == nil {
+		return ExitOK, ""
+	}
+	var ee *exitError
+	if errors.As(err, &ee) && ee.err == nil {
+		return ee.code, ""
+	}
+	msg := oneLine(err.Error())
+	switch {
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return ExitInterrupted, "interrupted"
+	case errors.As(err, &ee):
+		return ee.code, msg
+	case errors.Is(err, sandbox.ErrConfig):
+		return ExitUsage, msg
+	case errors.Is(err, sandbox.ErrEngineUnavailable), errors.Is(err, sandbox.ErrImageMissing), errors.Is(err, sandbox.ErrHardening):
+		return ExitSandbox, msg
+	}
+	return ExitFailure, msg
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(sandbox.Printable(s)), " ")
+}
+
+func newRootCmd(s IO) *cobra.Command {
+	var verbose bool
+	root := &cobra.Command{
+		Use:           "agentteam",
+		Short:         "Run a team of AI agents whose code runs in a hardened sandbox",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(s.ErrOut, &slog.HandlerOptions{Level: level})))
+		},
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.ErrOut)
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log details on stderr")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: ExitUsage, err: err}
+	})
+	root.AddCommand(newExecCmd(s), newDoctorCmd(s), newCleanupCmd(s))
+	// Unknown commands and bad arguments are usage errors too.
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageError("unknown command %q (see 'agentteam --help')", args[0])
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	return root
+}

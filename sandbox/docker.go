@@ -1,0 +1,322 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/agentteam/agentteam/sandbox/protocol"
+	"github.com/agentteam/agentteam/workspace"
+)
+
+// Docker runs sessions as containers on a Docker engine.
+type Docker struct {
+	cli *client.Client
+	cfg Config
+	log *slog.Logger
+
+	imageOnce sync.Once
+	imageEnv  []string
+	imageErr  error
+}
+
+// Option configures a Docker executor.
+type Option func(*Docker)
+
+// WithLogger sets where the executor logs (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(d *Docker) { d.log = l } }
+
+// NewDocker connects to the engine named by the environment (DOCKER_HOST and
+// friends), negotiating the API version, and checks that it answers.
+func NewDocker(ctx context.Context, cfg Config, opts ...Option) (*Docker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("%w: create docker client: %v", ErrEngineUnavailable, err)
+	}
+	d := &Docker{cli: cli, cfg: cfg, log: slog.Default()}
+	for _, o := range opts {
+		o(d)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		cli.Close()
+		return nil, engineError(cli, err)
+	}
+	return d, nil
+}
+
+// Client returns the engine client, for checks such as doctor's.
+func (d *Docker) Client() *client.Client { return d.cli }
+
+// Config returns the effective configuration, defaults filled in.
+func (d *Docker) Config() Config { return d.cfg }
+
+// Close closes the engine connection.
+func (d *Docker) Close() error { return d.cli.Close() }
+
+func engineError(cli *client.Client, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w: cannot reach the Docker engine at %s (is it running? try: sudo systemctl start docker): %v",
+		ErrEngineUnavailable, cli.DaemonHost(), err)
+}
+
+// classify turns an engine error into one of the package's errors.
+func (d *Docker) classify(verb string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: %w", verb, err)
+	case client.IsErrConnectionFailed(err):
+		return engineError(d.cli, err)
+	case cerrdefs.IsNotFound(err):
+		return fmt.Errorf("%w: %s: image %q not found: build it with 'make image' (or set AGENTTEAM_IMAGE)", ErrImageMissing, verb, d.cfg.Image)
+	}
+	return fmt.Errorf("%s: %w", verb, err)
+}
+
+// image returns the image's environment, which Docker merges into every
+// container's, once per executor.
+func (d *Docker) image(ctx context.Context) ([]string, error) {
+	d.imageOnce.Do(func() {
+		img, err := d.cli.ImageInspect(ctx, d.cfg.Image)
+		if err != nil {
+			d.imageErr = d.classify("inspect image", err)
+			return
+		}
+		if img.Config != nil {
+			d.imageEnv = img.Config.Env
+		}
+	})
+	return d.imageEnv, d.imageErr
+}
+
+// NewSession starts a hardened container for workspaceDir.
+func (d *Docker) NewSession(ctx context.Context, workspaceDir string) (Session, error) {
+	ws, err := workspace.Open(workspaceDir)
+	if err != nil {
+		return nil, fmt.Errorf("open workspace: %w", err)
+	}
+	user, err := prepareOwnership(ws.Dir())
+	if err != nil {
+		ws.Close()
+		return nil, err
+	}
+	var id [6]byte
+	rand.Read(id[:])
+	s := &session{d: d, ws: ws, user: user, id: hex.EncodeToString(id[:])}
+	if err := s.start(ctx); err != nil {
+		ws.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// prepareOwnership picks the container's user. As root on the host, the
+// sandbox runs as the image's dedicated user and is given the workspace
+// directory itself (not its contents); as another user, it runs with that
+// user's ids, so the files the team makes belong to them.
+func prepareOwnership(dir string) (string, error) {
+	uid, gid := os.Geteuid(), os.Getegid()
+	if uid != 0 {
+		if gid == 0 {
+			gid = uid
+		}
+		return fmt.Sprintf("%d:%d", uid, gid), nil
+	}
+	if err := os.Lchown(dir, sandboxUID, sandboxUID); err != nil {
+		return "", fmt.Errorf("give workspace to the sandbox user: %w", err)
+	}
+	return fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), nil
+}
+
+// box is one running container and its attached runner.
+type box struct {
+	id     string
+	tok    protocol.Token
+	conn   net.Conn
+	wmu    sync.Mutex
+	frames chan protocol.Frame // closed when the stream ends
+	errMu  sync.Mutex
+	err    error // why the stream ended
+	stderr *tailBuffer
+	ready  protocol.Ready
+}
+
+func (b *box) send(t protocol.Type, v any) error {
+	b.wmu.Lock()
+	defer b.wmu.Unlock()
+	b.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return protocol.Write(b.conn, b.tok, t, v)
+}
+
+func (b *box) streamErr() error {
+	b.errMu.Lock()
+	defer b.errMu.Unlock()
+	return b.err
+}
+
+// startBox creates, verifies, attaches and starts a container, and waits
+// for its runner. On any failure nothing is left behind.
+func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *box, err error) {
+	imageEnv, err := d.image(ctx)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	labels := map[string]string{
+		LabelManaged: "true",
+		LabelSession: sessionID,
+		LabelOwner:   host + "/" + strconv.Itoa(os.Getpid()),
+	}
+	sp := newSpec(d.cfg, user, dir, labels)
+	created, err := d.cli.ContainerCreate(ctx, sp.config, sp.host, nil, nil, "agentteam-"+sessionID+"-"+randHex(3))
+	if err != nil {
+		return nil, d.classify("create sandbox container", err)
+	}
+	b := &box{id: created.ID}
+	defer func() { // b, not the named result, which a failing return sets to nil
+		if err != nil {
+			d.remove(b)
+		}
+	}()
+	got, err := d.cli.ContainerInspect(ctx, b.id)
+	if err != nil {
+		return nil, d.classify("inspect sandbox container", err)
+	}
+	if err := sp.verify(got, imageEnv); err != nil {
+		return nil, err
+	}
+	if b.tok, err = protocol.NewToken(); err != nil {
+		return nil, err
+	}
+	hj, err := d.cli.ContainerAttach(ctx, b.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, d.classify("attach sandbox container", err)
+	}
+	b.conn = hj.Conn
+	b.stderr = newTailBuffer(4 << 10)
+	b.frames = make(chan protocol.Frame, 4)
+	go b.read(hj.Reader)
+	if err := d.cli.ContainerStart(ctx, b.id, container.StartOptions{}); err != nil {
+		return nil, d.classify("start sandbox container", err)
+	}
+	if err := b.send(protocol.TypeHello, protocol.Hello{Version: protocol.Version}); err != nil {
+		return nil, fmt.Errorf("greet sandbox runner: %w", err)
+	}
+	select {
+	case f, ok := <-b.frames:
+		if !ok {
+			return nil, fmt.Errorf("start sandbox runner: %v (runner said: %q)", b.streamErr(), b.stderr.String())
+		}
+		if f.Type != protocol.TypeReady {
+			return nil, fmt.Errorf("start sandbox runner: %w: first frame of type %d", protocol.ErrCorrupt, f.Type)
+		}
+		if err := f.Decode(&b.ready); err != nil {
+			return nil, err
+		}
+	case <-ctx.Done():
+		return nil, fmt.Errorf("start sandbox runner: %w", ctx.Err())
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("start sandbox runner: no answer in 30s (runner said: %q)", b.stderr.String())
+	}
+	if err := verifyReady(b.ready, d.cfg.Runtime); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// read demultiplexes the attach stream: stdout carries frames, stderr the
+// runner's own complaints.
+func (b *box) read(r *bufio.Reader) {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := stdcopy.StdCopy(pw, b.stderr, r)
+		pw.CloseWithError(err)
+	}()
+	defer close(b.frames)
+	for {
+		f, err := protocol.Read(pr, &b.tok)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("sandbox runner exited")
+			}
+			b.errMu.Lock()
+			b.err = err
+			b.errMu.Unlock()
+			pr.CloseWithError(err) // unblock StdCopy
+			return
+		}
+		b.frames <- f
+	}
+}
+
+// remove kills and removes a container on a fresh context, so that it also
+// happens after the caller's context was cancelled.
+func (d *Docker) remove(b *box) {
+	if b == nil {
+		return
+	}
+	if b.conn != nil {
+		b.conn.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := d.cli.ContainerRemove(ctx, b.id, container.RemoveOptions{Force: true})
+	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+		d.log.Warn("remove sandbox container", "id", b.id[:12], "err", err)
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// tailBuffer keeps the last n bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	n   int
+	buf []byte
+}
+
+func newTailBuffer(n int) *tailBuffer { return &tailBuffer{n: n} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.n {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.n:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}

@@ -1,0 +1,225 @@
+package sandbox
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/go-units"
+
+	"github.com/agentteam/agentteam/sandbox/protocol"
+)
+
+// Labels put on every container, so that Sweep finds them after a crash.
+const (
+	LabelManaged = "org.agentteam.managed"
+	LabelSession = "org.agentteam.session"
+	LabelOwner   = "org.agentteam.owner" // host name and pid of the process that made it
+)
+
+// sandboxUID is the image's dedicated user (docker/Dockerfile.sandbox).
+const sandboxUID = 10001
+
+const (
+	mountPoint = "/workspace"
+	hostname   = "sandbox"
+	runnerPath = "/usr/local/bin/agentteam-runner"
+)
+
+// spec is everything a sandbox container is created with.
+type spec struct {
+	config *container.Config
+	host   *container.HostConfig
+}
+
+// newSpec returns the hardened container for one session. Nothing here is
+// optional: verify checks each setting on the created container.
+func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) spec {
+	t := true
+	pids := cfg.Pids
+	threads := strconv.Itoa(cfg.threads())
+	env := []string{
+		"PATH=/usr/local/bin:/usr/bin:/bin",
+		"HOME=/tmp",
+		"TMPDIR=/tmp",
+		"LANG=C.UTF-8",
+		"PYTHONUNBUFFERED=1",       // output printed before a timeout is kept
+		"PYTHONDONTWRITEBYTECODE=1", // no __pycache__ litter in the workspace
+		"PYTHONPATH=" + mountPoint,  // blocks run from a memfd: keep workspace modules importable
+		"MPLBACKEND=Agg",
+		"MPLCONFIGDIR=/tmp/.matplotlib",
+		"XDG_CACHE_HOME=/tmp/.cache",
+		// Libraries size thread pools by the host's CPU count otherwise,
+		// which the CPU and pids limits then punish.
+		"OMP_NUM_THREADS=" + threads,
+		"OPENBLAS_NUM_THREADS=" + threads,
+		"MKL_NUM_THREADS=" + threads,
+		"NUMEXPR_NUM_THREADS=" + threads,
+	}
+	tmpfs := fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", cfg.TmpBytes)
+	return spec{
+		config: &container.Config{
+			Image:           cfg.Image,
+			User:            user,
+			Hostname:        hostname,
+			Domainname:      "",
+			Env:             env,
+			Cmd:             []string{runnerPath},
+			Entrypoint:      []string{},
+			WorkingDir:      mountPoint,
+			AttachStdin:     true,
+			AttachStdout:    true,
+			AttachStderr:    true,
+			OpenStdin:       true,
+			StdinOnce:       true, // the host's attach ending closes stdin: the runner exits
+			NetworkDisabled: true,
+			Labels:          labels,
+		},
+		host: &container.HostConfig{
+			NetworkMode:    "none",
+			CapDrop:        []string{"ALL"},
+			SecurityOpt:    []string{"no-new-privileges"},
+			ReadonlyRootfs: true,
+			Tmpfs:          map[string]string{"/tmp": tmpfs},
+			Init:           &t,
+			IpcMode:        "private",
+			CgroupnsMode:   "private", // the block sees its own cgroup, not the host's tree
+			ShmSize:        cfg.TmpBytes,
+			AutoRemove:     true, // a container whose host process died removes itself
+			LogConfig:      container.LogConfig{Type: "none"},
+			OomScoreAdj:    1000, // under host memory pressure, the sandbox goes first
+			Runtime:        cfg.Runtime,
+			Mounts: []mount.Mount{{
+				Type:   mount.TypeBind,
+				Source: workspaceDir,
+				Target: mountPoint,
+			}},
+			Resources: container.Resources{
+				Memory:     cfg.Memory,
+				MemorySwap: cfg.Memory,
+				NanoCPUs:   int64(cfg.CPUs * 1e9),
+				PidsLimit:  &pids,
+				// No nproc: with runc it counts the uid's processes host-wide.
+				Ulimits: []*units.Ulimit{
+					{Name: "nofile", Soft: cfg.OpenFiles, Hard: cfg.OpenFiles},
+					{Name: "fsize", Soft: cfg.FileSize, Hard: cfg.FileSize},
+					{Name: "core", Soft: 0, Hard: 0},
+				},
+			},
+			// MaskedPaths and ReadonlyPaths stay nil: an empty slice would
+			// remove Docker's default masks of /proc.
+		},
+	}
+}
+
+// verify checks the created container against the spec and fails closed on
+// any difference. imageEnv is the image's own environment, which Docker
+// merges in; anything else in the container's environment is refused.
+func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
+	var bad []string
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			bad = append(bad, fmt.Sprintf(format, args...))
+		}
+	}
+	if got.ContainerJSONBase == nil || got.HostConfig == nil || got.Config == nil {
+		return fmt.Errorf("%w: inspect returned no configuration", ErrHardening)
+	}
+	h, c, want := got.HostConfig, got.Config, s.host
+
+	check(string(h.NetworkMode) == "none", "network mode is %q, not none", h.NetworkMode)
+	check(containsFold(h.CapDrop, "ALL"), "capabilities not all dropped (CapDrop %v)", h.CapDrop)
+	check(len(h.CapAdd) == 0, "capabilities added: %v", h.CapAdd)
+	check(!h.Privileged, "container is privileged")
+	check(slices.ContainsFunc(h.SecurityOpt, func(o string) bool {
+		return o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
+	}), "no-new-privileges not set (SecurityOpt %v)", h.SecurityOpt)
+	for _, o := range h.SecurityOpt {
+		check(!strings.Contains(o, "unconfined") && !strings.HasPrefix(o, "label=disable") && !strings.HasPrefix(o, "label:disable"),
+			"security option %q weakens confinement", o)
+	}
+	check(h.ReadonlyRootfs, "root filesystem is writable")
+	check(strings.Contains(h.Tmpfs["/tmp"], "size="), "/tmp is not a size-capped tmpfs")
+	check(h.Init != nil && *h.Init, "no init process")
+	check(h.IpcMode == "private", "IPC mode is %q, not private", h.IpcMode)
+	check(h.PidMode == "" && h.UTSMode != "host" && h.UsernsMode != "host" && h.CgroupnsMode == "private",
+		"a host namespace is shared (pid %q, uts %q, userns %q, cgroupns %q)", h.PidMode, h.UTSMode, h.UsernsMode, h.CgroupnsMode)
+	check(len(h.Devices) == 0 && len(h.DeviceRequests) == 0, "devices are passed in")
+	check(len(h.Binds) == 0 && len(h.VolumesFrom) == 0, "extra binds or volumes")
+	check(h.PidsLimit != nil && *h.PidsLimit == *want.PidsLimit, "pids limit not in effect")
+	check(h.Memory == want.Memory && h.MemorySwap == want.Memory, "memory %d / swap %d, want %d / %d", h.Memory, h.MemorySwap, want.Memory, want.Memory)
+	check(h.NanoCPUs == want.NanoCPUs, "CPU limit not in effect")
+	check(h.MaskedPaths != nil && slices.Contains(h.MaskedPaths, "/proc/kcore"), "default /proc masks missing")
+	for _, u := range want.Ulimits {
+		i := slices.IndexFunc(h.Ulimits, func(g *units.Ulimit) bool { return g != nil && g.Name == u.Name })
+		check(i >= 0 && h.Ulimits[i].Soft == u.Soft && h.Ulimits[i].Hard == u.Hard, "ulimit %s not in effect", u.Name)
+	}
+	if want.Runtime != "" {
+		check(h.Runtime == want.Runtime, "runtime is %q, not %q", h.Runtime, want.Runtime)
+	}
+
+	check(c.User == s.config.User && !isRoot(c.User), "user is %q, want %q", c.User, s.config.User)
+	check(c.Hostname == hostname, "hostname is %q", c.Hostname)
+	check(len(c.Volumes) == 0, "the image declares volumes: %v", c.Volumes)
+
+	check(len(got.Mounts) == 1, "%d mounts, want only the workspace", len(got.Mounts))
+	for _, m := range got.Mounts {
+		check(m.Destination == mountPoint && m.Type == mount.TypeBind && filepath.Clean(m.Source) == filepath.Clean(want.Mounts[0].Source),
+			"unexpected mount %s at %s", m.Type, m.Destination)
+	}
+
+	allowed := make(map[string]bool, len(s.config.Env)+len(imageEnv))
+	for _, e := range s.config.Env {
+		allowed[e] = true
+	}
+	for _, e := range imageEnv {
+		allowed[e] = true
+	}
+	for _, e := range c.Env {
+		name, _, _ := strings.Cut(e, "=")
+		check(allowed[e], "environment variable %s is not on the allowlist", name)
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: %s", ErrHardening, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// verifyReady checks what the runner sees from inside, before any block runs.
+func verifyReady(r protocol.Ready, runtime string) error {
+	var bad []string
+	if r.UID == 0 || r.GID == 0 {
+		bad = append(bad, fmt.Sprintf("runs as uid %d gid %d", r.UID, r.GID))
+	}
+	if strings.Trim(r.CapEff, "0") != "" {
+		bad = append(bad, "effective capabilities "+r.CapEff)
+	}
+	if strings.Trim(r.CapBnd, "0") != "" {
+		bad = append(bad, "bounding capabilities "+r.CapBnd)
+	}
+	if !r.NoNewPrivs {
+		bad = append(bad, "no_new_privs is off")
+	}
+	// gVisor filters system calls in its own kernel, not with seccomp.
+	if r.Seccomp != 2 && runtime != "runsc" {
+		bad = append(bad, fmt.Sprintf("seccomp mode %d, not filtering", r.Seccomp))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%w: inside the container: %s", ErrHardening, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(v string) bool { return strings.EqualFold(v, s) })
+}
+
+// isRoot reports whether a Docker user string names uid 0 (or no user).
+func isRoot(user string) bool {
+	u, _, _ := strings.Cut(user, ":")
+	return u == "" || u == "0" || u == "root"
+}

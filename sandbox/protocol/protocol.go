@@ -1,0 +1,192 @@
+// Package protocol owns the wire format between the host and the runner that
+// lives inside a sandbox container: length-prefixed frames on the container's
+// attached stdin and stdout.
+//
+// Every frame carries a per-container token that the host sends in its first
+// frame, before any untrusted code runs. Code running in the sandbox can reach
+// the container's stdio through /proc/1/fd (the init process runs as the same
+// uid), but it never learns the token, so it cannot forge a result: a frame
+// with a wrong token or a bad header ends the session as corrupt.
+package protocol
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Version is bumped on any incompatible change; the runner refuses others.
+const Version = 1
+
+// TokenSize is the length of the per-container token.
+const TokenSize = 16
+
+// MaxPayload bounds one frame, so a corrupt length cannot make either side
+// allocate without limit.
+const MaxPayload = 32 << 20
+
+var magic = [2]byte{'A', 'T'}
+
+// headerSize: magic, version, type, token, payload length.
+const headerSize = 2 + 1 + 1 + TokenSize + 4
+
+// Type says what a frame's JSON payload is.
+type Type byte
+
+const (
+	TypeHello  Type = 1 // host → runner: first frame, carries the token
+	TypeReady  Type = 2 // runner → host: reply to hello, with what the runner sees of its confinement
+	TypeRun    Type = 3 // host → runner: run one block
+	TypeCancel Type = 4 // host → runner: stop the running block
+	TypeResult Type = 5 // runner → host: the block's outcome
+)
+
+// Token authenticates frames between one host session and one container.
+type Token [TokenSize]byte
+
+// NewToken returns a random token.
+func NewToken() (Token, error) {
+	var t Token
+	if _, err := rand.Read(t[:]); err != nil {
+		return t, fmt.Errorf("read random token: %w", err)
+	}
+	return t, nil
+}
+
+// ErrCorrupt is returned for a frame that is not well-formed or carries the
+// wrong token: the stream can no longer be trusted.
+var ErrCorrupt = errors.New("corrupt sandbox frame")
+
+// Hello is the host's first frame.
+type Hello struct {
+	Version int `json:"version"`
+}
+
+// Ready describes the runner's confinement as it sees it from inside, read
+// before any untrusted code runs; the host refuses a session when it is weaker
+// than required.
+type Ready struct {
+	Version    int    `json:"version"`
+	PID        int    `json:"pid"`
+	UID        int    `json:"uid"`
+	GID        int    `json:"gid"`
+	CapEff     string `json:"cap_eff"`      // hex mask from /proc/self/status
+	CapBnd     string `json:"cap_bnd"`      // bounding set
+	NoNewPrivs bool   `json:"no_new_privs"` // NoNewPrivs: 1
+	Seccomp    int    `json:"seccomp"`      // 0 off, 1 strict, 2 filter
+	OOMCounter bool   `json:"oom_counter"`  // the cgroup's oom_kill counter is readable
+}
+
+// Run asks the runner to run one block.
+type Run struct {
+	ID       uint64 `json:"id"`
+	Language string `json:"language"` // "python", "sh" or "bash"
+	Code     []byte `json:"code"`
+	// Filename, when set, is a local name (already validated by the host)
+	// under the workspace where the code is saved and run from.
+	Filename string `json:"filename,omitempty"`
+	// TimeoutMS bounds the block's wall-clock time inside the container.
+	TimeoutMS int64 `json:"timeout_ms"`
+	// MaxOutput is the bytes kept of each stream (head and tail halves).
+	MaxOutput int `json:"max_output"`
+	// OutputLimit ends the block once both streams together exceed it.
+	OutputLimit int64 `json:"output_limit"`
+}
+
+// Cancel asks the runner to stop block ID.
+type Cancel struct {
+	ID uint64 `json:"id"`
+}
+
+// Result is a block's outcome. Stdout and Stderr are the kept bytes, raw.
+type Result struct {
+	ID            uint64 `json:"id"`
+	ExitCode      int    `json:"exit_code"`
+	Signal        int    `json:"signal,omitempty"`
+	TimedOut      bool   `json:"timed_out,omitempty"`
+	OOMKilled     bool   `json:"oom_killed,omitempty"`
+	OutputLimited bool   `json:"output_limited,omitempty"`
+	Canceled      bool   `json:"canceled,omitempty"`
+	DurationNS    int64  `json:"duration_ns"`
+	Stdout        []byte `json:"stdout,omitempty"`
+	Stderr        []byte `json:"stderr,omitempty"`
+	StdoutBytes   int64  `json:"stdout_bytes"`
+	StderrBytes   int64  `json:"stderr_bytes"`
+	// Error is set when the runner could not start the block (e.g. the
+	// filename could not be written); ExitCode is then -1.
+	Error string `json:"error,omitempty"`
+	// Leftover counts processes still alive after the block's sweep; the
+	// host discards a container whose sweep was not clean.
+	Leftover int `json:"leftover,omitempty"`
+}
+
+// Write sends one frame.
+func Write(w io.Writer, tok Token, typ Type, v any) error {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode frame: %w", err)
+	}
+	if len(payload) > MaxPayload {
+		return fmt.Errorf("encode frame: payload of %d bytes exceeds %d", len(payload), MaxPayload)
+	}
+	buf := make([]byte, headerSize, headerSize+len(payload))
+	copy(buf, magic[:])
+	buf[2] = Version
+	buf[3] = byte(typ)
+	copy(buf[4:], tok[:])
+	binary.BigEndian.PutUint32(buf[4+TokenSize:], uint32(len(payload)))
+	buf = append(buf, payload...)
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("write frame: %w", err)
+	}
+	return nil
+}
+
+// Frame is one decoded frame; Payload is JSON for Decode.
+type Frame struct {
+	Type    Type
+	Token   Token
+	Payload []byte
+}
+
+// Decode unmarshals the payload into v.
+func (f Frame) Decode(v any) error {
+	if err := json.Unmarshal(f.Payload, v); err != nil {
+		return fmt.Errorf("%w: decode type %d: %v", ErrCorrupt, f.Type, err)
+	}
+	return nil
+}
+
+// Read reads one frame. With want non-nil the token must match. io.EOF is
+// returned only on a clean end between frames.
+func Read(r io.Reader, want *Token) (Frame, error) {
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if err == io.EOF {
+			return Frame{}, io.EOF
+		}
+		return Frame{}, fmt.Errorf("%w: read header: %v", ErrCorrupt, err)
+	}
+	if !bytes.Equal(hdr[:2], magic[:]) || hdr[2] != Version {
+		return Frame{}, fmt.Errorf("%w: bad magic or version", ErrCorrupt)
+	}
+	var f Frame
+	f.Type = Type(hdr[3])
+	copy(f.Token[:], hdr[4:4+TokenSize])
+	if want != nil && f.Token != *want {
+		return Frame{}, fmt.Errorf("%w: wrong token", ErrCorrupt)
+	}
+	n := binary.BigEndian.Uint32(hdr[4+TokenSize:])
+	if n > MaxPayload {
+		return Frame{}, fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrCorrupt, n, MaxPayload)
+	}
+	f.Payload = make([]byte, n)
+	if _, err := io.ReadFull(r, f.Payload); err != nil {
+		return Frame{}, fmt.Errorf("%w: read payload: %v", ErrCorrupt, err)
+	}
+	return f, nil
+}

@@ -1,0 +1,359 @@
+// Package runner is the resident process inside a sandbox container. It
+// receives blocks over its stdin, runs each as a child with its output on
+// private pipes, reports the outcome on its stdout in protocol frames, and
+// after every block kills every other process in the container (init
+// excepted) and checks that none is left.
+//
+// It is built as a static binary (cmd/agentteam-runner) and copied into the
+// sandbox image; it imports nothing outside the standard library, x/sys and
+// the protocol package.
+package runner
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/agentteam/agentteam/sandbox/protocol"
+)
+
+// Workspace is where blocks run and where "# filename:" files are saved.
+const Workspace = "/workspace"
+
+// interpreters maps a language to the command that runs a script path.
+var interpreters = map[string]string{
+	"python": "python3",
+	"sh":     "sh",
+	"bash":   "bash",
+}
+
+// Serve runs the runner's loop until in ends. It returns nil on a clean end.
+func Serve(in io.Reader, out io.Writer) error {
+	// Non-dumpable: code of the same uid can then neither ptrace the runner
+	// nor open its /proc/PID/fd (where the token-bearing stdio lives).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("set non-dumpable: %w", err)
+	}
+	// Subreaper: orphans of a block become our children, so the sweep can
+	// reap them and count what is left.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set child subreaper: %w", err)
+	}
+	br := bufio.NewReader(in)
+	hello, err := protocol.Read(br, nil)
+	if err != nil {
+		return fmt.Errorf("read hello: %w", err)
+	}
+	if hello.Type != protocol.TypeHello {
+		return fmt.Errorf("read hello: got frame type %d", hello.Type)
+	}
+	var h protocol.Hello
+	if err := hello.Decode(&h); err != nil {
+		return err
+	}
+	if h.Version != protocol.Version {
+		return fmt.Errorf("read hello: protocol version %d, runner speaks %d", h.Version, protocol.Version)
+	}
+	s := &server{tok: hello.Token, out: out}
+	if err := s.send(protocol.TypeReady, readConfinement()); err != nil {
+		return err
+	}
+
+	frames := make(chan protocol.Frame)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			f, err := protocol.Read(br, &s.tok)
+			if err != nil {
+				readErr <- err
+				close(frames)
+				return
+			}
+			frames <- f
+		}
+	}()
+	for f := range frames {
+		if f.Type != protocol.TypeRun {
+			continue // a cancel for a block that already ended
+		}
+		var req protocol.Run
+		if err := f.Decode(&req); err != nil {
+			return err
+		}
+		res := s.run(req, frames)
+		if err := s.send(protocol.TypeResult, res); err != nil {
+			return err
+		}
+	}
+	if err := <-readErr; !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read frame: %w", err)
+	}
+	return nil
+}
+
+type server struct {
+	tok protocol.Token
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (s *server) send(t protocol.Type, v any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return protocol.Write(s.out, s.tok, t, v)
+}
+
+// run runs one block and sweeps the container afterwards. Cancel frames for
+// this block arrive on frames while it runs.
+func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Result {
+	start := time.Now()
+	res := protocol.Result{ID: req.ID, ExitCode: -1}
+	fail := func(format string, args ...any) protocol.Result {
+		res.Error = fmt.Sprintf(format, args...)
+		res.DurationNS = time.Since(start).Nanoseconds()
+		return res
+	}
+	interp, ok := interpreters[req.Language]
+	if !ok {
+		return fail("unsupported language %q", req.Language)
+	}
+	oomBefore, _ := oomKills()
+
+	script, extra, err := placeScript(req)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if extra != nil {
+		defer extra.Close()
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		return fail("create pipe: %v", err)
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		stdoutR.Close()
+		stdoutW.Close()
+		return fail("create pipe: %v", err)
+	}
+	killed := make(chan struct{}, 1)
+	limit := &outputLimit{max: req.OutputLimit, onLimit: func() { killAll(); killed <- struct{}{} }}
+	outCap := newCapture(req.MaxOutput, limit)
+	errCap := newCapture(req.MaxOutput, limit)
+
+	cmd := exec.Command(interp, script)
+	cmd.Dir = Workspace
+	cmd.Stdout = stdoutW
+	cmd.Stderr = stderrW
+	if extra != nil {
+		cmd.ExtraFiles = []*os.File{extra}
+	}
+	err = cmd.Start()
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		stdoutR.Close()
+		stderrR.Close()
+		return fail("start %s: %v", interp, err)
+	}
+	// The block, not the runner, should be the OOM killer's first choice.
+	_ = os.WriteFile("/proc/"+strconv.Itoa(cmd.Process.Pid)+"/oom_score_adj", []byte("1000"), 0)
+
+	var copies sync.WaitGroup
+	copies.Add(2)
+	go func() { defer copies.Done(); io.Copy(outCap, stdoutR) }()
+	go func() { defer copies.Done(); io.Copy(errCap, stderrR) }()
+
+	exited := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := cmd.Process.Wait()
+		exited <- st
+	}()
+	timeout := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
+	defer timeout.Stop()
+
+	var state *os.ProcessState
+	for state == nil {
+		select {
+		case state = <-exited:
+		case <-timeout.C:
+			res.TimedOut = true
+			killAll()
+		case <-killed:
+			res.OutputLimited = true
+		case f, ok := <-frames:
+			if !ok {
+				frames = nil // host went away; finish and let Serve end
+				res.Canceled = true
+				killAll()
+				continue
+			}
+			var c protocol.Cancel
+			if f.Type == protocol.TypeCancel && f.Decode(&c) == nil && c.ID == req.ID {
+				res.Canceled = true
+				killAll()
+			}
+		}
+	}
+	res.Leftover = sweep()
+
+	// Every writer of the pipes is dead now; the copies end at EOF. A
+	// leftover process could still hold a pipe, so do not wait forever.
+	done := make(chan struct{})
+	go func() { copies.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
+	stdoutR.Close()
+	stderrR.Close()
+	<-done
+
+	res.DurationNS = time.Since(start).Nanoseconds()
+	res.Stdout, res.StdoutBytes = outCap.bytes()
+	res.Stderr, res.StderrBytes = errCap.bytes()
+	if limit.hit() {
+		res.OutputLimited = true
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		res.Signal = int(ws.Signal())
+		res.ExitCode = 128 + res.Signal
+	} else {
+		res.ExitCode = state.ExitCode()
+	}
+	if oomAfter, ok := oomKills(); ok && oomAfter > oomBefore {
+		res.OOMKilled = true
+	}
+	return res
+}
+
+// placeScript returns the path to run. With a filename the code is saved in
+// the workspace (the model asked for that file); otherwise it lives in a
+// memfd passed as fd 3, so a full /tmp or workspace cannot stop a block.
+func placeScript(req protocol.Run) (string, *os.File, error) {
+	if req.Filename != "" {
+		path := filepath.Join(Workspace, req.Filename)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return "", nil, fmt.Errorf("save %s: %v", req.Filename, err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NOFOLLOW, 0o644)
+		if err != nil {
+			return "", nil, fmt.Errorf("save %s: %v", req.Filename, err)
+		}
+		_, err = f.Write(req.Code)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("save %s: %v", req.Filename, err)
+		}
+		return path, nil, nil
+	}
+	fd, err := unix.MemfdCreate("block", 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("create memfd: %v", err)
+	}
+	f := os.NewFile(uintptr(fd), "block")
+	if _, err := f.Write(req.Code); err != nil {
+		f.Close()
+		return "", nil, fmt.Errorf("write memfd: %v", err)
+	}
+	return "/dev/fd/3", f, nil
+}
+
+// killAll sends SIGKILL to every process this uid may signal in the
+// container's PID namespace except init and the runner: kill(-1) is one
+// kernel walk that a forking process cannot outrun.
+func killAll() { _ = unix.Kill(-1, unix.SIGKILL) }
+
+// sweep kills and reaps every other process until only init and the runner
+// are left, and returns how many remain if that did not happen within 2 s.
+func sweep() int {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		killAll()
+		for {
+			pid, err := unix.Wait4(-1, nil, unix.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+		n := countOthers()
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// countOthers counts the processes in /proc other than init and the runner.
+func countOthers() int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return -1
+	}
+	self := os.Getpid()
+	n := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 || pid == self {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+// oomKills reads the container cgroup's count of OOM kills (cgroup v2
+// memory.events, or v1 memory.oom_control).
+func oomKills() (int64, bool) {
+	for _, p := range []string{"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
+// readConfinement reports what the runner sees of its own confinement.
+func readConfinement() protocol.Ready {
+	r := protocol.Ready{Version: protocol.Version, PID: os.Getpid(), UID: os.Getuid(), GID: os.Getgid(), Seccomp: -1}
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		key, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		val = strings.TrimSpace(val)
+		switch key {
+		case "CapEff":
+			r.CapEff = val
+		case "CapBnd":
+			r.CapBnd = val
+		case "NoNewPrivs":
+			r.NoNewPrivs = val == "1"
+		case "Seccomp":
+			r.Seccomp, _ = strconv.Atoi(val)
+		}
+	}
+	_, r.OOMCounter = oomKills()
+	return r
+}

@@ -1,0 +1,260 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/agentteam/agentteam/sandbox/protocol"
+	"github.com/agentteam/agentteam/workspace"
+)
+
+// hostGrace is how long past a block's timeout the host waits for the
+// runner before it kills the container: the runner enforces the timeout,
+// the host only backs it up.
+const hostGrace = 3 * time.Second
+
+// cancelGrace is how long the host waits for the runner to report a
+// cancelled block before it kills the container.
+const cancelGrace = 2 * time.Second
+
+type session struct {
+	d    *Docker
+	ws   *workspace.Workspace
+	user string
+	id   string
+
+	mu     sync.Mutex // one block at a time
+	box    *box       // nil until started, and after a container is discarded
+	nextID uint64
+	closed bool
+}
+
+func (s *session) start(ctx context.Context) error {
+	b, err := s.d.startBox(ctx, s.id, s.user, s.ws.Dir())
+	if err != nil {
+		return err
+	}
+	s.box = b
+	return nil
+}
+
+// discard removes the current container; the next block starts a new one.
+func (s *session) discard() {
+	s.d.remove(s.box)
+	s.box = nil
+}
+
+// Close removes the container. It runs on a fresh context inside remove, so
+// a cancelled caller still cleans up.
+func (s *session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.discard()
+	return s.ws.Close()
+}
+
+// Run runs one block.
+func (s *session) Run(ctx context.Context, code Code) (Result, error) {
+	res := Result{Language: code.Language, Filename: code.Filename, ExitCode: -1}
+	switch code.Language {
+	case Python, Sh, Bash:
+	default:
+		res.Error = fmt.Sprintf("unsupported language %q: the sandbox runs python, sh and bash", code.Language)
+		return res, nil
+	}
+	if code.Filename != "" {
+		if err := workspace.ValidateName(code.Filename); err != nil {
+			res.Error = "refused filename: " + err.Error()
+			return res, nil
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return res, errors.New("run block: session is closed")
+	}
+	if s.box == nil {
+		if err := s.start(ctx); err != nil {
+			return res, err
+		}
+	}
+	cfg := s.d.cfg
+	before, snapErr := s.ws.Snapshot(int(cfg.WorkspaceEntries))
+
+	s.nextID++
+	req := protocol.Run{
+		ID:          s.nextID,
+		Language:    code.Language,
+		Code:        []byte(code.Source),
+		Filename:    code.Filename,
+		TimeoutMS:   cfg.Timeout.Milliseconds(),
+		MaxOutput:   cfg.MaxOutput,
+		OutputLimit: cfg.OutputLimit,
+	}
+	start := time.Now()
+	if err := s.box.send(protocol.TypeRun, req); err != nil {
+		s.discard()
+		res.Error = "the sandbox runner was gone before the block started; its container was replaced"
+		return res, nil
+	}
+	full, stopWatch := s.watchWorkspace()
+	out, runErr := s.await(ctx, req.ID, full, &res)
+	stopWatch()
+	res.Duration = time.Since(start)
+	if out != nil {
+		s.fill(&res, out)
+		res.Duration = time.Duration(out.DurationNS)
+	}
+	res.DurationMS = float64(res.Duration.Microseconds()) / 1000
+
+	if res.WorkspaceExceeded && snapErr == nil {
+		// Roll back what the block added, so the next block has room.
+		if n, err := s.ws.RemoveNew(before, int(cfg.WorkspaceEntries)*2); err != nil {
+			s.d.log.Warn("roll back workspace", "err", err)
+		} else {
+			res.Error = fmt.Sprintf("the block exceeded the workspace cap (%d bytes, %d entries); the %d entries it created were removed",
+				cfg.WorkspaceBytes, cfg.WorkspaceEntries, n)
+		}
+	}
+	if snapErr == nil {
+		if after, err := s.ws.Snapshot(int(cfg.WorkspaceEntries) * 2); err == nil {
+			res.Files = workspace.Diff(before, after)
+		}
+	}
+	return res, runErr
+}
+
+// await waits for block id's result, enforcing the host-side deadline and
+// the workspace cap, and discarding the container whenever the runner can no
+// longer be trusted to have cleaned up.
+func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, res *Result) (*protocol.Result, error) {
+	b := s.box
+	deadline := time.NewTimer(s.d.cfg.Timeout + hostGrace)
+	defer deadline.Stop()
+	var grace <-chan time.Time // set once a cancel was sent
+	var ctxErr error
+	cancel := func() {
+		if grace == nil {
+			b.send(protocol.TypeCancel, protocol.Cancel{ID: id})
+			grace = time.After(cancelGrace)
+		}
+	}
+	for {
+		select {
+		case f, ok := <-b.frames:
+			if !ok {
+				res.Error = fmt.Sprintf("the sandbox runner died during the block (%v); its container was replaced", b.streamErr())
+				s.markOOM(b, res)
+				s.discard()
+				return nil, ctxErr
+			}
+			if f.Type != protocol.TypeResult {
+				continue
+			}
+			var out protocol.Result
+			if err := f.Decode(&out); err != nil || out.ID != id {
+				res.Error = "the sandbox runner sent a corrupt result; its container was replaced"
+				s.discard()
+				return nil, ctxErr
+			}
+			if out.Leftover != 0 {
+				s.d.log.Warn("sandbox not clean after block; replacing its container", "leftover", out.Leftover)
+				s.discard()
+			}
+			return &out, ctxErr
+		case <-full:
+			full = nil
+			res.WorkspaceExceeded = true
+			cancel()
+		case <-ctx.Done():
+			ctxErr = ctx.Err()
+			res.Canceled = true
+			cancel()
+		case <-deadline.C:
+			res.TimedOut = true
+			res.Error = "the block outlived its timeout inside the sandbox; its container was killed and replaced"
+			s.discard()
+			return nil, ctxErr
+		case <-grace:
+			res.Error = "the sandbox did not stop the block when asked; its container was killed and replaced"
+			s.discard()
+			return nil, ctxErr
+		}
+	}
+}
+
+// fill copies the runner's report into res, keeping flags the host set.
+func (s *session) fill(res *Result, out *protocol.Result) {
+	res.ExitCode = out.ExitCode
+	res.Signal = out.Signal
+	res.Stdout = string(out.Stdout)
+	res.Stderr = string(out.Stderr)
+	res.StdoutBytes = out.StdoutBytes
+	res.StderrBytes = out.StderrBytes
+	res.Truncated = out.StdoutBytes > int64(len(out.Stdout)) || out.StderrBytes > int64(len(out.Stderr)) ||
+		len(out.Stdout) > s.d.cfg.MaxOutput+64 || len(out.Stderr) > s.d.cfg.MaxOutput+64
+	// The runner is inside the sandbox: never trust it for more than the cap.
+	if res.Truncated {
+		res.Stdout = capString(res.Stdout, s.d.cfg.MaxOutput+64)
+		res.Stderr = capString(res.Stderr, s.d.cfg.MaxOutput+64)
+	}
+	res.TimedOut = res.TimedOut || out.TimedOut
+	res.OOMKilled = res.OOMKilled || out.OOMKilled
+	res.OutputLimited = out.OutputLimited
+	res.Canceled = res.Canceled || out.Canceled
+	if out.Error != "" {
+		res.Error = out.Error
+	}
+}
+
+func capString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// markOOM asks the engine whether a dead container was OOM-killed.
+func (s *session) markOOM(b *box, res *Result) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := s.d.cli.ContainerInspect(ctx, b.id); err == nil && got.State != nil && got.State.OOMKilled {
+		res.OOMKilled = true
+	}
+}
+
+// watchWorkspace polls the workspace's size while a block runs and signals
+// once it passes the cap. The poll interval grows with the cost of a walk, so
+// a large workspace does not keep a core busy.
+func (s *session) watchWorkspace() (<-chan struct{}, func()) {
+	full := make(chan struct{})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	cfg := s.d.cfg
+	go func() {
+		defer close(done)
+		interval := 20 * time.Millisecond
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(interval):
+			}
+			t := time.Now()
+			u, err := s.ws.Usage(cfg.WorkspaceBytes+1, cfg.WorkspaceEntries+1)
+			if err == nil && (u.Bytes > cfg.WorkspaceBytes || u.Entries > cfg.WorkspaceEntries) {
+				close(full)
+				return
+			}
+			interval = max(20*time.Millisecond, 10*time.Since(t))
+		}
+	}()
+	return full, func() { close(stop); <-done }
+}
