@@ -47,7 +47,7 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) sp
 		"HOME=/tmp",
 		"TMPDIR=/tmp",
 		"LANG=C.UTF-8",
-		"PYTHONUNBUFFERED=1",       // output printed before a timeout is kept
+		"PYTHONUNBUFFERED=1",        // output printed before a timeout is kept
 		"PYTHONDONTWRITEBYTECODE=1", // no __pycache__ litter in the workspace
 		"PYTHONPATH=" + mountPoint,  // blocks run from a memfd: keep workspace modules importable
 		"MPLBACKEND=Agg",

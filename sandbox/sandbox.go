@@ -51,23 +51,23 @@ type Code struct {
 // the code wrote them (possibly invalid UTF-8, with control characters): use
 // Printable before showing them on a terminal. encoding/json escapes them.
 type Result struct {
-	Language          string           `json:"language"`
-	Filename          string           `json:"filename,omitempty"`
-	ExitCode          int              `json:"exit_code"`
-	Signal            int              `json:"signal,omitempty"`
-	Stdout            string           `json:"stdout"`
-	Stderr            string           `json:"stderr"`
-	StdoutBytes       int64            `json:"stdout_bytes"`
-	StderrBytes       int64            `json:"stderr_bytes"`
-	Truncated         bool             `json:"truncated"`
-	TimedOut          bool             `json:"timed_out"`
-	OOMKilled         bool             `json:"oom_killed"`
-	OutputLimited     bool             `json:"output_limited,omitempty"`
-	WorkspaceExceeded bool             `json:"workspace_exceeded,omitempty"`
-	Canceled          bool             `json:"canceled,omitempty"`
-	Duration          time.Duration    `json:"-"`
-	DurationMS        float64          `json:"duration_ms"`
-	Error             string           `json:"error,omitempty"`
+	Language          string            `json:"language"`
+	Filename          string            `json:"filename,omitempty"`
+	ExitCode          int               `json:"exit_code"`
+	Signal            int               `json:"signal,omitempty"`
+	Stdout            string            `json:"stdout"`
+	Stderr            string            `json:"stderr"`
+	StdoutBytes       int64             `json:"stdout_bytes"`
+	StderrBytes       int64             `json:"stderr_bytes"`
+	Truncated         bool              `json:"truncated"`
+	TimedOut          bool              `json:"timed_out"`
+	OOMKilled         bool              `json:"oom_killed"`
+	OutputLimited     bool              `json:"output_limited,omitempty"`
+	WorkspaceExceeded bool              `json:"workspace_exceeded,omitempty"`
+	Canceled          bool              `json:"canceled,omitempty"`
+	Duration          time.Duration     `json:"-"`
+	DurationMS        float64           `json:"duration_ms"`
+	Error             string            `json:"error,omitempty"`
 	Files             workspace.Changes `json:"files"`
 }
 

@@ -150,7 +150,11 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 		select {
 		case f, ok := <-b.frames:
 			if !ok {
-				res.Error = fmt.Sprintf("the sandbox runner died during the block (%v); its container was replaced", b.streamErr())
+				if err := b.streamErr(); errors.Is(err, protocol.ErrCorrupt) {
+					res.Error = fmt.Sprintf("the sandbox's result stream was corrupted during the block (%v); its container was replaced", err)
+				} else {
+					res.Error = fmt.Sprintf("the sandbox runner died during the block (%v); its container was replaced", err)
+				}
 				s.markOOM(b, res)
 				s.discard()
 				return nil, ctxErr

@@ -197,7 +197,9 @@ func (w *Workspace) Snapshot(maxEntries int) (Snapshot, error) {
 
 // Changes lists what differs between two snapshots, each list sorted.
 type Changes struct {
-	Created, Modified, Deleted []string
+	Created  []string `json:"created"`
+	Modified []string `json:"modified"`
+	Deleted  []string `json:"deleted"`
 }
 
 // Diff compares two snapshots. An entry is modified if its size, mode

@@ -1,0 +1,172 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/go-units"
+)
+
+// TestContainerIsHardened inspects a live session's container: each setting
+// must be in effect on the engine, not just asked for.
+func TestContainerIsHardened(t *testing.T) {
+	cfg := testConfig()
+	d := newTestDocker(t, cfg)
+	s, dir := newTestSession(t, d)
+	got, err := d.cli.ContainerInspect(context.Background(), s.box.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, c := got.HostConfig, got.Config
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"network none", h.NetworkMode == "none"},
+		{"all capabilities dropped", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && len(h.CapAdd) == 0},
+		{"no-new-privileges", strings.Join(h.SecurityOpt, ",") == "no-new-privileges"},
+		{"read-only root", h.ReadonlyRootfs},
+		{"size-capped tmpfs /tmp", strings.Contains(h.Tmpfs["/tmp"], "size=16777216")},
+		{"non-root user", c.User == "10001:10001"},
+		{"init", h.Init != nil && *h.Init},
+		{"pids limit", h.PidsLimit != nil && *h.PidsLimit == 64},
+		{"memory = swap", h.Memory == 256<<20 && h.MemorySwap == 256<<20},
+		{"cpu limit", h.NanoCPUs == 1e9},
+		{"private ipc", h.IpcMode == "private"},
+		{"private cgroup namespace", h.CgroupnsMode == "private"},
+		{"neutral hostname", c.Hostname == "sandbox"},
+		{"only the workspace mounted", len(got.Mounts) == 1 && got.Mounts[0].Destination == "/workspace" && got.Mounts[0].Source == dir},
+		{"no log stored on the engine", h.LogConfig.Type == "none"},
+		{"not privileged", !h.Privileged},
+		{"default /proc masks", len(h.MaskedPaths) > 0},
+	}
+	for _, want := range []units.Ulimit{{Name: "nofile", Soft: 1024, Hard: 1024}, {Name: "fsize", Soft: 8 << 20, Hard: 8 << 20}, {Name: "core", Soft: 0, Hard: 0}} {
+		found := false
+		for _, u := range h.Ulimits {
+			found = found || (u.Name == want.Name && u.Soft == want.Soft && u.Hard == want.Hard)
+		}
+		checks = append(checks, struct {
+			name string
+			ok   bool
+		}{"ulimit " + want.Name, found})
+	}
+	for _, ch := range checks {
+		if !ch.ok {
+			t.Errorf("%s: not in effect", ch.name)
+		}
+	}
+	for _, e := range c.Env {
+		if strings.HasPrefix(e, "OMP_NUM_THREADS=") && e != "OMP_NUM_THREADS=1" {
+			t.Errorf("thread count does not match the CPU limit: %s", e)
+		}
+	}
+	// And from inside, as the runner saw it before any block ran.
+	r := s.box.ready
+	if r.UID != 10001 || !r.NoNewPrivs || r.Seccomp != 2 || strings.Trim(r.CapEff, "0") != "" || strings.Trim(r.CapBnd, "0") != "" {
+		t.Errorf("confinement seen from inside: %+v", r)
+	}
+}
+
+// TestVerifyFailsClosed creates real containers with one protection missing
+// and checks that verify refuses each of them.
+func TestVerifyFailsClosed(t *testing.T) {
+	cfg, _ := testConfig().withDefaults()
+	d := newTestDocker(t, cfg)
+	imageEnv, err := d.image(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f := false
+	cases := []struct {
+		name   string
+		weaken func(*spec)
+		want   string
+	}{
+		{"network on", func(s *spec) { s.host.NetworkMode = "bridge"; s.config.NetworkDisabled = false }, "network mode"},
+		{"capabilities kept", func(s *spec) { s.host.CapDrop = nil }, "capabilities not all dropped"},
+		{"capability added", func(s *spec) { s.host.CapAdd = []string{"NET_RAW"} }, "capabilities added"},
+		{"new privileges allowed", func(s *spec) { s.host.SecurityOpt = nil }, "no-new-privileges"},
+		{"seccomp off", func(s *spec) { s.host.SecurityOpt = append(s.host.SecurityOpt, "seccomp=unconfined") }, "weakens"},
+		{"writable root", func(s *spec) { s.host.ReadonlyRootfs = false }, "root filesystem is writable"},
+		{"uncapped tmp", func(s *spec) { s.host.Tmpfs = map[string]string{"/tmp": "rw"} }, "/tmp"},
+		{"no init", func(s *spec) { s.host.Init = &f }, "no init"},
+		{"no pids limit", func(s *spec) { s.host.PidsLimit = nil }, "pids limit"},
+		{"swap allowed", func(s *spec) { s.host.MemorySwap = -1 }, "swap"},
+		{"no cpu limit", func(s *spec) { s.host.NanoCPUs = 0 }, "CPU limit"},
+		{"no fsize ulimit", func(s *spec) { s.host.Ulimits = s.host.Ulimits[:1] }, "ulimit fsize"},
+		{"shared ipc", func(s *spec) { s.host.IpcMode = "shareable" }, "IPC mode"},
+		{"host pid namespace", func(s *spec) { s.host.PidMode = "host" }, "host namespace"},
+		{"host cgroup namespace", func(s *spec) { s.host.CgroupnsMode = "host" }, "host namespace"},
+		{"telling hostname", func(s *spec) { s.config.Hostname = "build-server-7" }, "hostname"},
+		{"root user", func(s *spec) { s.config.User = "0:0" }, "user"},
+		{"extra mount", func(s *spec) {
+			s.host.Mounts = append(s.host.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/etc", Target: "/host-etc", ReadOnly: true})
+		}, "mounts"},
+		{"host secret in env", func(s *spec) { s.config.Env = append(s.config.Env, "OPENAI_API_KEY=sk-canary") }, "OPENAI_API_KEY is not on the allowlist"},
+		{"privileged", func(s *spec) { s.host.Privileged = true }, "privileged"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := newSpec(cfg, "10001:10001", dir, map[string]string{LabelManaged: "true", LabelOwner: "test/0"})
+			good := sp
+			// Weaken a copy of the container's configuration; verify compares
+			// against the hardened spec.
+			cc, hc := *sp.config, *sp.host
+			cc.Env = append([]string(nil), cc.Env...)
+			hc.Ulimits = append(hc.Ulimits[:0:0], hc.Ulimits...)
+			hc.Mounts = append(hc.Mounts[:0:0], hc.Mounts...)
+			weak := spec{config: &cc, host: &hc}
+			tc.weaken(&weak)
+			created, err := d.cli.ContainerCreate(context.Background(), weak.config, weak.host, nil, nil, "")
+			if err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			defer d.cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+			got, err := d.cli.ContainerInspect(context.Background(), created.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = good.verify(got, imageEnv)
+			if !errors.Is(err, ErrHardening) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verify = %v, want ErrHardening mentioning %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("hardened passes", func(t *testing.T) {
+		sp := newSpec(cfg, "10001:10001", dir, map[string]string{LabelManaged: "true", LabelOwner: "test/0"})
+		created, err := d.cli.ContainerCreate(context.Background(), sp.config, sp.host, nil, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.cli.ContainerRemove(context.Background(), created.ID, container.RemoveOptions{Force: true})
+		got, _ := d.cli.ContainerInspect(context.Background(), created.ID)
+		if err := sp.verify(got, imageEnv); err != nil {
+			t.Fatalf("verify of the hardened spec: %v", err)
+		}
+	})
+}
+
+// TestHostEnvironmentStaysOut sets a canary in the host's environment and
+// looks for it everywhere a block can read.
+func TestHostEnvironmentStaysOut(t *testing.T) {
+	const canary = "sk-canary-7f3a9b1c"
+	t.Setenv("OPENAI_API_KEY", canary)
+	t.Setenv("AGENTTEAM_SECRET_CANARY", canary)
+	d := newTestDocker(t, testConfig())
+	s, _ := newTestSession(t, d)
+	res := run(t, s, Sh, "env; cat /proc/1/environ /proc/self/environ 2>&1 | tr '\\0' '\\n'; grep -rs sk-canary /etc /tmp /workspace; true")
+	if !res.OK() {
+		t.Fatalf("probe failed: %+v", res)
+	}
+	if strings.Contains(res.Stdout+res.Stderr, canary) || strings.Contains(res.Stdout, "OPENAI_API_KEY") {
+		t.Fatalf("host secret visible inside the sandbox:\n%s", res.Stdout)
+	}
+	if !strings.Contains(res.Stdout, "HOME=/tmp") {
+		t.Fatalf("probe did not print the environment:\n%s", res.Stdout)
+	}
+}

@@ -1,0 +1,294 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// hostileCase is one block a hostile model might write and the exact safe
+// outcome it must end in. After each, the same session must still work.
+type hostileCase struct {
+	name  string
+	lang  string
+	code  string
+	file  string // "# filename:" value, if any
+	// replaces: the block is expected to cost the session its container
+	// (it killed or subverted the runner); every other block must not.
+	replaces bool
+	check func(t *testing.T, r Result, dir string)
+}
+
+func wantExit(code int) func(*testing.T, Result, string) {
+	return func(t *testing.T, r Result, _ string) {
+		t.Helper()
+		if r.ExitCode != code {
+			t.Fatalf("exit code %d, want %d; result %+v", r.ExitCode, code, r)
+		}
+	}
+}
+
+// wantFail requires a non-zero exit whose output mentions one of the words.
+func wantFail(words ...string) func(*testing.T, Result, string) {
+	return func(t *testing.T, r Result, _ string) {
+		t.Helper()
+		if r.OK() {
+			t.Fatalf("hostile block succeeded: %+v", r)
+		}
+		out := r.Stdout + r.Stderr + r.Error
+		for _, w := range words {
+			if strings.Contains(out, w) {
+				return
+			}
+		}
+		t.Fatalf("output mentions none of %q:\nstdout: %s\nstderr: %s\nerror: %s", words, r.Stdout, r.Stderr, r.Error)
+	}
+}
+
+// wantOut requires exit 0 and exactly this stdout.
+func wantOut(stdout string) func(*testing.T, Result, string) {
+	return func(t *testing.T, r Result, _ string) {
+		t.Helper()
+		if !r.OK() || r.Stdout != stdout {
+			t.Fatalf("want exit 0 and stdout %q, got exit %d stdout %q stderr %q error %q", stdout, r.ExitCode, r.Stdout, r.Stderr, r.Error)
+		}
+	}
+}
+
+func hostileCases() []hostileCase {
+	return []hostileCase{
+		// Destructive file system.
+		{name: "rm -rf /", lang: Sh, code: "rm -rf /usr/bin /etc /usr/local/bin 2>/dev/null; ls /usr/bin/python3 && echo root-intact",
+			check: wantOut("/usr/bin/python3\nroot-intact\n")},
+		{name: "write outside workspace", lang: Python, code: "open('/usr/evil', 'w')",
+			check: wantFail("Read-only file system")},
+		{name: "overwrite the runner", lang: Sh, code: "cp /bin/true /usr/local/bin/agentteam-runner",
+			check: wantFail("Read-only file system", "Permission denied")},
+
+		// Host escape.
+		{name: "mount", lang: Sh, code: "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m",
+			check: wantFail("permission denied", "must be superuser", "Operation not permitted")},
+		{name: "cgroup write", lang: Sh, code: "echo 100000 > /sys/fs/cgroup/pids/pids.max || echo 100000 > /sys/fs/cgroup/pids.max",
+			check: wantFail("Read-only file system", "Permission denied", "No such file")},
+		{name: "unshare user namespace", lang: Sh, code: "unshare -Ur id",
+			check: wantFail("Operation not permitted", "unshare failed")},
+		{name: "proc sys write", lang: Sh, code: "echo '|/tmp/x' > /proc/sys/kernel/core_pattern || echo 3 > /proc/sys/vm/drop_caches",
+			check: wantFail("Read-only file system", "Permission denied")},
+		{name: "sys write", lang: Sh, code: "echo 1 > /sys/kernel/mm/transparent_hugepage/enabled",
+			check: wantFail("Read-only file system", "Permission denied", "No such file")},
+		{name: "docker socket", lang: Sh, code: "ls /var/run/docker.sock /run/docker.sock",
+			check: wantFail("No such file")},
+		{name: "setuid to root", lang: Python, code: "import os; os.setuid(0)",
+			check: wantFail("PermissionError")},
+		{name: "no setuid programs", lang: Sh, code: "find /usr/bin /usr/sbin /usr/local /usr/lib/dbus-1.0 /usr/libexec -perm /6000 -type f 2>/dev/null; echo done",
+			check: wantOut("done\n")},
+		{name: "read the runner via proc", lang: Python, code: "import os; print(open('/proc/%d/fd/1' % os.getppid(), 'w'))",
+			check: wantFail("PermissionError")},
+		{name: "ptrace the runner", lang: Python,
+			code: "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.ptrace(16, os.getppid(), 0, 0)\nprint(r, ctypes.get_errno())",
+			check: wantOut("-1 1\n")},
+
+		// Resource exhaustion.
+		{name: "fork bomb", lang: Bash, code: "b(){ b|b& }; b; sleep 100",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.TimedOut || r.OK() {
+					t.Fatalf("want the bomb stopped at the timeout, got %+v", r)
+				}
+			}},
+		{name: "fork bomb that exits", lang: Bash, code: "b(){ b|b& }; b; echo lit",
+			check: wantOut("lit\n")},
+		{name: "memory bomb", lang: Python, code: "x = b'a' * (1 << 30)",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.OOMKilled || r.ExitCode != 137 || r.Signal != 9 {
+					t.Fatalf("want OOM kill (137, signal 9, oom_killed), got %+v", r)
+				}
+			}},
+		{name: "huge allocation", lang: Python, code: "x = bytearray(10**10); x[::4096] = b'a' * len(x[::4096])",
+			check: func(t *testing.T, r Result, _ string) {
+				if r.OK() || !(r.OOMKilled || strings.Contains(r.Stderr, "MemoryError")) {
+					t.Fatalf("want an OOM kill or MemoryError, got %+v", r)
+				}
+			}},
+		{name: "tmp fill", lang: Sh, code: "for i in 1 2 3 4; do dd if=/dev/zero of=/tmp/fill$i bs=1M count=6 || { rm -f /tmp/fill*; exit 1; }; done",
+			check: wantFail("No space left on device")},
+		{name: "file size limit", lang: Python, code: "open('big', 'wb').write(b'x' * (16 << 20))",
+			check: func(t *testing.T, r Result, dir string) {
+				if r.OK() || (r.Signal != int(syscall.SIGXFSZ) && !strings.Contains(r.Stderr, "File too large")) {
+					t.Fatalf("want SIGXFSZ or EFBIG, got %+v", r)
+				}
+				os.Remove(filepath.Join(dir, "big"))
+			}},
+		{name: "workspace fill", lang: Python, code: "import time\nfor i in range(100000):\n    open(f'fill{i}', 'wb').write(b'x' * (1 << 20))\n    time.sleep(0.002)",
+			check: func(t *testing.T, r Result, dir string) {
+				if !r.WorkspaceExceeded || r.OK() {
+					t.Fatalf("want workspace_exceeded, got %+v", r)
+				}
+				left, _ := filepath.Glob(filepath.Join(dir, "fill*"))
+				if len(left) != 0 {
+					t.Fatalf("%d fill files left after the roll back", len(left))
+				}
+			}},
+		{name: "workspace inode fill", lang: Python, code: "import os\nos.makedirs('many', exist_ok=True)\nfor i in range(1000000):\n    open(f'many/{i}', 'w').close()",
+			check: func(t *testing.T, r Result, dir string) {
+				if !r.WorkspaceExceeded {
+					t.Fatalf("want workspace_exceeded, got %+v", r)
+				}
+				if _, err := os.Lstat(filepath.Join(dir, "many")); !os.IsNotExist(err) {
+					t.Fatalf("the directory the block made is still there: %v", err)
+				}
+			}},
+		{name: "output flood", lang: Sh, code: "yes",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.OutputLimited || !r.Truncated || r.StdoutBytes <= 4<<20 || len(r.Stdout) > 4<<10+64 || r.OK() {
+					t.Fatalf("want output_limited and truncated with the kept bytes capped, got limited=%v truncated=%v bytes=%d kept=%d",
+						r.OutputLimited, r.Truncated, r.StdoutBytes, len(r.Stdout))
+				}
+			}},
+		{name: "cpu spin", lang: Python, code: "while True: pass",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.TimedOut || r.OK() || r.Duration < 3*time.Second || r.Duration > 6*time.Second {
+					t.Fatalf("want a timeout at about 3s, got timed_out=%v after %s", r.TimedOut, r.Duration)
+				}
+			}},
+		{name: "sleep past timeout", lang: Sh, code: "echo before; sleep 100; echo after",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.TimedOut || r.Stdout != "before\n" {
+					t.Fatalf("want timed out with the output so far, got %+v", r)
+				}
+			}},
+		{name: "ignores SIGTERM", lang: Python, code: "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(100)",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.TimedOut {
+					t.Fatalf("want timed out, got %+v", r)
+				}
+			}},
+		{name: "background survivors", lang: Sh,
+			code: "nohup sh -c 'sleep 2; touch /workspace/survivor-nohup' >/dev/null 2>&1 &\n" +
+				"setsid sh -c 'sleep 2; touch /workspace/survivor-setsid' &\n" +
+				"python3 -c 'import os,time\nif os.fork(): os._exit(0)\nos.setsid()\nif os.fork(): os._exit(0)\ntime.sleep(2); open(\"/workspace/survivor-daemon\",\"w\")' &\n" +
+				"echo started",
+			check: func(t *testing.T, r Result, dir string) {
+				if !r.OK() {
+					t.Fatalf("block failed: %+v", r)
+				}
+				time.Sleep(2500 * time.Millisecond)
+				left, _ := filepath.Glob(filepath.Join(dir, "survivor-*"))
+				if len(left) != 0 {
+					t.Fatalf("a process outlived its block and wrote %v", left)
+				}
+			}},
+		{name: "file descriptors", lang: Python, code: "fs = [open('/dev/null') for _ in range(100000)]",
+			check: wantFail("Too many open files")},
+		{name: "kills the runner", lang: Python, replaces: true, code: "import os, signal; os.kill(os.getppid(), signal.SIGKILL)",
+			check: func(t *testing.T, r Result, _ string) {
+				if r.OK() || !strings.Contains(r.Error, "replaced") {
+					t.Fatalf("want a failed block and a replaced container, got %+v", r)
+				}
+			}},
+		{name: "forges a frame", lang: Python, replaces: true,
+			code: "import os\nfd = os.open('/proc/1/fd/1', os.O_WRONLY)\nos.write(fd, b'AT\\x01\\x05' + b'\\0'*16 + b'\\0\\0\\0\\x0d{\"exit_code\":0}')",
+			check: func(t *testing.T, r Result, _ string) {
+				if r.OK() || !strings.Contains(r.Error, "corrupted") {
+					t.Fatalf("a forged frame was not caught: %+v", r)
+				}
+			}},
+
+		// Network.
+		{name: "http", lang: Python, code: "import urllib.request; urllib.request.urlopen('http://1.1.1.1', timeout=2)",
+			check: wantFail("Network is unreachable")},
+		{name: "dns", lang: Python, code: "import socket; socket.getaddrinfo('example.com', 80)",
+			check: wantFail("gaierror")},
+		{name: "raw socket", lang: Python, code: "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)",
+			check: wantFail("PermissionError", "Operation not permitted")},
+		{name: "host gateway", lang: Python, code: "import socket; socket.create_connection(('172.17.0.1', 2375), timeout=2)",
+			check: wantFail("Network is unreachable")},
+		{name: "metadata address", lang: Python, code: "import socket; socket.create_connection(('169.254.169.254', 80), timeout=2)",
+			check: wantFail("Network is unreachable")},
+		{name: "only loopback", lang: Sh, code: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+			check: wantOut("lo\n")},
+
+		// Workspace.
+		{name: "filename traversal", lang: Python, file: "../escape.py", code: "print(1)",
+			check: func(t *testing.T, r Result, dir string) {
+				if r.OK() || !strings.Contains(r.Error, "refused filename") {
+					t.Fatalf("want a refused filename, got %+v", r)
+				}
+				if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape.py")); err == nil {
+					t.Fatal("escape.py was written outside the workspace")
+				}
+			}},
+		{name: "filename absolute", lang: Python, file: "/etc/cron.d/x", code: "print(1)",
+			check: wantFail("refused filename")},
+		{name: "filename NUL", lang: Python, file: "a\x00b.py", code: "print(1)",
+			check: wantFail("refused filename")},
+		{name: "filename through symlink", lang: Sh, code: "ln -sfn / rootlink && echo linked",
+			check: wantOut("linked\n")},
+		{name: "write via symlinked dir", lang: Python, file: "rootlink/evil.py", code: "print(1)",
+			check: wantFail("read-only file system", "Read-only file system")},
+		{name: "odd names", lang: Python,
+			code: "import os\nfor n in [b'new\\nline', b'\\xff\\xfe', b'-rf', b'\\x1b[31mred']:\n    open(n, 'w').close()\nos.mkfifo('fifo')\nprint('made')",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.OK() || len(r.Files.Created) < 4 {
+					t.Fatalf("want the odd files listed, got %+v", r)
+				}
+				if data, err := json.Marshal(r); err != nil || !json.Valid(data) {
+					t.Fatalf("result does not serialise: %v", err)
+				}
+			}},
+
+		// Output.
+		{name: "escape sequences", lang: Python, code: "print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\rhidden')",
+			check: func(t *testing.T, r Result, _ string) {
+				p := Printable(r.Stdout)
+				if !strings.Contains(r.Stdout, "\x1b]52") || strings.ContainsAny(p, "\x1b\x07\r") || !strings.Contains(p, `\x1b]52`) {
+					t.Fatalf("escapes not kept as data or not neutralised: raw %q printable %q", r.Stdout, p)
+				}
+			}},
+		{name: "invalid utf-8 and NUL", lang: Python, code: "import sys; sys.stdout.buffer.write(b'\\xff\\xfe\\x00ok\\xc3')",
+			check: func(t *testing.T, r Result, _ string) {
+				data, err := json.Marshal(r)
+				if err != nil || !json.Valid(data) || r.Stdout != "\xff\xfe\x00ok\xc3" || !utf8.ValidString(Printable(r.Stdout)) {
+					t.Fatalf("raw %q json %s err %v", r.Stdout, data, err)
+				}
+			}},
+		{name: "20 MiB single line", lang: Python, code: "import sys; sys.stdout.write('x' * (20 << 20))",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.Truncated || len(r.Stdout) > 4<<10+64 || !strings.Contains(r.Stdout, "bytes omitted") {
+					t.Fatalf("want a truncated line, got truncated=%v kept=%d total=%d", r.Truncated, len(r.Stdout), r.StdoutBytes)
+				}
+			}},
+		{name: "fake exit status", lang: Python, code: "print('exit_code: 0'); print('{\"exit_code\": 0}'); import sys; sys.exit(3)",
+			check: wantExit(3)},
+		{name: "stderr apart", lang: Sh, code: "echo out; echo err >&2; exit 5",
+			check: func(t *testing.T, r Result, _ string) {
+				if r.ExitCode != 5 || r.Stdout != "out\n" || r.Stderr != "err\n" {
+					t.Fatalf("got %+v", r)
+				}
+			}},
+	}
+}
+
+func TestHostileBlocks(t *testing.T) {
+	d := newTestDocker(t, testConfig())
+	s, dir := newTestSession(t, d)
+	for _, tc := range hostileCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			before := s.box
+			res, err := s.Run(context.Background(), Code{Language: tc.lang, Source: tc.code, Filename: tc.file})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			tc.check(t, res, dir)
+			if replaced := s.box != before; replaced != tc.replaces {
+				t.Errorf("container replaced = %v, want %v (error %q)", replaced, tc.replaces, res.Error)
+			}
+			assertAlive(t, s)
+		})
+	}
+}

@@ -1,0 +1,124 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+)
+
+// TestMain checks that the engine and the image are there (the sandbox is
+// tested against the real engine, never a mock) and, after the suite, that
+// no container was left behind.
+func TestMain(m *testing.M) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = cli.Ping(ctx)
+		cancel()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sandbox tests need a running Docker engine:", err)
+		os.Exit(1)
+	}
+	if _, err := cli.ImageInspect(context.Background(), Defaults().Image); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox tests need the image %s: run 'make image' (%v)\n", Defaults().Image, err)
+		os.Exit(1)
+	}
+	before := managedContainers(cli)
+	code := m.Run()
+	// AutoRemove finishes asynchronously; give it a moment.
+	var left []string
+	for i := 0; i < 50; i++ {
+		left = nil
+		for id := range managedContainers(cli) {
+			if !before[id] {
+				left = append(left, id)
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 && code == 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the suite left %d sandbox container(s) behind: %v\n", len(left), left)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func managedContainers(cli *client.Client) map[string]bool {
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{
+		All: true, Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true")),
+	})
+	if err != nil {
+		panic(err)
+	}
+	ids := map[string]bool{}
+	for _, c := range list {
+		ids[c.ID] = true
+	}
+	return ids
+}
+
+// testConfig is small enough that every limit is reached quickly.
+func testConfig() Config {
+	return Config{
+		Memory:           256 << 20,
+		CPUs:             1,
+		Pids:             64,
+		Timeout:          3 * time.Second,
+		WorkspaceBytes:   32 << 20,
+		WorkspaceEntries: 2000,
+		TmpBytes:         16 << 20,
+		FileSize:         8 << 20,
+		MaxOutput:        4 << 10,
+		OutputLimit:      4 << 20,
+	}
+}
+
+func newTestDocker(t testing.TB, cfg Config) *Docker {
+	t.Helper()
+	d, err := NewDocker(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("NewDocker: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// newTestSession opens a session on a fresh workspace, closed at cleanup.
+func newTestSession(t testing.TB, d *Docker) (*session, string) {
+	t.Helper()
+	dir := t.TempDir()
+	s, err := d.NewSession(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("NewSession: %v", err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s.(*session), dir
+}
+
+func run(t testing.TB, s Session, lang, code string) Result {
+	t.Helper()
+	res, err := s.Run(context.Background(), Code{Language: lang, Source: code})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return res
+}
+
+// assertAlive checks that the session still runs a block normally.
+func assertAlive(t *testing.T, s Session) {
+	t.Helper()
+	res := run(t, s, Python, "print('alive')")
+	if !res.OK() || res.Stdout != "alive\n" {
+		t.Fatalf("session no longer works: %+v", res)
+	}
+}
