@@ -15,14 +15,14 @@ import (
 // hostileCase is one block a hostile model might write and the exact safe
 // outcome it must end in. After each, the same session must still work.
 type hostileCase struct {
-	name  string
-	lang  string
-	code  string
-	file  string // "# filename:" value, if any
+	name string
+	lang string
+	code string
+	file string // "# filename:" value, if any
 	// replaces: the block is expected to cost the session its container
 	// (it killed or subverted the runner); every other block must not.
 	replaces bool
-	check func(t *testing.T, r Result, dir string)
+	check    func(t *testing.T, r Result, dir string)
 }
 
 func wantExit(code int) func(*testing.T, Result, string) {
@@ -91,7 +91,7 @@ func hostileCases() []hostileCase {
 		{name: "read the runner via proc", lang: Python, code: "import os; print(open('/proc/%d/fd/1' % os.getppid(), 'w'))",
 			check: wantFail("PermissionError")},
 		{name: "ptrace the runner", lang: Python,
-			code: "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.ptrace(16, os.getppid(), 0, 0)\nprint(r, ctypes.get_errno())",
+			code:  "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.ptrace(16, os.getppid(), 0, 0)\nprint(r, ctypes.get_errno())",
 			check: wantOut("-1 1\n")},
 
 		// Resource exhaustion.
