@@ -116,7 +116,7 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 
 	if res.WorkspaceExceeded && snapErr == nil {
 		// Roll back what the block added, so the next block has room.
-		if n, err := s.ws.RemoveNew(before, int(cfg.WorkspaceEntries)*2); err != nil {
+		if n, err := s.ws.RemoveNew(before, 0); err != nil { // all of it, however many
 			s.d.log.Warn("roll back workspace", "err", err)
 		} else {
 			res.Error = fmt.Sprintf("the block exceeded the workspace cap (%d bytes, %d entries); the %d entries it created were removed",

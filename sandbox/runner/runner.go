@@ -69,6 +69,7 @@ func Serve(in io.Reader, out io.Writer) error {
 	if err := s.send(protocol.TypeReady, readConfinement()); err != nil {
 		return err
 	}
+	s.warm, _ = startWarmPython()
 
 	frames := make(chan protocol.Frame)
 	readErr := make(chan error, 1)
@@ -95,6 +96,9 @@ func Serve(in io.Reader, out io.Writer) error {
 		if err := s.send(protocol.TypeResult, res); err != nil {
 			return err
 		}
+		if res.Leftover == 0 {
+			s.warm, _ = startWarmPython()
+		}
 	}
 	if err := <-readErr; !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read frame: %w", err)
@@ -103,9 +107,72 @@ func Serve(in io.Reader, out io.Writer) error {
 }
 
 type server struct {
-	tok protocol.Token
-	mu  sync.Mutex
-	out io.Writer
+	tok  protocol.Token
+	mu   sync.Mutex
+	out  io.Writer
+	warm *warmProcess // the next python block's interpreter, when one is ready
+}
+
+// startBlock starts the block's process with its output on fresh pipes: the
+// warm interpreter for python when there is one, a new process otherwise.
+func (s *server) startBlock(req protocol.Run, interp string) (*os.Process, *os.File, *os.File, func(), error) {
+	w := s.warm
+	s.warm = nil
+	if w != nil && req.Language != "python" {
+		w.discard() // only the block's own processes may run during a block
+		w = nil
+	}
+	if w != nil {
+		path := "<block>"
+		if req.Filename != "" {
+			if _, _, err := placeScript(req); err != nil {
+				w.discard()
+				return nil, nil, nil, nil, err
+			}
+			path = filepath.Join(Workspace, req.Filename)
+		}
+		w.feed(path, req.Code)
+		return w.cmd.Process, w.stdoutR, w.stderrR, func() {}, nil
+	}
+	script, extra, err := placeScript(req)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	closeExtra := func() {
+		if extra != nil {
+			extra.Close()
+		}
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		closeExtra()
+		return nil, nil, nil, nil, fmt.Errorf("create pipe: %v", err)
+	}
+	stderrR, stderrW, err := os.Pipe()
+	if err != nil {
+		closeExtra()
+		stdoutR.Close()
+		stdoutW.Close()
+		return nil, nil, nil, nil, fmt.Errorf("create pipe: %v", err)
+	}
+	cmd := exec.Command(interp, script)
+	cmd.Dir = Workspace
+	cmd.Stdout = stdoutW
+	cmd.Stderr = stderrW
+	if extra != nil {
+		cmd.ExtraFiles = []*os.File{extra}
+	}
+	err = cmd.Start()
+	stdoutW.Close()
+	stderrW.Close()
+	if err != nil {
+		closeExtra()
+		stdoutR.Close()
+		stderrR.Close()
+		return nil, nil, nil, nil, fmt.Errorf("start %s: %v", interp, err)
+	}
+	setOOMVictim(cmd.Process.Pid)
+	return cmd.Process, stdoutR, stderrR, closeExtra, nil
 }
 
 func (s *server) send(t protocol.Type, v any) error {
@@ -130,63 +197,38 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	}
 	oomBefore, _ := oomKills()
 
-	script, extra, err := placeScript(req)
+	proc, stdoutR, stderrR, cleanup, err := s.startBlock(req, interp)
 	if err != nil {
 		return fail("%v", err)
 	}
-	if extra != nil {
-		defer extra.Close()
-	}
-	stdoutR, stdoutW, err := os.Pipe()
-	if err != nil {
-		return fail("create pipe: %v", err)
-	}
-	stderrR, stderrW, err := os.Pipe()
-	if err != nil {
-		stdoutR.Close()
-		stdoutW.Close()
-		return fail("create pipe: %v", err)
-	}
+	defer cleanup()
 	killed := make(chan struct{}, 1)
 	limit := &outputLimit{max: req.OutputLimit, onLimit: func() { killAll(); killed <- struct{}{} }}
 	outCap := newCapture(req.MaxOutput, limit)
 	errCap := newCapture(req.MaxOutput, limit)
-
-	cmd := exec.Command(interp, script)
-	cmd.Dir = Workspace
-	cmd.Stdout = stdoutW
-	cmd.Stderr = stderrW
-	if extra != nil {
-		cmd.ExtraFiles = []*os.File{extra}
-	}
-	err = cmd.Start()
-	stdoutW.Close()
-	stderrW.Close()
-	if err != nil {
-		stdoutR.Close()
-		stderrR.Close()
-		return fail("start %s: %v", interp, err)
-	}
-	// The block, not the runner, should be the OOM killer's first choice.
-	_ = os.WriteFile("/proc/"+strconv.Itoa(cmd.Process.Pid)+"/oom_score_adj", []byte("1000"), 0)
 
 	var copies sync.WaitGroup
 	copies.Add(2)
 	go func() { defer copies.Done(); io.Copy(outCap, stdoutR) }()
 	go func() { defer copies.Done(); io.Copy(errCap, stderrR) }()
 
-	exited := make(chan *os.ProcessState, 1)
+	type exit struct {
+		state *os.ProcessState
+		err   error
+	}
+	exited := make(chan exit, 1)
 	go func() {
-		st, _ := cmd.Process.Wait()
-		exited <- st
+		st, err := proc.Wait()
+		exited <- exit{st, err}
 	}()
 	timeout := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
 	defer timeout.Stop()
 
 	var state *os.ProcessState
-	for state == nil {
+	for waiting := true; waiting; {
 		select {
-		case state = <-exited:
+		case e := <-exited:
+			state, waiting = e.state, false
 		case <-timeout.C:
 			res.TimedOut = true
 			killAll()
@@ -226,7 +268,9 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	if limit.hit() {
 		res.OutputLimited = true
 	}
-	if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	if state == nil {
+		res.Error = "lost the block's exit status"
+	} else if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		res.Signal = int(ws.Signal())
 		res.ExitCode = 128 + res.Signal
 	} else {
