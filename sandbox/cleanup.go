@@ -24,10 +24,9 @@ type Leftover struct {
 	Removed bool   `json:"removed"`
 }
 
-// Sweep lists the containers this tool made (by label) and removes those
-// whose owner process is gone, or all of them with all set. A container of
-// a live agentteam process on this host is kept unless all is set.
-func (d *Docker) Sweep(ctx context.Context, all bool) ([]Leftover, error) {
+// List returns the containers this tool made (found by label), whether
+// or not their owner process is still running.
+func (d *Docker) List(ctx context.Context) ([]Leftover, error) {
 	list, err := d.cli.ContainerList(ctx, container.ListOptions{
 		All:     true,
 		Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true")),
@@ -35,24 +34,38 @@ func (d *Docker) Sweep(ctx context.Context, all bool) ([]Leftover, error) {
 	if err != nil {
 		return nil, d.classify("list sandbox containers", err)
 	}
-	var out []Leftover
-	var errs []error
+	out := make([]Leftover, 0, len(list))
 	for _, c := range list {
 		l := Leftover{ID: c.ID, Owner: c.Labels[LabelOwner], State: c.State, Orphan: !ownerAlive(c.Labels[LabelOwner])}
 		if len(c.Names) > 0 {
 			l.Name = strings.TrimPrefix(c.Names[0], "/")
 		}
-		if all || l.Orphan {
-			err := d.cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
-			if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
-				errs = append(errs, fmt.Errorf("remove container %s: %w", l.Name, err))
-			} else {
-				l.Removed = true
-			}
-		}
 		out = append(out, l)
 	}
-	return out, errors.Join(errs...)
+	return out, nil
+}
+
+// Sweep removes the containers this tool made whose owner process is gone,
+// or all of them with all set, and returns every one it found. A container
+// of a live agentteam process on this host is kept unless all is set.
+func (d *Docker) Sweep(ctx context.Context, all bool) ([]Leftover, error) {
+	found, err := d.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for i, l := range found {
+		if !all && !l.Orphan {
+			continue
+		}
+		err := d.cli.ContainerRemove(ctx, l.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("remove container %s: %w", l.Name, err))
+			continue
+		}
+		found[i].Removed = true
+	}
+	return found, errors.Join(errs...)
 }
 
 // ownerAlive reports whether an owner label ("host/pid") names a process

@@ -78,8 +78,10 @@ func engineError(cli *client.Client, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("%w: cannot reach the Docker engine at %s (is it running? try: sudo systemctl start docker): %v",
-		ErrEngineUnavailable, cli.DaemonHost(), err)
+	if client.IsErrConnectionFailed(err) {
+		return fmt.Errorf("%w: nothing answers at %s; is it running? (try: sudo systemctl start docker)", ErrEngineUnavailable, cli.DaemonHost())
+	}
+	return fmt.Errorf("%w at %s: %v", ErrEngineUnavailable, cli.DaemonHost(), err)
 }
 
 // classify turns an engine error into one of the package's errors.
@@ -92,7 +94,7 @@ func (d *Docker) classify(verb string, err error) error {
 	case client.IsErrConnectionFailed(err):
 		return engineError(d.cli, err)
 	case cerrdefs.IsNotFound(err):
-		return fmt.Errorf("%w: %s: image %q not found: build it with 'make image' (or set AGENTTEAM_IMAGE)", ErrImageMissing, verb, d.cfg.Image)
+		return fmt.Errorf("%w: no image %q on the engine; build it with 'make image' (or set AGENTTEAM_IMAGE)", ErrImageMissing, d.cfg.Image)
 	}
 	return fmt.Errorf("%s: %w", verb, err)
 }
@@ -111,6 +113,13 @@ func (d *Docker) image(ctx context.Context) ([]string, error) {
 		}
 	})
 	return d.imageEnv, d.imageErr
+}
+
+// CheckImage reports ErrImageMissing when the sandbox image is not on the
+// engine, so a caller can say so before it prepares anything.
+func (d *Docker) CheckImage(ctx context.Context) error {
+	_, err := d.image(ctx)
+	return err
 }
 
 // NewSession starts a hardened container for workspaceDir.
@@ -284,7 +293,7 @@ func (d *Docker) remove(b *box) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := d.cli.ContainerRemove(ctx, b.id, container.RemoveOptions{Force: true})
+	err := d.cli.ContainerRemove(ctx, b.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
 		d.log.Warn("remove sandbox container", "id", b.id[:12], "err", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -83,72 +84,61 @@ func runExec(ctx context.Context, opts *ExecOptions) error {
 	}
 	blocks := codeblock.Extract(msg)
 	report := ExecReport{ExitCode: ExitOK, Blocks: make([]ExecBlock, 0, len(blocks))}
-	runnable := 0
-	for _, b := range blocks {
-		if b.Runnable() {
-			runnable++
-		}
-	}
-
-	ws, err := openWorkspace(opts.IO, opts.Workspace)
-	if err != nil {
-		return err
-	}
-	ws.Close() // the session opens its own handle
-	report.Workspace = ws.Dir()
-
 	out := newReporter(opts.IO, opts.JSON)
-	var runErr error
-	if runnable > 0 {
-		runErr = execBlocks(ctx, cfg, blocks, &report, out)
-	} else {
-		for _, b := range blocks {
-			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
-		}
-	}
-	if runnable == 0 {
-		report.ExitCode = ExitFailure
-		report.Error = "no python, sh or bash code block to run in the message"
-	}
+	runErr := execBlocks(ctx, opts, cfg, blocks, &report, out)
+
 	for _, b := range report.Blocks {
 		if !b.Skipped && !b.OK() {
 			report.ExitCode = ExitFailure
 		}
 	}
 	if runErr != nil {
-		var ee *exitError
-		if !errors.As(runErr, &ee) && ctx.Err() == nil && report.Error == "" {
-			report.Error = runErr.Error()
-		}
+		report.ExitCode, report.Error = exitStatus(ctx, runErr)
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.IO.Out)
-		if err := enc.Encode(report); err != nil {
+		if err := json.NewEncoder(opts.IO.Out).Encode(report); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
-	} else {
-		out.summary(report, runnable)
+	} else if report.Workspace != "" {
+		out.summary(report)
 	}
-	if runErr != nil {
+	switch {
+	case runErr != nil:
 		return runErr
-	}
-	if report.ExitCode != ExitOK {
-		if opts.JSON || report.Error == "" {
-			return &exitError{code: report.ExitCode}
-		}
-		return &exitError{code: report.ExitCode, err: errors.New(report.Error)}
+	case report.ExitCode != ExitOK:
+		return &exitError{code: report.ExitCode}
 	}
 	return nil
 }
 
+// errNoBlocks is exec's answer to a message with nothing to run.
+var errNoBlocks = &exitError{code: ExitFailure, err: errors.New("no python, sh or bash code block to run in the message")}
+
 // execBlocks runs the runnable blocks in one session, stopping at the first
-// failure. The session is closed on every path, Ctrl-C included.
-func execBlocks(ctx context.Context, cfg sandbox.Config, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
+// failure, and records every block in report. The engine and the image are
+// checked before a workspace is made; the session is closed on every path,
+// Ctrl-C included.
+func execBlocks(ctx context.Context, opts *ExecOptions, cfg sandbox.Config, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
+	if !slices.ContainsFunc(blocks, codeblock.Block.Runnable) {
+		for _, b := range blocks {
+			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
+		}
+		return errNoBlocks
+	}
 	d, err := sandbox.NewDocker(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	if err := d.CheckImage(ctx); err != nil {
+		return err
+	}
+	ws, err := openWorkspace(opts.IO, opts.Workspace)
+	if err != nil {
+		return err
+	}
+	ws.Close() // the session opens its own handle
+	report.Workspace = ws.Dir()
 	sess, err := d.NewSession(ctx, report.Workspace)
 	if err != nil {
 		return err

@@ -107,7 +107,7 @@ func (r *reporter) stream(name, text string, total int64) {
 	}
 }
 
-func (r *reporter) summary(rep ExecReport, runnable int) {
+func (r *reporter) summary(rep ExecReport) {
 	ran, passed := 0, 0
 	for _, b := range rep.Blocks {
 		if !b.Skipped {
@@ -117,7 +117,7 @@ func (r *reporter) summary(rep ExecReport, runnable int) {
 			}
 		}
 	}
-	fmt.Fprintf(r.w, "\n%d of %d runnable blocks passed · workspace %s\n", passed, runnable, sandbox.Printable(rep.Workspace))
+	fmt.Fprintf(r.w, "\n%d of %d blocks run passed · workspace %s\n", passed, ran, sandbox.Printable(rep.Workspace))
 }
 
 func fmtMS(ms float64) string {

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Prints the sandbox latency comparison the README quotes: agentteam's warm
+# and first blocks against docker exec and docker run --rm with the same
+# hardening, measured in the same run. Usage: scripts/bench.sh (or make bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
+echo "bench: measuring (about a minute)..." >&2
+AGENTTEAM_BENCH_REPORT="$report" go test -count=1 -run '^$' -bench '^BenchmarkCompare$' -benchtime 1x ./sandbox/ >/dev/null
+cat "$report"
+echo
+go test -count=1 -run '^$' -bench 'Block$' -benchtime 20x ./sandbox/ | grep -E '^Benchmark'
