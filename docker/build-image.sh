@@ -24,13 +24,20 @@ docker info >/dev/null 2>&1 || die "the Docker engine is not running or not reac
 if [ -z "${BASE_IMAGE:-}" ]; then
   packages=$(grep -v '^\s*#' "$here/packages.txt" | tr -s ' \n' '\n' | sed '/^$/d' | sort -u | paste -sd, -)
   [ -n "$packages" ] || die "docker/packages.txt lists no package"
-  key=$(printf '%s\n%s\n%s\n' "$SUITE" "$packages" "$(cat "$0")" | sha256sum | cut -c1-12)
+  # Bump RECIPE when the debootstrap steps below change what the base holds.
+  RECIPE=1
+  key=$(printf '%s\n%s\n%s\n' "$SUITE" "$packages" "$RECIPE" | sha256sum | cut -c1-12)
   BASE_IMAGE="agentteam-base:$key"
   if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     echo "build-image: base $BASE_IMAGE is up to date"
   else
-    command -v debootstrap >/dev/null || die "debootstrap is missing (Debian: apt-get install debootstrap)"
     [ "$(id -u)" = 0 ] || die "debootstrap needs root: run 'sudo make image', or set BASE_IMAGE to an image you can pull"
+    if ! command -v debootstrap >/dev/null; then
+      command -v apt-get >/dev/null || die "debootstrap is missing; install it, or set BASE_IMAGE to an image you can pull"
+      echo "build-image: installing debootstrap"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null \
+        || die "could not install debootstrap with apt-get"
+    fi
     root=$(mktemp -d /tmp/agentteam-rootfs.XXXXXX)
     trap 'rm -rf "$root"' EXIT
     echo "build-image: debootstrap $SUITE with: $packages (a few minutes, once)"

@@ -133,6 +133,7 @@ func BenchmarkCompare(b *testing.B) {
 		os.WriteFile(w, []byte(report), 0o644)
 	}
 }
+
 // dockerRunArgs is `docker run --rm` with the same hardening as a session.
 func dockerRunArgs(sp spec) []string {
 	h, c := sp.host, sp.config

@@ -91,8 +91,11 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) sp
 			ShmSize:        cfg.TmpBytes,
 			AutoRemove:     true, // a container whose host process died removes itself
 			LogConfig:      container.LogConfig{Type: "none"},
-			OomScoreAdj:    1000, // under host memory pressure, the sandbox goes first
-			Runtime:        cfg.Runtime,
+			// Under host memory pressure the sandbox goes first; inside it, the
+			// runner raises each block's processes to 1000 so that a block's
+			// memory bomb, not the runner, is the OOM killer's choice.
+			OomScoreAdj: 500,
+			Runtime:     cfg.Runtime,
 			Mounts: []mount.Mount{{
 				Type:   mount.TypeBind,
 				Source: workspaceDir,

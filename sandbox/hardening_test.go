@@ -43,6 +43,7 @@ func TestContainerIsHardened(t *testing.T) {
 		{"no log stored on the engine", h.LogConfig.Type == "none"},
 		{"not privileged", !h.Privileged},
 		{"default /proc masks", len(h.MaskedPaths) > 0},
+		{"sandbox first under host memory pressure", h.OomScoreAdj == 500},
 	}
 	for _, want := range []units.Ulimit{{Name: "nofile", Soft: 1024, Hard: 1024}, {Name: "fsize", Soft: 8 << 20, Hard: 8 << 20}, {Name: "core", Soft: 0, Hard: 0}} {
 		found := false

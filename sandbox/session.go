@@ -12,9 +12,9 @@ import (
 )
 
 // hostGrace is how long past a block's timeout the host waits for the
-// runner before it kills the container: the runner enforces the timeout,
-// the host only backs it up.
-const hostGrace = 3 * time.Second
+// runner before it kills the container: the runner enforces the timeout
+// (and may spend up to 5 s sweeping), the host only backs it up.
+const hostGrace = 8 * time.Second
 
 // cancelGrace is how long the host waits for the runner to report a
 // cancelled block before it kills the container.
@@ -153,7 +153,8 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 				if err := b.streamErr(); errors.Is(err, protocol.ErrCorrupt) {
 					res.Error = fmt.Sprintf("the sandbox's result stream was corrupted during the block (%v); its container was replaced", err)
 				} else {
-					res.Error = fmt.Sprintf("the sandbox runner died during the block (%v); its container was replaced", err)
+					res.Error = "the sandbox runner died during the block; its container was replaced"
+					s.d.log.Warn("sandbox runner died", "err", err, "runner_stderr", b.stderr.String())
 				}
 				s.markOOM(b, res)
 				s.discard()
@@ -169,7 +170,7 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 				return nil, ctxErr
 			}
 			if out.Leftover != 0 {
-				s.d.log.Warn("sandbox not clean after block; replacing its container", "leftover", out.Leftover)
+				s.d.log.Warn("sandbox not clean after block; replacing its container", "leftover", out.Leftover, "runner_stderr", b.stderr.String())
 				s.discard()
 			}
 			return &out, ctxErr

@@ -24,7 +24,7 @@ func newCleanupCmd(s IO) *cobra.Command {
 		Short: "Remove sandbox containers left behind by killed runs",
 		Long: `Finds the containers agentteam made (by their labels) and removes those whose
 process is gone. With --all it also removes those of runs still going.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCleanup(cmd.Context(), opts) },
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "also remove the containers of running agentteam processes")

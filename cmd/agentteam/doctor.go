@@ -25,7 +25,7 @@ func newDoctorCmd(s IO) *cobra.Command {
 		Long: `Checks the Docker engine, the sandbox image and the registered runtimes, starts a
 test container to see the hardening as a code block sees it, and says what to
 do about each problem. Exit status 0 when all is well, 4 otherwise.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd.Context(), opts) },
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the checks as JSON")

@@ -55,7 +55,7 @@ Untagged and other blocks are reported as skipped.
 
 Exit status: 0 every block passed, 1 a block failed or none could run,
 2 usage error, 4 the sandbox cannot run, 130 interrupted.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.File = args[0]

@@ -113,6 +113,16 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(sandbox.Printable(s)), " ")
 }
 
+// usageArgs wraps a cobra argument check so that its complaint is a usage error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return &exitError{code: ExitUsage, err: err}
+		}
+		return nil
+	}
+}
+
 func newRootCmd(s IO) *cobra.Command {
 	var verbose bool
 	root := &cobra.Command{

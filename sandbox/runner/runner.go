@@ -322,9 +322,10 @@ func placeScript(req protocol.Run) (string, *os.File, error) {
 func killAll() { _ = unix.Kill(-1, unix.SIGKILL) }
 
 // sweep kills and reaps every other process until only init and the runner
-// are left, and returns how many remain if that did not happen within 2 s.
+// are left, and returns how many remain if that did not happen within 5 s
+// (a killed process in the middle of memory reclaim can take a while).
 func sweep() int {
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
 	for {
 		killAll()
 		for {

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
+
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// cli runs the command in-process with buffers and returns its exit
+// status, stdout and stderr.
+func cli(t *testing.T, ctx context.Context, dir, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(ctx, args, IO{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut, Dir: dir, Getenv: os.Getenv})
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func dockerClient(t *testing.T) *client.Client {
+	t.Helper()
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// sandboxContainers lists the containers agentteam made, by label.
+func sandboxContainers(t *testing.T, cli *client.Client) []container.Summary {
+	t.Helper()
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{
+		All: true, Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelManaged+"=true")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// assertNoContainers waits briefly for auto-removal, then fails if any
+// sandbox container of this process is left.
+func assertNoContainers(t *testing.T, cli *client.Client) {
+	t.Helper()
+	host, _ := os.Hostname()
+	owner := host + "/" + strconv.Itoa(os.Getpid())
+	var mine []string
+	for i := 0; i < 50; i++ {
+		mine = nil
+		for _, c := range sandboxContainers(t, cli) {
+			if c.Labels[sandbox.LabelOwner] == owner {
+				mine = append(mine, c.Names[0])
+			}
+		}
+		if len(mine) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("sandbox containers left behind: %v", mine)
+}
+
+const message = "Here is the plan.\r\n\r\n" +
+	"```python\r\n# filename: util.py\r\ndef double(x):\r\n    return 2 * x\r\n```\r\n\r\n" +
+	"```py\nimport util\nprint(util.double(21))\n```\n\n" +
+	"```\nuntagged\n```\n\n" +
+	"```ruby\nputs 1\n```\n\n" +
+	"```SHELL\necho shell $(cat util.py | wc -l)\n```\n\n" +
+	"```bash\necho err >&2; [[ 1 == 1 ]] && echo bash\n```\n"
+
+func TestExecJSON(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "msg.md", message)
+	code, out, errOut := cli(t, context.Background(), dir, "", "exec", "--json", file)
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr %s, stdout %s", code, errOut, out)
+	}
+	var rep ExecReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	type want struct {
+		lang, stdout, stderr, skip string
+		skipped                    bool
+	}
+	wants := []want{
+		{lang: "python"},
+		{lang: "python", stdout: "42\n"},
+		{lang: "untagged", skipped: true, skip: "untagged code block"},
+		{lang: "ruby", skipped: true, skip: `unsupported language "ruby"`},
+		{lang: "sh", stdout: "shell 3\n"},
+		{lang: "bash", stdout: "bash\n", stderr: "err\n"},
+	}
+	if rep.ExitCode != 0 || len(rep.Blocks) != len(wants) {
+		t.Fatalf("exit_code %d, %d blocks: %s", rep.ExitCode, len(rep.Blocks), out)
+	}
+	for i, w := range wants {
+		b := rep.Blocks[i]
+		if b.Index != i || b.Language != w.lang || b.Skipped != w.skipped || b.SkipReason != w.skip ||
+			b.Stdout != w.stdout || b.Stderr != w.stderr || (!w.skipped && b.ExitCode != 0) {
+			t.Errorf("block %d = %+v, want %+v", i, b, w)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rep.Workspace, "util.py")); err != nil || !strings.HasPrefix(rep.Workspace, filepath.Join(dir, "workspace", "run-")) {
+		t.Errorf("workspace %s: util.py not saved in a new run directory: %v", rep.Workspace, err)
+	}
+	if rep.Blocks[0].Files.Created[0] != "util.py" {
+		t.Errorf("files created by block 1: %v", rep.Blocks[0].Files)
+	}
+	assertNoContainers(t, dockerClient(t))
+}
+
+func TestExecStopsAtFirstFailure(t *testing.T) {
+	dir := t.TempDir()
+	msg := "```sh\necho one\n```\n```python\nraise SystemExit(3)\n```\n```sh\necho three\n```\n"
+	code, out, _ := cli(t, context.Background(), dir, msg, "exec", "--json", "--workspace", filepath.Join(dir, "ws"), "-")
+	var rep ExecReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if code != ExitFailure || rep.ExitCode != 1 || len(rep.Blocks) != 3 {
+		t.Fatalf("exit %d, report %+v", code, rep)
+	}
+	if rep.Blocks[1].ExitCode != 3 || !rep.Blocks[2].Skipped || rep.Blocks[2].SkipReason != "not run: an earlier block failed" {
+		t.Fatalf("blocks: %+v", rep.Blocks)
+	}
+	if rep.Workspace != filepath.Join(dir, "ws") {
+		t.Fatalf("workspace %s, want the one given", rep.Workspace)
+	}
+}
+
+func TestExecReportForPeople(t *testing.T) {
+	dir := t.TempDir()
+	msg := "```python\nprint('\\x1b]52;c;ZXZpbA==\\x07clipboard')\n```\n"
+	code, out, _ := cli(t, context.Background(), dir, msg, "exec", "-")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if strings.ContainsAny(out, "\x1b\x07") {
+		t.Fatalf("raw escape sequences reached the report: %q", out)
+	}
+	for _, want := range []string{"block 1 · python", "✓ passed", `\x1b]52;c;ZXZpbA==\x07clipboard`, "1 of 1 blocks run passed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestExecUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "msg.md", "```sh\ntrue\n```\n")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"exec", "--frobnicate", file}, "unknown flag: --frobnicate"},
+		{"two files", []string{"exec", file, file}, "accepts at most 1 arg"},
+		{"missing file", []string{"exec", filepath.Join(dir, "nope.md")}, "no such file"},
+		{"bad memory", []string{"exec", "--memory", "lots", file}, `invalid memory "lots"`},
+		{"bad timeout", []string{"exec", "--timeout", "-3", file}, `invalid timeout "-3"`},
+		{"tiny memory", []string{"exec", "--memory", "1m", file}, "below the 32 MiB"},
+		{"workspace is a file", []string{"exec", "--workspace", file, file}, "workspace"},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := cli(t, context.Background(), dir, "", tc.args...)
+			if code != ExitUsage || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+				t.Fatalf("exit %d, stderr %q (want exit 2 and one line with %q); stdout %q", code, errOut, tc.want, out)
+			}
+		})
+	}
+}
+
+func TestExecNoTerminalInput(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := Main(context.Background(), []string{"exec"}, IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, InIsTTY: true, Dir: t.TempDir()})
+	if code != ExitUsage || !strings.Contains(errOut.String(), "no message") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestExecSandboxUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "msg.md", "```sh\ntrue\n```\n")
+	t.Run("no engine", func(t *testing.T) {
+		t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(dir, "no-docker.sock"))
+		code, _, errOut := cli(t, context.Background(), dir, "", "exec", file)
+		if code != ExitSandbox || !strings.Contains(errOut, "nothing answers at unix://") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+	})
+	t.Run("no image", func(t *testing.T) {
+		code, out, errOut := cli(t, context.Background(), dir, "", "exec", "--json", "--image", "agentteam-no-such-image:1", file)
+		if code != ExitSandbox || !strings.Contains(errOut, "make image") || !strings.Contains(out, `"exit_code":4`) {
+			t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut, out)
+		}
+	})
+	if entries, _ := os.ReadDir(filepath.Join(dir, "workspace")); len(entries) != 0 {
+		t.Fatalf("a workspace was made for a sandbox that could not run: %v", entries)
+	}
+}
+
+func TestExecNoCode(t *testing.T) {
+	code, _, errOut := cli(t, context.Background(), t.TempDir(), "just prose, `inline` code\n", "exec", "-")
+	if code != ExitFailure || !strings.Contains(errOut, "no python, sh or bash code block") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestExecSettingsPrecedence: a flag beats the environment, which beats
+// .env, which beats the default.
+func TestExecSettingsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, ".env", "AGENTTEAM_TIMEOUT=1s\nAGENTTEAM_MEMORY=300m\n")
+	msg := "```sh\ncat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max\nsleep 4\n```\n"
+	cases := []struct {
+		name     string
+		env      string
+		args     []string
+		timedOut bool
+		memory   string
+	}{
+		{"from .env", "", nil, true, "314572800\n"},
+		{"env beats .env", "6s", []string{"--memory", "200m"}, false, "209715200\n"},
+		{"flag beats env", "6s", []string{"--timeout", "1"}, true, "314572800\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("AGENTTEAM_TIMEOUT", tc.env)
+			}
+			_, out, errOut := cli(t, context.Background(), dir, msg, append([]string{"exec", "--json", "-"}, tc.args...)...)
+			var rep ExecReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Blocks) != 1 {
+				t.Fatalf("%v: %s %s", err, out, errOut)
+			}
+			b := rep.Blocks[0]
+			if b.TimedOut != tc.timedOut || b.Stdout != tc.memory {
+				t.Fatalf("timed_out %v stdout %q, want %v %q", b.TimedOut, b.Stdout, tc.timedOut, tc.memory)
+			}
+		})
+	}
+}
+
+// TestExecInterrupted: Ctrl-C in the middle of a block exits 130 and
+// leaves no container.
+func TestExecInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	start := time.Now()
+	code, out, errOut := cli(t, ctx, dir, "```sh\necho started\nsleep 30\n```\n", "exec", "--json", "-")
+	if code != ExitInterrupted || !strings.Contains(errOut, "interrupted") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %s to stop", d)
+	}
+	var rep ExecReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Blocks) != 1 || !rep.Blocks[0].Canceled || rep.Blocks[0].Stdout != "started\n" {
+		t.Fatalf("report not written up to the interruption: %v %s", err, out)
+	}
+	assertNoContainers(t, dockerClient(t))
+}
+
+func TestCleanupSweepsOrphans(t *testing.T) {
+	cli := dockerClient(t)
+	host, _ := os.Hostname()
+	mk := func(owner string) string {
+		c, err := cli.ContainerCreate(context.Background(), &container.Config{
+			Image: sandbox.Defaults().Image, Cmd: []string{"true"},
+			Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner},
+		}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+		return c.ID
+	}
+	orphan := mk(host + "/999999999")
+	live := mk(host + "/" + strconv.Itoa(os.Getpid()))
+	exists := func(id string) bool {
+		_, err := cli.ContainerInspect(context.Background(), id)
+		return err == nil
+	}
+	code, out, errOut := cliIn(t, "cleanup")
+	if code != 0 || exists(orphan) || !exists(live) || !strings.Contains(out, "removed") {
+		t.Fatalf("cleanup: exit %d, orphan left %v, live kept %v\n%s%s", code, exists(orphan), exists(live), out, errOut)
+	}
+	code, out, _ = cliIn(t, "cleanup", "--all", "--json")
+	var res struct {
+		Containers []sandbox.Leftover `json:"containers"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || exists(live) {
+		t.Fatalf("cleanup --all: exit %d, %v, live left %v: %s", code, err, exists(live), out)
+	}
+}
+
+// cliIn runs a command in a fresh directory with no input.
+func cliIn(t *testing.T, args ...string) (int, string, string) {
+	return cli(t, context.Background(), t.TempDir(), "", args...)
+}
+
+func TestDoctor(t *testing.T) {
+	code, out, errOut := cliIn(t, "doctor", "--json")
+	var rep struct {
+		OK     bool            `json:"ok"`
+		Checks []sandbox.Check `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || len(rep.Checks) != 6 {
+		t.Fatalf("doctor: exit %d, %v, %s %s", code, err, out, errOut)
+	}
+	code, out, _ = cliIn(t, "doctor", "--image", "agentteam-no-such-image:1")
+	if code != ExitSandbox || !strings.Contains(out, "✗ sandbox image") || !strings.Contains(out, "fix:") {
+		t.Fatalf("doctor without image: exit %d\n%s", code, out)
+	}
+}
