@@ -18,6 +18,7 @@ import (
 type Leftover struct {
 	ID      string `json:"id"`
 	Name    string `json:"name"`
+	Session string `json:"session"`
 	Owner   string `json:"owner"`
 	State   string `json:"state"`
 	Orphan  bool   `json:"orphan"` // its owner process is gone
@@ -25,18 +26,20 @@ type Leftover struct {
 }
 
 // List returns the containers this tool made (found by label), whether
-// or not their owner process is still running.
-func (d *Docker) List(ctx context.Context) ([]Leftover, error) {
-	list, err := d.cli.ContainerList(ctx, container.ListOptions{
-		All:     true,
-		Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true")),
-	})
+// or not their owner process is still running; with session set, only that
+// session's.
+func (d *Docker) List(ctx context.Context, session string) ([]Leftover, error) {
+	f := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
+	if session != "" {
+		f.Add("label", LabelSession+"="+session)
+	}
+	list, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
 	if err != nil {
 		return nil, d.classify("list sandbox containers", err)
 	}
 	out := make([]Leftover, 0, len(list))
 	for _, c := range list {
-		l := Leftover{ID: c.ID, Owner: c.Labels[LabelOwner], State: c.State, Orphan: !ownerAlive(c.Labels[LabelOwner])}
+		l := Leftover{ID: c.ID, Session: c.Labels[LabelSession], Owner: c.Labels[LabelOwner], State: c.State, Orphan: !ownerAlive(c.Labels[LabelOwner])}
 		if len(c.Names) > 0 {
 			l.Name = strings.TrimPrefix(c.Names[0], "/")
 		}
@@ -47,9 +50,10 @@ func (d *Docker) List(ctx context.Context) ([]Leftover, error) {
 
 // Sweep removes the containers this tool made whose owner process is gone,
 // or all of them with all set, and returns every one it found. A container
-// of a live agentteam process on this host is kept unless all is set.
-func (d *Docker) Sweep(ctx context.Context, all bool) ([]Leftover, error) {
-	found, err := d.List(ctx)
+// of a live agentteam process on this host is kept unless all is set. With
+// session set, only that session's containers are considered.
+func (d *Docker) Sweep(ctx context.Context, session string, all bool) ([]Leftover, error) {
+	found, err := d.List(ctx, session)
 	if err != nil {
 		return nil, err
 	}

@@ -144,7 +144,7 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 		Fix: "a setting is not in effect inside the container: check the engine's configuration"})
 	add(Check{Name: "first block", OK: true, Detail: fmt.Sprintf("%d ms from nothing to the first result", first.Milliseconds())})
 
-	left, err := d.List(ctx)
+	left, err := d.List(ctx, "")
 	switch {
 	case err != nil:
 		add(Check{Name: "leftovers", Detail: err.Error()})

@@ -3,6 +3,8 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,6 +74,13 @@ func TestContainerIsHardened(t *testing.T) {
 	}
 }
 
+// testLabels marks a container as this test process's, so that TestMain
+// finds it if it leaks.
+func testLabels() map[string]string {
+	host, _ := os.Hostname()
+	return map[string]string{LabelManaged: "true", LabelOwner: host + "/" + strconv.Itoa(os.Getpid())}
+}
+
 // TestVerifyFailsClosed creates real containers with one protection missing
 // and checks that verify refuses each of them.
 func TestVerifyFailsClosed(t *testing.T) {
@@ -113,7 +122,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := newSpec(cfg, "10001:10001", dir, map[string]string{LabelManaged: "true", LabelOwner: "test/0"})
+			sp := newSpec(cfg, "10001:10001", dir, testLabels())
 			good := sp
 			// Weaken a copy of the container's configuration; verify compares
 			// against the hardened spec.
@@ -139,7 +148,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 		})
 	}
 	t.Run("hardened passes", func(t *testing.T) {
-		sp := newSpec(cfg, "10001:10001", dir, map[string]string{LabelManaged: "true", LabelOwner: "test/0"})
+		sp := newSpec(cfg, "10001:10001", dir, testLabels())
 		created, err := d.cli.ContainerCreate(context.Background(), sp.config, sp.host, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -30,17 +31,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "sandbox tests need the image %s: run 'make image' (%v)\n", Defaults().Image, err)
 		os.Exit(1)
 	}
-	before := managedContainers(cli)
 	code := m.Run()
 	// AutoRemove finishes asynchronously; give it a moment.
 	var left []string
 	for i := 0; i < 50; i++ {
 		left = nil
-		for id := range managedContainers(cli) {
-			if !before[id] {
-				left = append(left, id)
-			}
-		}
+		left = ownContainers(cli)
 		if len(left) == 0 {
 			break
 		}
@@ -53,16 +49,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func managedContainers(cli *client.Client) map[string]bool {
+// ownContainers lists the sandbox containers this test process made (other
+// packages' tests may run at the same time).
+func ownContainers(cli *client.Client) []string {
+	host, _ := os.Hostname()
 	list, err := cli.ContainerList(context.Background(), container.ListOptions{
-		All: true, Filters: filters.NewArgs(filters.Arg("label", LabelManaged+"=true")),
+		All: true, Filters: filters.NewArgs(filters.Arg("label", LabelOwner+"="+host+"/"+strconv.Itoa(os.Getpid()))),
 	})
 	if err != nil {
 		panic(err)
 	}
-	ids := map[string]bool{}
+	var ids []string
 	for _, c := range list {
-		ids[c.ID] = true
+		ids = append(ids, c.ID[:12])
 	}
 	return ids
 }

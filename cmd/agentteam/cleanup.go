@@ -12,9 +12,10 @@ import (
 
 // CleanupOptions are the inputs of `agentteam cleanup`.
 type CleanupOptions struct {
-	IO   IO
-	All  bool
-	JSON bool
+	IO      IO
+	All     bool
+	Session string
+	JSON    bool
 }
 
 func newCleanupCmd(s IO) *cobra.Command {
@@ -28,6 +29,7 @@ process is gone. With --all it also removes those of runs still going.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCleanup(cmd.Context(), opts) },
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "also remove the containers of running agentteam processes")
+	cmd.Flags().StringVar(&opts.Session, "session", "", "only the containers of this session (label org.agentteam.session)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the containers found as JSON")
 	return cmd
 }
@@ -38,7 +40,7 @@ func runCleanup(ctx context.Context, opts *CleanupOptions) error {
 		return err
 	}
 	defer d.Close()
-	found, sweepErr := d.Sweep(ctx, opts.All)
+	found, sweepErr := d.Sweep(ctx, opts.Session, opts.All)
 	if opts.JSON {
 		if found == nil {
 			found = []sandbox.Leftover{}

@@ -288,10 +288,13 @@ func TestExecInterrupted(t *testing.T) {
 func TestCleanupSweepsOrphans(t *testing.T) {
 	cli := dockerClient(t)
 	host, _ := os.Hostname()
+	// A session label of its own keeps this test away from the containers
+	// of other tests running at the same time.
+	session := "test-cleanup-" + strconv.Itoa(os.Getpid())
 	mk := func(owner string) string {
 		c, err := cli.ContainerCreate(context.Background(), &container.Config{
 			Image: sandbox.Defaults().Image, Cmd: []string{"true"},
-			Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner},
+			Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner, sandbox.LabelSession: session},
 		}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
@@ -305,15 +308,15 @@ func TestCleanupSweepsOrphans(t *testing.T) {
 		_, err := cli.ContainerInspect(context.Background(), id)
 		return err == nil
 	}
-	code, out, errOut := cliIn(t, "cleanup")
+	code, out, errOut := cliIn(t, "cleanup", "--session", session)
 	if code != 0 || exists(orphan) || !exists(live) || !strings.Contains(out, "removed") {
 		t.Fatalf("cleanup: exit %d, orphan left %v, live kept %v\n%s%s", code, exists(orphan), exists(live), out, errOut)
 	}
-	code, out, _ = cliIn(t, "cleanup", "--all", "--json")
+	code, out, _ = cliIn(t, "cleanup", "--all", "--json", "--session", session)
 	var res struct {
 		Containers []sandbox.Leftover `json:"containers"`
 	}
-	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || exists(live) {
+	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || exists(live) || len(res.Containers) != 1 || !res.Containers[0].Removed {
 		t.Fatalf("cleanup --all: exit %d, %v, live left %v: %s", code, err, exists(live), out)
 	}
 }
