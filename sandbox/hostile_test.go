@@ -191,6 +191,19 @@ func hostileCases() []hostileCase {
 					t.Fatalf("want a failed block and a replaced container, got %+v", r)
 				}
 			}},
+		{name: "freezes the runner", lang: Sh, replaces: true, code: "kill -STOP $PPID; sleep 100",
+			check: func(t *testing.T, r Result, _ string) {
+				// Only the host's deadline (timeout + grace) can end this one.
+				if !r.TimedOut || r.OK() || !strings.Contains(r.Error, "killed and replaced") {
+					t.Fatalf("want a host-side timeout, got %+v", r)
+				}
+			}},
+		{name: "unsupported language", lang: "ruby", code: "puts 1",
+			check: func(t *testing.T, r Result, _ string) {
+				if r.ExitCode != -1 || !strings.Contains(r.Error, `unsupported language "ruby"`) {
+					t.Fatalf("want a clear refusal, got %+v", r)
+				}
+			}},
 		{name: "forges a frame", lang: Python, replaces: true,
 			code: "import os\nfd = os.open('/proc/1/fd/1', os.O_WRONLY)\nos.write(fd, b'AT\\x01\\x05' + b'\\0'*16 + b'\\0\\0\\0\\x0d{\"exit_code\":0}')",
 			check: func(t *testing.T, r Result, _ string) {

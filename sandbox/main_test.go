@@ -10,6 +10,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/docker/docker/client"
 )
 
@@ -31,7 +32,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "sandbox tests need the image %s: run 'make image' (%v)\n", Defaults().Image, err)
 		os.Exit(1)
 	}
+	volumesBefore := volumeCount(cli)
 	code := m.Run()
+	if n := volumeCount(cli); n > volumesBefore && code == 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: the suite left %d volume(s) behind\n", n-volumesBefore)
+		code = 1
+	}
 	// AutoRemove finishes asynchronously; give it a moment.
 	var left []string
 	for i := 0; i < 50; i++ {
@@ -47,6 +53,14 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+func volumeCount(cli *client.Client) int {
+	v, err := cli.VolumeList(context.Background(), volume.ListOptions{})
+	if err != nil {
+		panic(err)
+	}
+	return len(v.Volumes)
 }
 
 // ownContainers lists the sandbox containers this test process made (other

@@ -327,7 +327,11 @@ func cliIn(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestDoctor(t *testing.T) {
+	tmpBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "agentteam-doctor-*"))
 	code, out, errOut := cliIn(t, "doctor", "--json")
+	if tmpAfter, _ := filepath.Glob(filepath.Join(os.TempDir(), "agentteam-doctor-*")); len(tmpAfter) > len(tmpBefore) {
+		t.Errorf("doctor left temporary directories: %v", tmpAfter)
+	}
 	var rep struct {
 		OK     bool            `json:"ok"`
 		Checks []sandbox.Check `json:"checks"`
