@@ -34,11 +34,7 @@ do about each problem. Exit status 0 when all is well, 4 otherwise.`,
 }
 
 func runDoctor(ctx context.Context, opts *DoctorOptions) error {
-	st, err := loadSettings(opts.IO)
-	if err != nil {
-		return err
-	}
-	cfg, err := opts.Sandbox.config(st)
+	cfg, err := opts.Sandbox.resolve(opts.IO)
 	if err != nil {
 		return err
 	}

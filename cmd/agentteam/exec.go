@@ -74,11 +74,7 @@ func runExec(ctx context.Context, opts *ExecOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := loadSettings(opts.IO)
-	if err != nil {
-		return err
-	}
-	cfg, err := opts.Sandbox.config(st)
+	cfg, err := opts.Sandbox.resolve(opts.IO)
 	if err != nil {
 		return err
 	}

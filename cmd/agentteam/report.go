@@ -53,23 +53,16 @@ func (r *reporter) block(b ExecBlock) {
 		status = r.paint("31", "✗ failed")
 	}
 	var flags []string
-	if res.TimedOut {
-		flags = append(flags, "timed out")
-	}
-	if res.OOMKilled {
-		flags = append(flags, "out of memory")
-	}
-	if res.OutputLimited {
-		flags = append(flags, "output limit")
-	}
-	if res.WorkspaceExceeded {
-		flags = append(flags, "workspace full")
-	}
-	if res.Canceled {
-		flags = append(flags, "cancelled")
-	}
-	if res.Truncated {
-		flags = append(flags, "output truncated")
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{
+		{res.TimedOut, "timed out"}, {res.OOMKilled, "out of memory"}, {res.OutputLimited, "output limit"},
+		{res.WorkspaceExceeded, "workspace full"}, {res.Canceled, "cancelled"}, {res.Truncated, "output truncated"},
+	} {
+		if f.on {
+			flags = append(flags, f.name)
+		}
 	}
 	line := fmt.Sprintf("%s  exit %d · %s", status, res.ExitCode, fmtMS(res.DurationMS))
 	if len(flags) > 0 {

@@ -69,6 +69,15 @@ func (f *sandboxFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.runtime, "runtime", "", "container runtime, e.g. runsc where registered (env AGENTTEAM_RUNTIME)")
 }
 
+// resolve reads .env and resolves the sandbox configuration.
+func (f *sandboxFlags) resolve(s IO) (sandbox.Config, error) {
+	st, err := loadSettings(s)
+	if err != nil {
+		return sandbox.Config{}, err
+	}
+	return f.config(st)
+}
+
 // config resolves each setting: a flag given on the command line wins, then
 // the environment, then .env, then the default.
 func (f *sandboxFlags) config(st settings) (sandbox.Config, error) {
