@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// buildBinary builds bin/agentteam into a temporary directory, so that
+// these tests signal the real program.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "agentteam")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startSleeping starts `agentteam exec` on a block that sleeps, and waits
+// until its sandbox container runs.
+func startSleeping(t *testing.T, bin string) (*exec.Cmd, func() int) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "exec", writeFile(t, dir, "sleep.md", "```sh\necho started\nsleep 60\n```\n"))
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cli := dockerClient(t)
+	host, _ := os.Hostname()
+	owner := filters.NewArgs(filters.Arg("label", sandbox.LabelOwner+"="+host+"/"+strconv.Itoa(cmd.Process.Pid)))
+	count := func() int {
+		list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	for deadline := time.Now().Add(20 * time.Second); count() == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox container never appeared")
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // let the block start
+	return cmd, count
+}
+
+func waitGone(t *testing.T, count func() int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); count() > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox container outlived its process by 10 s")
+		}
+	}
+}
+
+// TestSIGINT: Ctrl-C exits 130 and removes the container.
+func TestSIGINT(t *testing.T) {
+	cmd, count := startSleeping(t, buildBinary(t))
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitInterrupted {
+		t.Fatalf("exit: %v, want status %d", err, ExitInterrupted)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d container(s) left after Ctrl-C", n)
+	}
+}
+
+// TestSIGKILL: a killed agentteam cannot clean up, so its container must
+// remove itself (its runner's input closes, the container is --rm).
+func TestSIGKILL(t *testing.T) {
+	cmd, count := startSleeping(t, buildBinary(t))
+	cmd.Process.Kill()
+	cmd.Wait()
+	waitGone(t, count)
+}
