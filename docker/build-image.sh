@@ -53,8 +53,13 @@ if [ -z "${BASE_IMAGE:-}" ]; then
   fi
 fi
 
+# The classic builder's deprecation notice is noise here: show the build's
+# output only when it fails.
+log=$(mktemp)
 docker build --network none -q \
   --label org.agentteam.managed=true \
   --build-arg BASE_IMAGE="$BASE_IMAGE" \
-  -f "$here/Dockerfile.sandbox" -t "$IMAGE" "$here" >/dev/null
+  -f "$here/Dockerfile.sandbox" -t "$IMAGE" "$here" >"$log" 2>&1 \
+  || { cat "$log" >&2; rm -f "$log"; die "docker build of $IMAGE failed"; }
+rm -f "$log"
 echo "build-image: $IMAGE is ready (base $BASE_IMAGE)"

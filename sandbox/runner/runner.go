@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +31,10 @@ import (
 
 // Workspace is where blocks run and where "# filename:" files are saved.
 const Workspace = "/workspace"
+
+// tmpSkel holds files the image wants in every sandbox's /tmp (caches that
+// are slow to build, such as matplotlib's font list).
+const tmpSkel = "/etc/agentteam/tmp-skel"
 
 // interpreters maps a language to the command that runs a script path.
 var interpreters = map[string]string{
@@ -50,6 +55,7 @@ func Serve(in io.Reader, out io.Writer) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set child subreaper: %w", err)
 	}
+	seedTmp(tmpSkel, "/tmp")
 	br := bufio.NewReader(in)
 	hello, err := protocol.Read(br, nil)
 	if err != nil {
@@ -314,6 +320,28 @@ func placeScript(req protocol.Run) (string, *os.File, error) {
 		return "", nil, fmt.Errorf("write memfd: %v", err)
 	}
 	return "/dev/fd/3", f, nil
+}
+
+// seedTmp copies the regular files and directories under skel into dst. It
+// runs before any block, so nothing in dst can be a trap yet; errors only
+// cost a cache.
+func seedTmp(skel, dst string) {
+	filepath.WalkDir(skel, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(skel, path)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			os.MkdirAll(target, 0o755)
+		case d.Type().IsRegular():
+			if data, err := os.ReadFile(path); err == nil {
+				os.WriteFile(target, data, 0o644)
+			}
+		}
+		return nil
+	})
 }
 
 // killAll sends SIGKILL to every process this uid may signal in the
