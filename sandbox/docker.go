@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,11 +117,30 @@ func (d *Docker) image(ctx context.Context) ([]string, error) {
 	return d.imageEnv, d.imageErr
 }
 
-// CheckImage reports ErrImageMissing when the sandbox image is not on the
-// engine, so a caller can say so before it prepares anything.
-func (d *Docker) CheckImage(ctx context.Context) error {
-	_, err := d.image(ctx)
-	return err
+// Check reports ErrImageMissing when the sandbox image is not on the engine
+// and ErrRuntimeMissing when the configured runtime is not registered, so a
+// caller can say so before it prepares anything.
+func (d *Docker) Check(ctx context.Context) error {
+	if _, err := d.image(ctx); err != nil {
+		return err
+	}
+	if d.cfg.Runtime == "" {
+		return nil
+	}
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return d.classify("read engine info", err)
+	}
+	if _, ok := info.Runtimes[d.cfg.Runtime]; !ok {
+		names := make([]string, 0, len(info.Runtimes))
+		for n := range info.Runtimes {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return fmt.Errorf("%w: the engine has no runtime %q (it has %s); register it in /etc/docker/daemon.json or drop --runtime",
+			ErrRuntimeMissing, d.cfg.Runtime, strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // NewSession starts a hardened container for workspaceDir.

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -66,6 +67,18 @@ func TestContainerIsHardened(t *testing.T) {
 		if strings.HasPrefix(e, "OMP_NUM_THREADS=") && e != "OMP_NUM_THREADS=1" {
 			t.Errorf("thread count does not match the CPU limit: %s", e)
 		}
+	}
+	// The container's namespaces are its own, not the host's.
+	if got.State != nil && got.State.Pid > 0 {
+		for _, ns := range []string{"ipc", "uts", "pid", "net", "cgroup", "mnt"} {
+			theirs, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", got.State.Pid, ns))
+			ours, err2 := os.Readlink("/proc/self/ns/" + ns)
+			if err1 != nil || err2 != nil || theirs == ours {
+				t.Errorf("%s namespace shared with the host (%s, %v %v)", ns, theirs, err1, err2)
+			}
+		}
+	} else {
+		t.Error("inspect shows no running init process")
 	}
 	// And from inside, as the runner saw it before any block ran.
 	r := s.box.ready
@@ -179,4 +192,54 @@ func TestHostEnvironmentStaysOut(t *testing.T) {
 	if !strings.Contains(res.Stdout, "HOME=/tmp") {
 		t.Fatalf("probe did not print the environment:\n%s", res.Stdout)
 	}
+}
+
+// TestConfinementFromInside checks each limit by what a block sees.
+func TestConfinementFromInside(t *testing.T) {
+	d := newTestDocker(t, testConfig())
+	s, _ := newTestSession(t, d)
+	res := run(t, s, Sh, `
+echo hostname=$(hostname)
+echo pid1=$(cat /proc/1/comm)
+echo uid=$(id -u) gid=$(id -g)
+echo core=$(ulimit -c) nofile=$(ulimit -n) fsize=$(ulimit -f)
+echo pids=$(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)
+echo memory=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)
+echo swap=$(cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo none)
+echo cpu=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max)
+echo tmp=$(df -k /tmp | awk 'NR==2 {print $2}')k shm=$(df -k /dev/shm | awk 'NR==2 {print $2}')k
+echo root=$(touch /x 2>/dev/null && echo rw || echo ro) workspace=$(touch /workspace/.w && rm /workspace/.w && echo rw)
+echo nonewprivs=$(grep NoNewPrivs /proc/self/status | tr -d ' \t' | cut -d: -f2) capeff=$(grep CapEff /proc/self/status | tr -d ' \t' | cut -d: -f2)
+echo mounts=$(awk '$5 == "/workspace" || $5 ~ /^\/(home|root|var\/run|run)/ {print $5}' /proc/self/mountinfo | tr '\n' ,)
+`)
+	if !res.OK() {
+		t.Fatalf("probe failed: %+v", res)
+	}
+	want := []string{
+		"hostname=sandbox",
+		"pid1=docker-init",
+		"uid=10001 gid=10001",
+		"core=0 nofile=1024 fsize=16384", // ulimit -f counts 512-byte blocks: 8 MiB
+		"pids=64",
+		"memory=268435456",
+		"swap=268435456",
+		"cpu=100000",
+		"tmp=16384k shm=16384k",
+		"root=ro workspace=rw",
+		"nonewprivs=1 capeff=0000000000000000",
+		"mounts=/workspace,",
+	}
+	got := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	for i, w := range want {
+		if i >= len(got) || got[i] != w {
+			t.Errorf("line %d: got %q, want %q", i+1, at(got, i), w)
+		}
+	}
+}
+
+func at(lines []string, i int) string {
+	if i < len(lines) {
+		return lines[i]
+	}
+	return "<missing>"
 }

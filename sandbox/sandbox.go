@@ -83,6 +83,7 @@ var (
 	ErrEngineUnavailable = errors.New("docker engine unavailable")
 	ErrImageMissing      = errors.New("sandbox image missing")
 	ErrHardening         = errors.New("sandbox hardening not in effect")
+	ErrRuntimeMissing    = errors.New("container runtime not registered")
 	ErrConfig            = errors.New("invalid sandbox configuration")
 )
 

@@ -126,7 +126,7 @@ func execBlocks(ctx context.Context, opts *ExecOptions, cfg sandbox.Config, bloc
 		return err
 	}
 	defer d.Close()
-	if err := d.CheckImage(ctx); err != nil {
+	if err := d.Check(ctx); err != nil {
 		return err
 	}
 	ws, err := openWorkspace(opts.IO, opts.Workspace)

@@ -217,6 +217,12 @@ func TestExecSandboxUnavailable(t *testing.T) {
 			t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut, out)
 		}
 	})
+	t.Run("no runtime", func(t *testing.T) {
+		code, _, errOut := cli(t, context.Background(), dir, "", "exec", "--runtime", "no-such-runtime", file)
+		if code != ExitSandbox || !strings.Contains(errOut, `no runtime "no-such-runtime"`) {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+	})
 	if entries, _ := os.ReadDir(filepath.Join(dir, "workspace")); len(entries) != 0 {
 		t.Fatalf("a workspace was made for a sandbox that could not run: %v", entries)
 	}

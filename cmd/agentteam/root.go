@@ -20,7 +20,7 @@ const (
 	ExitFailure     = 1   // a block failed, or an error
 	ExitUsage       = 2   // wrong flags or arguments
 	ExitNotApproved = 3   // a team stopped without approval
-	ExitSandbox     = 4   // the sandbox cannot run: no engine, no image, hardening not in effect
+	ExitSandbox     = 4   // the sandbox cannot run: no engine, no image, no runtime, hardening not in effect
 	ExitInterrupted = 130 // Ctrl-C
 )
 
@@ -103,7 +103,8 @@ func exitStatus(ctx context.Context, err error) (int, string) {
 		return ee.code, msg
 	case errors.Is(err, sandbox.ErrConfig):
 		return ExitUsage, msg
-	case errors.Is(err, sandbox.ErrEngineUnavailable), errors.Is(err, sandbox.ErrImageMissing), errors.Is(err, sandbox.ErrHardening):
+	case errors.Is(err, sandbox.ErrEngineUnavailable), errors.Is(err, sandbox.ErrImageMissing),
+		errors.Is(err, sandbox.ErrHardening), errors.Is(err, sandbox.ErrRuntimeMissing):
 		return ExitSandbox, msg
 	}
 	return ExitFailure, msg
