@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
@@ -200,6 +201,18 @@ type Changes struct {
 	Created  []string `json:"created"`
 	Modified []string `json:"modified"`
 	Deleted  []string `json:"deleted"`
+}
+
+// MarshalJSON writes empty lists, never null, so consumers need no check.
+func (c Changes) MarshalJSON() ([]byte, error) {
+	type plain Changes
+	orEmpty := func(l []string) []string {
+		if l == nil {
+			return []string{}
+		}
+		return l
+	}
+	return json.Marshal(plain{Created: orEmpty(c.Created), Modified: orEmpty(c.Modified), Deleted: orEmpty(c.Deleted)})
 }
 
 // Diff compares two snapshots. An entry is modified if its size, mode

@@ -4,6 +4,7 @@ package workspace
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -457,5 +458,12 @@ func TestRemoveNewTooManyEntries(t *testing.T) {
 	}
 	if total != 5 {
 		t.Errorf("repeated RemoveNew removed %d entries, want 5", total)
+	}
+}
+
+func TestChangesJSON(t *testing.T) {
+	data, err := json.Marshal(Changes{Created: []string{"a"}})
+	if err != nil || string(data) != `{"created":["a"],"modified":[],"deleted":[]}` {
+		t.Fatalf("got %s, %v", data, err)
 	}
 }
