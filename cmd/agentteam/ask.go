@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// AskOptions are the inputs of `agentteam ask`.
+type AskOptions struct {
+	IO       IO
+	Models   modelFlags
+	Model    string
+	System   string
+	JSON     bool
+	NoStream bool
+	Prompt   []string
+}
+
+// AskResult is what `ask --json` prints.
+type AskResult struct {
+	Model        string      `json:"model"`
+	Content      string      `json:"content"`
+	FinishReason string      `json:"finish_reason"`
+	Usage        model.Usage `json:"usage"`
+	DurationMS   int64       `json:"duration_ms"`
+}
+
+func newAskCmd(s IO) *cobra.Command {
+	opts := &AskOptions{IO: s}
+	cmd := &cobra.Command{
+		Use:   "ask [flags] PROMPT...|-",
+		Short: "Send one prompt to the configured model and print its reply",
+		Long: `Sends one prompt to the model backend (OpenAI, Azure, Ollama, vLLM, llama.cpp,
+LM Studio, OpenRouter or any OpenAI-compatible server) and streams the reply:
+a quick way to check a model configuration before a team run.
+
+Exit status: 0 answered, 1 a model error (one line: no key, unreachable
+server, unknown model, quota...), 2 usage error, 130 interrupted.`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Prompt = args
+			opts.Model = agentModel(cmd.Flags(), "model", opts.Model, "AGENTTEAM_CODER_MODEL", settingsOrEmpty(s))
+			return runAsk(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Model, "model", DefaultModel, "model (or Azure deployment) to ask (env AGENTTEAM_CODER_MODEL)")
+	cmd.Flags().StringVar(&opts.System, "system", "", "a system prompt")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object with the reply and its usage")
+	cmd.Flags().BoolVar(&opts.NoStream, "no-stream", false, "wait for the whole reply instead of streaming it")
+	opts.Models.register(cmd.Flags())
+	return cmd
+}
+
+// settingsOrEmpty reads .env for flag defaults; a broken .env is reported
+// later by the command itself.
+func settingsOrEmpty(s IO) settings {
+	st, err := loadSettings(s)
+	if err != nil {
+		return settings{getenv: s.getenv}
+	}
+	return st
+}
+
+func runAsk(ctx context.Context, opts *AskOptions) error {
+	prompt := strings.Join(opts.Prompt, " ")
+	if prompt == "-" {
+		data, err := io.ReadAll(io.LimitReader(opts.IO.In, 16<<20))
+		if err != nil {
+			return usageError("read prompt: %v", err)
+		}
+		prompt = string(data)
+	}
+	if strings.TrimSpace(prompt) == "" {
+		return usageError("the prompt is empty")
+	}
+	st, err := loadSettings(opts.IO)
+	if err != nil {
+		return err
+	}
+	ms, err := opts.Models.models(st, slog.Default())
+	if err != nil {
+		return err
+	}
+	var msgs []model.Message
+	if opts.System != "" {
+		msgs = append(msgs, model.Message{Role: model.RoleSystem, Content: opts.System})
+	}
+	msgs = append(msgs, model.Message{Role: model.RoleUser, Content: prompt})
+	req := ms.request(opts.Model, msgs)
+	streamed := !opts.JSON && !opts.NoStream
+	if streamed {
+		req.OnDelta = func(d string) { fmt.Fprint(opts.IO.Out, sandbox.Printable(d)) }
+	}
+	start := time.Now()
+	reply, err := ms.backend.Complete(ctx, req)
+	if err != nil {
+		if streamed {
+			fmt.Fprintln(opts.IO.Out)
+		}
+		return err
+	}
+	if opts.JSON {
+		return json.NewEncoder(opts.IO.Out).Encode(AskResult{Model: opts.Model, Content: reply.Content, FinishReason: reply.FinishReason,
+			Usage: reply.Usage, DurationMS: time.Since(start).Milliseconds()})
+	}
+	if !streamed {
+		fmt.Fprint(opts.IO.Out, sandbox.Printable(reply.Content))
+	}
+	if !strings.HasSuffix(reply.Content, "\n") {
+		fmt.Fprintln(opts.IO.Out)
+	}
+	if reply.FinishReason == "length" {
+		fmt.Fprintln(opts.IO.ErrOut, "agentteam: the reply was cut at the token limit (--max-tokens)")
+	}
+	return nil
+}

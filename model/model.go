@@ -1,0 +1,153 @@
+// Package model owns talking to language models: the small interface every
+// backend implements (the OpenAI-compatible one, the scripted fake, the
+// replay of a recorded transcript), the request and reply types, and the
+// few kinds of error a caller has to tell apart.
+package model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Roles of a chat message.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// Message is one chat message.
+type Message struct {
+	Role    string `json:"role"`
+	Name    string `json:"name,omitempty"`
+	Content string `json:"content"`
+}
+
+// Request is one chat completion request.
+type Request struct {
+	// Model names the model (an Azure deployment is found from it).
+	Model    string
+	Messages []Message
+	// Temperature is the sampling temperature; nil leaves the server's default.
+	Temperature *float32
+	// MaxTokens bounds the reply; 0 leaves the server's default.
+	MaxTokens int
+	// OnDelta, when set, asks for a streamed reply and receives each piece of
+	// content as it arrives; the Reply still carries the whole content.
+	OnDelta func(delta string)
+}
+
+// Usage is the token count of one call. Known is false when the server
+// reported none: the count is then unknown, not zero.
+type Usage struct {
+	PromptTokens     int  `json:"prompt_tokens"`
+	CompletionTokens int  `json:"completion_tokens"`
+	TotalTokens      int  `json:"total_tokens"`
+	Known            bool `json:"known"`
+}
+
+// Add sums two usages; the sum is known only if both are.
+func (u Usage) Add(v Usage) Usage {
+	return Usage{
+		PromptTokens:     u.PromptTokens + v.PromptTokens,
+		CompletionTokens: u.CompletionTokens + v.CompletionTokens,
+		TotalTokens:      u.TotalTokens + v.TotalTokens,
+		Known:            u.Known && v.Known,
+	}
+}
+
+// Reply is a model's answer.
+type Reply struct {
+	Content string `json:"content"`
+	// FinishReason is the server's: "stop", "length" (cut by MaxTokens),
+	// "content_filter", ...
+	FinishReason string `json:"finish_reason"`
+	Usage        Usage  `json:"usage"`
+	// Model is the model that answered, as the server named it.
+	Model string `json:"model,omitempty"`
+}
+
+// Model answers chat requests. Implementations are safe for concurrent use.
+type Model interface {
+	Complete(ctx context.Context, req Request) (Reply, error)
+}
+
+// Kind is what went wrong with a model call, at the level a user acts on.
+type Kind string
+
+// The kinds of model error.
+const (
+	KindAuth            Kind = "authentication"
+	KindModelNotFound   Kind = "model_not_found"
+	KindRateLimited     Kind = "rate_limited"
+	KindQuota           Kind = "quota"
+	KindContextTooLong  Kind = "context_too_long"
+	KindBadRequest      Kind = "bad_request"
+	KindServer          Kind = "server_error"
+	KindNetwork         Kind = "network"
+	KindCanceled        Kind = "cancelled"
+	KindBadReply        Kind = "bad_reply"        // the server's answer could not be understood
+	KindReplayDiverged  Kind = "replay_diverged"  // a replayed run asked something else
+	KindReplayExhausted Kind = "replay_exhausted" // a replayed run asked more than was recorded
+)
+
+// Error is a classified model error. Its message never holds a secret.
+type Error struct {
+	Kind    Kind
+	Status  int    // HTTP status, when there was one
+	Message string // what happened, for one line
+	// RetryAfter is the server's requested wait, when it gave one.
+	RetryAfter time.Duration
+	Err        error // the cause, for errors.Is; its text is not shown
+}
+
+func (e *Error) Error() string {
+	hint := map[Kind]string{
+		KindAuth:          " (check OPENAI_API_KEY or AZURE_OPENAI_API_KEY)",
+		KindModelNotFound: " (check the model or deployment name)",
+		KindQuota:         " (the account's quota or credit is used up)",
+		KindNetwork:       " (is the server running and reachable? check OPENAI_BASE_URL)",
+	}[e.Kind]
+	if e.Status != 0 {
+		return fmt.Sprintf("model %s (HTTP %d): %s%s", e.Kind, e.Status, e.Message, hint)
+	}
+	return fmt.Sprintf("model %s: %s%s", e.Kind, e.Message, hint)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of a model error, or "" when err is not one.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return KindCanceled
+	}
+	return ""
+}
+
+// skKey and keyValue match strings shaped like API keys (OpenAI's sk-...,
+// and a long opaque token after "key:" or "key="), as a server may echo them
+// in an error.
+var (
+	skKey    = regexp.MustCompile(`\bsk-[A-Za-z0-9_\-*]{6,}`)
+	keyValue = regexp.MustCompile(`((?i:key)["']?\s*[=:]\s*["']?)[A-Za-z0-9_\-*.]{16,}`)
+)
+
+// Redact removes the given secrets, and anything shaped like an API key,
+// from s.
+func Redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	s = skKey.ReplaceAllString(s, "sk-[redacted]")
+	return keyValue.ReplaceAllString(s, "${1}[redacted]")
+}

@@ -1,0 +1,442 @@
+package openaicompat
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/model/fakeserver"
+	"github.com/agentteam/agentteam/model/modeltest"
+	"github.com/agentteam/agentteam/transcript"
+)
+
+const secret = "sk-test-5ecr3t-Canary-0123456789"
+
+// clock records the waits the retries ask for instead of sleeping.
+type clock struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (c *clock) sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	c.mu.Unlock()
+	return ctx.Err()
+}
+
+func (c *clock) got() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.waits...)
+}
+
+// setup starts a fake server with the steps and a client on it with no
+// key (a local server), its retries on a recorded clock.
+func setup(t *testing.T, cfg Config, steps ...fakeserver.Step) (*Client, *fakeserver.Server, *clock, *bytes.Buffer) {
+	t.Helper()
+	srv := fakeserver.New(fakeserver.Script{APIKey: cfg.APIKey, Replies: steps})
+	t.Cleanup(srv.Close)
+	if cfg.Provider == "" {
+		cfg.Provider = "vllm"
+	}
+	if cfg.BaseURL == "" && cfg.Provider != "azure" {
+		cfg.BaseURL = srv.URL
+	}
+	if cfg.Provider == "azure" {
+		cfg.AzureEndpoint = strings.TrimSuffix(srv.URL, "/v1")
+	}
+	clk := &clock{}
+	if cfg.Retry.Sleep == nil {
+		cfg.Retry.Sleep = clk.sleep
+	}
+	logs := &bytes.Buffer{}
+	c, err := New(cfg, WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, srv, clk, logs
+}
+
+func ask(text string) model.Request {
+	return model.Request{Model: "coder-model", Messages: []model.Message{{Role: model.RoleUser, Content: text}}}
+}
+
+func TestConformance(t *testing.T) {
+	modeltest.Run(t, func(t *testing.T, exchanges []modeltest.Exchange) model.Model {
+		var steps []fakeserver.Step
+		for _, ex := range exchanges {
+			st := fakeserver.Step{Content: ex.Reply.Content, FinishReason: ex.Reply.FinishReason, NoUsage: !ex.Reply.Usage.Known}
+			if u := ex.Reply.Usage; u.Known {
+				st.Usage = &fakeserver.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
+			}
+			steps = append(steps, st)
+		}
+		c, srv, _, _ := setup(t, Config{}, steps...)
+		t.Cleanup(func() {
+			// What went over the wire is what the suite asked.
+			for i, r := range srv.Requests() {
+				if i < len(exchanges) && (r.Model != exchanges[i].Request.Model || len(r.Messages) != len(exchanges[i].Request.Messages)) {
+					t.Errorf("request %d: model %q with %d messages, want %q with %d", i+1, r.Model, len(r.Messages),
+						exchanges[i].Request.Model, len(exchanges[i].Request.Messages))
+				}
+			}
+		})
+		return c
+	})
+}
+
+func TestRequestOnTheWire(t *testing.T) {
+	zero, warm := float32(0), float32(0.7)
+	cases := []struct {
+		name     string
+		cfg      Config
+		req      model.Request
+		wantAuth string
+		check    func(t *testing.T, r fakeserver.Recorded)
+	}{
+		{name: "local server sends no key", req: ask("hi"), wantAuth: "",
+			check: func(t *testing.T, r fakeserver.Recorded) {
+				if r.Temperature != nil || r.MaxTokens != 0 {
+					t.Errorf("defaults sent: temperature %v, max tokens %d", r.Temperature, r.MaxTokens)
+				}
+			}},
+		{name: "key as bearer", cfg: Config{APIKey: secret}, req: ask("hi"), wantAuth: "Bearer " + secret},
+		{name: "temperature zero is sent", req: model.Request{Model: "m", Messages: ask("x").Messages, Temperature: &zero, MaxTokens: 64},
+			check: func(t *testing.T, r fakeserver.Recorded) {
+				if r.Temperature == nil || *r.Temperature > 1e-6 || r.MaxTokens != 64 {
+					t.Errorf("temperature %v, max tokens %d", r.Temperature, r.MaxTokens)
+				}
+			}},
+		{name: "temperature", req: model.Request{Model: "m", Messages: ask("x").Messages, Temperature: &warm},
+			check: func(t *testing.T, r fakeserver.Recorded) {
+				if r.Temperature == nil || *r.Temperature != 0.7 {
+					t.Errorf("temperature %v", r.Temperature)
+				}
+			}},
+		{name: "azure", cfg: Config{Provider: "azure", APIKey: secret, AzureAPIVersion: "2024-10-21", Deployments: map[string]string{"coder-model": "my-coder"}},
+			req: ask("hi"),
+			check: func(t *testing.T, r fakeserver.Recorded) {
+				if r.Path != "/openai/deployments/my-coder/chat/completions" || !strings.Contains(r.Query, "api-version=2024-10-21") ||
+					r.APIKeyHeader != secret || r.Authorization != "" {
+					t.Errorf("azure request: path %s query %s api-key set %v authorization %q", r.Path, r.Query, r.APIKeyHeader != "", r.Authorization)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, srv, _, _ := setup(t, tc.cfg, fakeserver.Step{Content: "ok"})
+			if _, err := c.Complete(context.Background(), tc.req); err != nil {
+				t.Fatal(err)
+			}
+			reqs := srv.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests", len(reqs))
+			}
+			if tc.cfg.Provider != "azure" && reqs[0].Authorization != tc.wantAuth {
+				t.Errorf("Authorization %q, want %q", reqs[0].Authorization, tc.wantAuth)
+			}
+			if tc.check != nil {
+				tc.check(t, reqs[0])
+			}
+		})
+	}
+}
+
+func TestRetries(t *testing.T) {
+	rate := func(after string) fakeserver.Step {
+		return fakeserver.Step{Fault: &fakeserver.Fault{Status: 429, RetryAfter: after, Code: "rate_limit_exceeded"}}
+	}
+	fail := fakeserver.Step{Fault: &fakeserver.Fault{Status: 500}}
+	ok := fakeserver.Step{Content: "done"}
+	cases := []struct {
+		name     string
+		policy   RetryPolicy
+		stream   bool
+		steps    []fakeserver.Step
+		requests int
+		kind     model.Kind // "" for success
+		waits    func([]time.Duration) bool
+	}{
+		{name: "429 with Retry-After then success", steps: []fakeserver.Step{rate("1"), ok}, requests: 2,
+			waits: func(w []time.Duration) bool { return len(w) == 1 && w[0] == time.Second }},
+		{name: "insufficient quota is not retried", steps: []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 429, Code: "insufficient_quota",
+			Message: "You exceeded your current quota"}}, ok}, requests: 1, kind: model.KindQuota},
+		{name: "500 three times then success", steps: []fakeserver.Step{fail, fail, fail, ok}, requests: 4,
+			waits: func(w []time.Duration) bool {
+				// Exponential with jitter: each in [base/2, base] * 2^i.
+				return len(w) == 3 && w[0] >= 250*time.Millisecond && w[0] <= 500*time.Millisecond &&
+					w[1] >= 500*time.Millisecond && w[1] <= time.Second && w[2] >= time.Second && w[2] <= 2*time.Second
+			}},
+		{name: "500 past the attempts", policy: RetryPolicy{MaxAttempts: 3}, steps: []fakeserver.Step{fail, fail, fail, ok}, requests: 3, kind: model.KindServer},
+		{name: "Retry-After longer than we wait", policy: RetryPolicy{MaxDelay: 5 * time.Second}, steps: []fakeserver.Step{rate("60"), ok}, requests: 1, kind: model.KindRateLimited},
+		{name: "Retry-After as a date", steps: []fakeserver.Step{rate(time.Now().Add(3 * time.Second).UTC().Format(http.TimeFormat)), ok}, requests: 2,
+			waits: func(w []time.Duration) bool { return len(w) == 1 && w[0] > time.Second && w[0] <= 3*time.Second }},
+		{name: "503 and 408 and 409 are retried", steps: []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 503}}, {Fault: &fakeserver.Fault{Status: 408}}, {Fault: &fakeserver.Fault{Status: 409}}, ok}, requests: 4},
+		{name: "400 is not retried", steps: []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 400, Message: "bad"}}, ok}, requests: 1, kind: model.KindBadRequest},
+		{name: "stream: 429 before content is retried", stream: true, steps: []fakeserver.Step{rate("0"), ok}, requests: 2},
+		{name: "stream: cut after content is not retried", stream: true, steps: []fakeserver.Step{{Content: "half of it", Chunks: []string{"half ", "of it"}, CutAfter: 1}, ok}, requests: 1, kind: model.KindNetwork},
+		{name: "HTML error page", policy: RetryPolicy{MaxAttempts: 1}, steps: []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 502, ContentType: "text/html",
+			Body: "<html><body><h1>502 Bad Gateway</h1></body></html>"}}}, requests: 1, kind: model.KindServer},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, srv, clk, _ := setup(t, Config{Retry: tc.policy}, tc.steps...)
+			req := ask("please")
+			if tc.stream {
+				req.OnDelta = func(string) {}
+			}
+			reply, err := c.Complete(context.Background(), req)
+			if got := len(srv.Requests()); got != tc.requests {
+				t.Errorf("%d requests, want %d", got, tc.requests)
+			}
+			if tc.kind == "" {
+				if err != nil || reply.Content != "done" {
+					t.Fatalf("reply %q, err %v", reply.Content, err)
+				}
+			} else if model.KindOf(err) != tc.kind {
+				t.Fatalf("error %v of kind %q, want %q", err, model.KindOf(err), tc.kind)
+			}
+			if tc.waits != nil && !tc.waits(clk.got()) {
+				t.Errorf("waits %v", clk.got())
+			}
+		})
+	}
+}
+
+// TestRetryAfterRealClock: a 429 with Retry-After: 1 then success takes
+// about a second on the real clock, and succeeds.
+func TestRetryAfterRealClock(t *testing.T) {
+	srv := fakeserver.New(fakeserver.Script{Replies: []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 429, RetryAfter: "1"}}, {Content: "done"}}})
+	defer srv.Close()
+	c, err := New(Config{Provider: "vllm", BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	reply, err := c.Complete(context.Background(), ask("x"))
+	if err != nil || reply.Content != "done" {
+		t.Fatalf("reply %q, err %v", reply.Content, err)
+	}
+	if d := time.Since(start); d < 950*time.Millisecond || d > 10*time.Second {
+		t.Fatalf("took %s, want about a second", d)
+	}
+}
+
+func TestStreaming(t *testing.T) {
+	cases := []struct {
+		name  string
+		step  fakeserver.Step
+		usage bool
+	}{
+		{"usage in a final chunk", fakeserver.Step{Content: "a b c", Chunks: []string{"a ", "b ", "c"}}, true},
+		{"no usage", fakeserver.Step{Content: "a b c", NoUsage: true}, false},
+		{"keep-alive lines first", fakeserver.Step{Content: "late", KeepAlive: 5}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, srv, _, _ := setup(t, Config{}, tc.step)
+			var got []string
+			req := ask("x")
+			req.OnDelta = func(d string) { got = append(got, d) }
+			reply, err := c.Complete(context.Background(), req)
+			if err != nil || strings.Join(got, "") != tc.step.Content || reply.Content != tc.step.Content || reply.Usage.Known != tc.usage {
+				t.Fatalf("reply %+v deltas %q err %v", reply, got, err)
+			}
+			if r := srv.Requests()[0]; !r.Stream || !r.IncludeUsage {
+				t.Errorf("stream %v include_usage %v", r.Stream, r.IncludeUsage)
+			}
+		})
+	}
+}
+
+func TestErrorKinds(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		step fakeserver.Step
+		kind model.Kind
+		says string
+	}{
+		{"wrong key", Config{APIKey: secret}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 401, Code: "invalid_api_key",
+			Message: "Incorrect API key provided: " + secret + "."}}, model.KindAuth, "OPENAI_API_KEY"},
+		{"unknown model", Config{}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 404, Code: "model_not_found", Message: "The model `gpt-9` does not exist"}},
+			model.KindModelNotFound, "gpt-9"},
+		{"context too long", Config{}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 400, Code: "context_length_exceeded",
+			Message: "This model's maximum context length is 8192 tokens"}}, model.KindContextTooLong, "8192"},
+		{"quota", Config{}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 429, Code: "insufficient_quota", Message: "You exceeded your current quota"}},
+			model.KindQuota, "quota"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _, _, _ := setup(t, tc.cfg, tc.step)
+			_, err := c.Complete(context.Background(), ask("x"))
+			if model.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), secret) {
+				t.Fatalf("error %q of kind %q, want %q saying %q and no key", err, model.KindOf(err), tc.kind, tc.says)
+			}
+		})
+	}
+}
+
+func TestNetworkErrors(t *testing.T) {
+	t.Run("nothing listening", func(t *testing.T) {
+		ts := httptest.NewServer(http.NotFoundHandler())
+		url := ts.URL + "/v1"
+		ts.Close()
+		c, err := New(Config{Provider: "vllm", BaseURL: url, Retry: RetryPolicy{MaxAttempts: 2, Sleep: (&clock{}).sleep}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Complete(context.Background(), ask("x"))
+		if model.KindOf(err) != model.KindNetwork || !strings.Contains(err.Error(), "cannot reach") {
+			t.Fatalf("error %v", err)
+		}
+	})
+	t.Run("slow first byte", func(t *testing.T) {
+		c, _, _, _ := setup(t, Config{HeaderTimeout: 200 * time.Millisecond, Retry: RetryPolicy{MaxAttempts: 1}}, fakeserver.Step{Content: "late", DelayMS: 3000})
+		_, err := c.Complete(context.Background(), ask("x"))
+		if model.KindOf(err) != model.KindNetwork {
+			t.Fatalf("error %v of kind %q", err, model.KindOf(err))
+		}
+	})
+	t.Run("stalled stream", func(t *testing.T) {
+		c, _, _, _ := setup(t, Config{IdleTimeout: 200 * time.Millisecond}, fakeserver.Step{Content: "a b c d", Chunks: []string{"a ", "b ", "c ", "d"}, ChunkDelayMS: 2000})
+		req := ask("x")
+		req.OnDelta = func(string) {}
+		start := time.Now()
+		_, err := c.Complete(context.Background(), req)
+		if model.KindOf(err) != model.KindNetwork || !strings.Contains(err.Error(), "no data from the server for 200ms") || time.Since(start) > 5*time.Second {
+			t.Fatalf("error %v after %s", err, time.Since(start))
+		}
+	})
+	t.Run("long stream that keeps coming is not cut", func(t *testing.T) {
+		chunks := strings.Split(strings.Repeat("x ", 8), " ")[:8]
+		c, _, _, _ := setup(t, Config{IdleTimeout: 300 * time.Millisecond}, fakeserver.Step{Content: strings.Join(chunks, ""), Chunks: chunks, ChunkDelayMS: 100})
+		req := ask("x")
+		req.OnDelta = func(string) {}
+		if _, err := c.Complete(context.Background(), req); err != nil {
+			t.Fatalf("a reply whose pieces keep coming was cut: %v", err)
+		}
+	})
+	t.Run("cancelled mid-call", func(t *testing.T) {
+		c, _, _, _ := setup(t, Config{}, fakeserver.Step{Content: "late", DelayMS: 5000})
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := c.Complete(ctx, ask("x"))
+		if model.KindOf(err) != model.KindCanceled || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("error %v of kind %q", err, model.KindOf(err))
+		}
+	})
+}
+
+func TestConfig(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	cases := []struct {
+		name    string
+		get     func(string) string
+		wantErr string
+		check   func(t *testing.T, c *Client)
+	}{
+		{name: "openai needs a key", get: env(), wantErr: "no API key for openai: set OPENAI_API_KEY"},
+		{name: "azure needs an endpoint", get: env("AGENTTEAM_PROVIDER", "azure", "AZURE_OPENAI_API_KEY", "k"), wantErr: "AZURE_OPENAI_ENDPOINT"},
+		{name: "azure needs its key", get: env("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com"), wantErr: "AZURE_OPENAI_API_KEY"},
+		{name: "unknown provider", get: env("AGENTTEAM_PROVIDER", "skynet"), wantErr: `unknown provider "skynet"`},
+		{name: "bad deployments", get: env("AZURE_OPENAI_DEPLOYMENTS", "gpt-4o"), wantErr: "model=deployment"},
+		{name: "bad base url", get: env("OPENAI_BASE_URL", "localhost:8000"), wantErr: "not an http(s) URL"},
+		{name: "credentials in the url are not shown", get: env("OPENAI_BASE_URL", "ftp://user:hunter2@host/v1"), wantErr: "[redacted]"},
+		{name: "ollama needs no key", get: env("AGENTTEAM_PROVIDER", "ollama"),
+			check: func(t *testing.T, c *Client) {
+				if c.Endpoint() != "ollama at http://localhost:11434/v1" {
+					t.Errorf("endpoint %s", c.Endpoint())
+				}
+			}},
+		{name: "own server needs no key", get: env("OPENAI_BASE_URL", "http://gpu-box:8000/v1"),
+			check: func(t *testing.T, c *Client) {
+				if c.Endpoint() != "openai at http://gpu-box:8000/v1" {
+					t.Errorf("endpoint %s", c.Endpoint())
+				}
+			}},
+		{name: "azure from its endpoint", get: env("AZURE_OPENAI_ENDPOINT", "https://x.openai.azure.com", "AZURE_OPENAI_API_KEY", "k", "AZURE_OPENAI_DEPLOYMENTS", "gpt-4o=prod-4o, mini = m"),
+			check: func(t *testing.T, c *Client) {
+				if c.cfg.Provider != "azure" || c.cfg.AzureAPIVersion != DefaultAzureAPIVersion || c.cfg.Deployments["mini"] != "m" {
+					t.Errorf("config %+v", c.cfg)
+				}
+			}},
+		{name: "retry and timeouts", get: env("OPENAI_API_KEY", "k", "AGENTTEAM_MODEL_RETRIES", "2", "AGENTTEAM_MODEL_IDLE_TIMEOUT", "30s"),
+			check: func(t *testing.T, c *Client) {
+				if c.cfg.Retry.MaxAttempts != 2 || c.cfg.IdleTimeout != 30*time.Second || c.cfg.HeaderTimeout != 10*time.Minute {
+					t.Errorf("config %+v", c.cfg)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := FromEnv(tc.get)
+			var c *Client
+			if err == nil {
+				c, err = New(cfg)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+// TestKeyNeverShown runs failing calls with a key and looks for it in the
+// logs, the errors and the transcript.
+func TestKeyNeverShown(t *testing.T) {
+	steps := []fakeserver.Step{
+		{Fault: &fakeserver.Fault{Status: 500, Message: "upstream said: bad key " + secret}},
+		{Fault: &fakeserver.Fault{Status: 401, Code: "invalid_api_key", Message: "Incorrect API key provided: " + secret}},
+		{Fault: &fakeserver.Fault{Status: 502, ContentType: "text/html", Body: "<p>key=" + secret + "</p>"}},
+	}
+	c, _, _, logs := setup(t, Config{APIKey: secret, Retry: RetryPolicy{MaxAttempts: 2}}, steps...)
+	path := filepath.Join(t.TempDir(), "transcript.jsonl")
+	w, err := transcript.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := transcript.Record(c, "coder", w)
+	var errs []string
+	for range 2 {
+		_, err := recorded.Complete(context.Background(), ask("x"))
+		if err == nil {
+			t.Fatal("a failing call succeeded")
+		}
+		errs = append(errs, err.Error())
+	}
+	w.Close()
+	data, _ := os.ReadFile(path)
+	for where, text := range map[string]string{"errors": strings.Join(errs, "\n"), "logs": logs.String(), "transcript": string(data)} {
+		if strings.Contains(text, secret) || strings.Contains(text, "5ecr3t") {
+			t.Errorf("the key shows in the %s:\n%s", where, text)
+		}
+	}
+	if !strings.Contains(logs.String(), "trying again") || !strings.Contains(string(data), "model_call") {
+		t.Fatalf("nothing was logged or recorded: logs %q transcript %q", logs.String(), data)
+	}
+}

@@ -1,0 +1,181 @@
+package openaicompat
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentteam/agentteam/model"
+)
+
+// Providers are presets: each only sets a base URL and whether a key is
+// needed. Any other OpenAI-compatible server works with OPENAI_BASE_URL.
+var providers = map[string]struct {
+	baseURL  string
+	needsKey bool
+}{
+	"openai":     {"https://api.openai.com/v1", true},
+	"azure":      {"", true},
+	"ollama":     {"http://localhost:11434/v1", false},
+	"vllm":       {"http://localhost:8000/v1", false},
+	"llamacpp":   {"http://localhost:8080/v1", false},
+	"lmstudio":   {"http://localhost:1234/v1", false},
+	"openrouter": {"https://openrouter.ai/api/v1", true},
+}
+
+// Providers lists the provider presets.
+func Providers() []string {
+	names := make([]string, 0, len(providers))
+	for n := range providers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DefaultAzureAPIVersion is used when AZURE_OPENAI_API_VERSION is unset.
+const DefaultAzureAPIVersion = "2024-10-21"
+
+// Config says how to reach an OpenAI-compatible server.
+type Config struct {
+	Provider string // a preset (see Providers); "" means openai, or azure when an Azure endpoint is set
+	BaseURL  string // overrides the preset's
+	APIKey   string // sent as a bearer token (Azure: the api-key header); none is sent when empty
+
+	AzureEndpoint   string            // https://NAME.openai.azure.com
+	AzureAPIVersion string            // default DefaultAzureAPIVersion
+	Deployments     map[string]string // Azure: model name → deployment name (default: the model name)
+
+	Retry RetryPolicy
+	// HeaderTimeout bounds the wait for a response's headers (a slow local
+	// model may think for minutes before it answers; default 10m).
+	HeaderTimeout time.Duration
+	// IdleTimeout bounds the silence between two pieces of a streamed reply
+	// (default 2m). No limit applies to a whole reply that keeps coming.
+	IdleTimeout time.Duration
+}
+
+// FromEnv reads a configuration from environment variables (get is
+// os.Getenv, or a lookup that also consults .env):
+//
+//	AGENTTEAM_PROVIDER        openai, azure, ollama, vllm, llamacpp, lmstudio, openrouter
+//	OPENAI_API_KEY            the key (none for a local server)
+//	OPENAI_BASE_URL           any OpenAI-compatible endpoint, e.g. http://gpu-box:8000/v1
+//	AZURE_OPENAI_ENDPOINT     https://NAME.openai.azure.com
+//	AZURE_OPENAI_API_KEY      the Azure key
+//	AZURE_OPENAI_API_VERSION  default 2024-10-21
+//	AZURE_OPENAI_DEPLOYMENTS  model=deployment pairs, comma-separated
+//	AGENTTEAM_MODEL_RETRIES   tries in all per call (default 4)
+//	AGENTTEAM_MODEL_HEADER_TIMEOUT, AGENTTEAM_MODEL_IDLE_TIMEOUT  Go durations
+func FromEnv(get func(string) string) (Config, error) {
+	c := Config{
+		Provider:        strings.ToLower(strings.TrimSpace(get("AGENTTEAM_PROVIDER"))),
+		BaseURL:         strings.TrimSpace(get("OPENAI_BASE_URL")),
+		APIKey:          strings.TrimSpace(get("OPENAI_API_KEY")),
+		AzureEndpoint:   strings.TrimSpace(get("AZURE_OPENAI_ENDPOINT")),
+		AzureAPIVersion: strings.TrimSpace(get("AZURE_OPENAI_API_VERSION")),
+	}
+	if c.Provider == "" && c.AzureEndpoint != "" {
+		c.Provider = "azure"
+	}
+	if c.Provider == "azure" {
+		if k := strings.TrimSpace(get("AZURE_OPENAI_API_KEY")); k != "" {
+			c.APIKey = k
+		}
+	}
+	if v := get("AZURE_OPENAI_DEPLOYMENTS"); v != "" {
+		c.Deployments = map[string]string{}
+		for _, pair := range strings.Split(v, ",") {
+			m, d, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if !ok || m == "" || d == "" {
+				return c, fmt.Errorf("AZURE_OPENAI_DEPLOYMENTS: %q is not model=deployment", pair)
+			}
+			c.Deployments[strings.TrimSpace(m)] = strings.TrimSpace(d)
+		}
+	}
+	if v := get("AGENTTEAM_MODEL_RETRIES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 20 {
+			return c, fmt.Errorf("AGENTTEAM_MODEL_RETRIES: %q is not a count from 1 to 20", v)
+		}
+		c.Retry.MaxAttempts = n
+	}
+	for key, dst := range map[string]*time.Duration{"AGENTTEAM_MODEL_HEADER_TIMEOUT": &c.HeaderTimeout, "AGENTTEAM_MODEL_IDLE_TIMEOUT": &c.IdleTimeout} {
+		if v := get(key); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return c, fmt.Errorf("%s: %q is not a positive duration", key, v)
+			}
+			*dst = d
+		}
+	}
+	return c, nil
+}
+
+// resolve fills defaults and checks the configuration. Errors never show
+// the key.
+func (c Config) resolve() (Config, error) {
+	if c.Provider == "" {
+		c.Provider = "openai"
+		if c.AzureEndpoint != "" {
+			c.Provider = "azure"
+		}
+	}
+	preset, ok := providers[c.Provider]
+	if !ok {
+		return c, fmt.Errorf("unknown provider %q (choose one of %s, or set OPENAI_BASE_URL)", c.Provider, strings.Join(Providers(), ", "))
+	}
+	if c.Provider == "azure" {
+		if c.AzureEndpoint == "" {
+			c.AzureEndpoint = c.BaseURL
+		}
+		if c.AzureEndpoint == "" {
+			return c, errors.New("azure needs AZURE_OPENAI_ENDPOINT (https://NAME.openai.azure.com)")
+		}
+		if c.AzureAPIVersion == "" {
+			c.AzureAPIVersion = DefaultAzureAPIVersion
+		}
+		c.BaseURL = c.AzureEndpoint
+	} else if c.BaseURL == "" {
+		c.BaseURL = preset.baseURL
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return c, fmt.Errorf("base URL %q is not an http(s) URL", redactURL(c.BaseURL))
+	}
+	// A key is needed by OpenAI's own service, Azure and OpenRouter; a
+	// local server (any base URL of the user's) works without one.
+	needsKey := preset.needsKey && (c.Provider == "azure" || c.BaseURL == preset.baseURL)
+	if needsKey && c.APIKey == "" {
+		env := "OPENAI_API_KEY"
+		if c.Provider == "azure" {
+			env = "AZURE_OPENAI_API_KEY"
+		}
+		return c, &model.Error{Kind: model.KindAuth, Message: fmt.Sprintf(
+			"no API key for %s: set %s, or use a local server (--provider %s, or OPENAI_BASE_URL)",
+			c.Provider, env, strings.Join(slices.DeleteFunc(Providers(), func(p string) bool { return providers[p].needsKey }), "|"))}
+	}
+	if c.HeaderTimeout <= 0 {
+		c.HeaderTimeout = 10 * time.Minute
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 2 * time.Minute
+	}
+	c.Retry = c.Retry.withDefaults()
+	return c, nil
+}
+
+// redactURL drops credentials from a URL before it is shown.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return strings.Replace(u.String(), "://", "://[redacted]@", 1)
+}
