@@ -112,6 +112,9 @@ func (e *Error) Error() string {
 		KindQuota:         " (the account's quota or credit is used up)",
 		KindNetwork:       " (is the server running and reachable? check OPENAI_BASE_URL)",
 	}[e.Kind]
+	if strings.Contains(e.Message, "OPENAI_") {
+		hint = "" // the message already says which setting
+	}
 	if e.Status != 0 {
 		return fmt.Sprintf("model %s (HTTP %d): %s%s", e.Kind, e.Status, e.Message, hint)
 	}

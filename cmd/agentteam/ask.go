@@ -98,14 +98,18 @@ func runAsk(ctx context.Context, opts *AskOptions) error {
 	msgs = append(msgs, model.Message{Role: model.RoleUser, Content: prompt})
 	req := ms.request(opts.Model, msgs)
 	streamed := !opts.JSON && !opts.NoStream
+	printed := false
 	if streamed {
-		req.OnDelta = func(d string) { fmt.Fprint(opts.IO.Out, sandbox.Printable(d)) }
+		req.OnDelta = func(d string) {
+			printed = true
+			fmt.Fprint(opts.IO.Out, sandbox.Printable(d))
+		}
 	}
 	start := time.Now()
 	reply, err := ms.backend.Complete(ctx, req)
 	if err != nil {
-		if streamed {
-			fmt.Fprintln(opts.IO.Out)
+		if printed {
+			fmt.Fprintln(opts.IO.Out) // end the partial reply's line
 		}
 		return err
 	}
