@@ -211,6 +211,8 @@ var (
 	durationRE = regexp.MustCompile(`\b\d+(?:\.\d+)? ?(?:ms|s)\b`)
 	// runRE matches a run directory name.
 	runRE = regexp.MustCompile(`run-\d{8}-\d{6}-[0-9a-fA-F]{6}\b`)
+	// fenceRE matches the random nonce of the executor's output fences.
+	fenceRE = regexp.MustCompile(`(<<<output |output )[0-9a-f]{8}( stdout| stderr|>>>)`)
 )
 
 // Normalize returns s with the differences a replay tolerates removed, so
@@ -224,7 +226,9 @@ var (
 //     "ms" or "s" as a whole word ("12 ms", "1.5s", "0.25 s", "340ms"),
 //     become "<duration>" ("5 seconds", "12 msg" and a bare "12" do not);
 //   - run directory names, run-YYYYMMDD-HHMMSS-xxxxxx with 6 hex digits,
-//     become "<run>".
+//     become "<run>";
+//   - the random nonce of the executor's output fences ("<<<output 1a2b3c4d
+//     stdout", "output 1a2b3c4d>>>") becomes "<nonce>".
 //
 // Nothing else is masked: any other difference is a divergence.
 func Normalize(s string) string {
@@ -242,5 +246,6 @@ func Normalize(s string) string {
 	}
 	s = strings.Join(lines, "\n")
 	s = runRE.ReplaceAllString(s, "<run>")
+	s = fenceRE.ReplaceAllString(s, "${1}<nonce>${2}")
 	return durationRE.ReplaceAllString(s, "<duration>")
 }

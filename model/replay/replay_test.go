@@ -332,6 +332,8 @@ func TestNormalize(t *testing.T) {
 		name, in, want string
 	}{
 		{"CRLF", "a\r\nb\r\n", "a\nb"},
+		{"output fence nonce", "<<<output 1a2b3c4d stdout\nhi\noutput 1a2b3c4d>>>", "<<<output <nonce> stdout\nhi\noutput <nonce>>>>"},
+		{"not a fence", "output 1a2b3c4d is data", "output 1a2b3c4d is data"},
 		{"lone CR", "a\rb", "a\nb"},
 		{"trailing spaces and tabs", "a  \t\nb\t\n c ", "a\nb\n c"},
 		{"leading and trailing blank lines", "\n \n\ta\n\nb\n\n\t\n", "\ta\n\nb"},

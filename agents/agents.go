@@ -1,0 +1,48 @@
+// Package agents owns the members of a team: LLM agents (the coder and the
+// reviewer: a system prompt and a model) and the executor, which runs the
+// code blocks of the coder's latest message in the sandbox and reports the
+// results in a form a model can read and cannot be fooled by. Subpackage
+// codeblock reads those blocks out of a Markdown message.
+package agents
+
+import (
+	"context"
+	"time"
+
+	"github.com/agentteam/agentteam/agents/codeblock"
+	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// UserName is the author of the task message.
+const UserName = "user"
+
+// Message is one turn of a conversation.
+type Message struct {
+	Agent    string           `json:"agent"`
+	Content  string           `json:"content"`
+	Usage    model.Usage      `json:"usage"`
+	Results  []sandbox.Result `json:"results,omitempty"` // the executor's blocks
+	Duration time.Duration    `json:"-"`
+}
+
+// Agent takes a turn: given the conversation so far, it answers.
+type Agent interface {
+	Name() string
+	Step(ctx context.Context, history []Message) (Message, error)
+}
+
+// Observer sees an agent's work as it happens; the CLI renders it. Its
+// methods are called from the agent's goroutine and must not block long.
+type Observer interface {
+	Delta(agent, text string)
+	BlockStart(agent string, block codeblock.Block)
+	BlockDone(agent string, block codeblock.Block, res sandbox.Result)
+}
+
+// NopObserver ignores everything.
+type NopObserver struct{}
+
+func (NopObserver) Delta(string, string)                              {}
+func (NopObserver) BlockStart(string, codeblock.Block)                {}
+func (NopObserver) BlockDone(string, codeblock.Block, sandbox.Result) {}

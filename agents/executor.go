@@ -1,0 +1,260 @@
+package agents
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentteam/agentteam/agents/codeblock"
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// reportHeading starts every executor report (shorten finds them by it).
+const reportHeading = "Execution report"
+
+// Approver decides whether blocks may run (--approve); nil runs them.
+type Approver func(ctx context.Context, blocks []codeblock.Block) (bool, error)
+
+// Executor runs the code blocks of the latest message of another agent in
+// one sandbox session for the whole conversation.
+type Executor struct {
+	name     string
+	start    func(ctx context.Context) (sandbox.Session, error)
+	approve  Approver
+	observer Observer
+
+	once    sync.Once
+	ready   chan struct{}
+	session sandbox.Session
+	err     error
+}
+
+// ExecutorOption configures an Executor.
+type ExecutorOption func(*Executor)
+
+// WithApprover asks approve before running any block.
+func WithApprover(approve Approver) ExecutorOption { return func(e *Executor) { e.approve = approve } }
+
+// WithExecObserver reports blocks as they start and end.
+func WithExecObserver(o Observer) ExecutorOption { return func(e *Executor) { e.observer = o } }
+
+// NewExecutor returns an executor that opens its sandbox session with start.
+func NewExecutor(name string, start func(ctx context.Context) (sandbox.Session, error), opts ...ExecutorOption) *Executor {
+	e := &Executor{name: name, start: start, observer: NopObserver{}, ready: make(chan struct{})}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Name is the agent's name.
+func (e *Executor) Name() string { return e.name }
+
+// Warm starts the sandbox session in the background, so that its start-up
+// overlaps the first model call.
+func (e *Executor) Warm(ctx context.Context) {
+	e.once.Do(func() {
+		go func() {
+			defer close(e.ready)
+			e.session, e.err = e.start(ctx)
+		}()
+	})
+}
+
+// Session waits for the sandbox session.
+func (e *Executor) Session(ctx context.Context) (sandbox.Session, error) {
+	e.Warm(ctx)
+	select {
+	case <-e.ready:
+		return e.session, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close removes the sandbox session, waiting for it if it is still
+// starting. It runs on its own context: cleanup happens after Ctrl-C too.
+func (e *Executor) Close(ctx context.Context) error {
+	started := false
+	e.once.Do(func() { close(e.ready) }) // never started: nothing to close
+	select {
+	case <-e.ready:
+		started = e.session != nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if !started {
+		return nil
+	}
+	return e.session.Close(ctx)
+}
+
+// Step runs the blocks of the latest message that is not its own.
+func (e *Executor) Step(ctx context.Context, history []Message) (Message, error) {
+	start := time.Now()
+	var last *Message
+	for i := len(history) - 1; i >= 0; i-- {
+		if history[i].Agent != e.name {
+			last = &history[i]
+			break
+		}
+	}
+	if last == nil {
+		return Message{Agent: e.name, Content: "There is no message with code to run yet."}, nil
+	}
+	blocks := codeblock.Extract(last.Content)
+	var runnable []codeblock.Block
+	for _, b := range blocks {
+		if b.Runnable() {
+			runnable = append(runnable, b)
+		}
+	}
+	if len(runnable) == 0 {
+		return Message{Agent: e.name, Content: noCode(blocks), Duration: time.Since(start)}, nil
+	}
+	if e.approve != nil {
+		ok, err := e.approve(ctx, runnable)
+		if err != nil {
+			return Message{}, fmt.Errorf("%s: ask for approval: %w", e.name, err)
+		}
+		if !ok {
+			return Message{Agent: e.name, Content: "The user declined to run this code. Nothing was executed.", Duration: time.Since(start)}, nil
+		}
+	}
+	sess, err := e.Session(ctx)
+	if err != nil {
+		return Message{}, fmt.Errorf("%s: %w", e.name, err)
+	}
+	var results []sandbox.Result
+	var ran []codeblock.Block
+	for _, b := range runnable {
+		e.observer.BlockStart(e.name, b)
+		res, err := sess.Run(ctx, sandbox.Code{Language: b.Language, Source: b.Code, Filename: b.Filename})
+		e.observer.BlockDone(e.name, b, res)
+		results = append(results, res)
+		ran = append(ran, b)
+		if err != nil {
+			return Message{Agent: e.name, Content: report(ran, results, blocks), Results: results, Duration: time.Since(start)},
+				fmt.Errorf("%s: %w", e.name, err)
+		}
+		if !res.OK() {
+			break
+		}
+	}
+	return Message{Agent: e.name, Content: report(ran, results, blocks), Results: results, Duration: time.Since(start)}, nil
+}
+
+func noCode(blocks []codeblock.Block) string {
+	var b strings.Builder
+	b.WriteString("No code was run: the last message has no ```python or ```sh code block.")
+	for _, bl := range blocks {
+		fmt.Fprintf(&b, "\n- block %d was skipped: %s", bl.Index+1, bl.SkipReason())
+	}
+	b.WriteString("\nTo run code, put it in a fenced block tagged python or sh.")
+	return b.String()
+}
+
+// report describes what ran for a model. Program output is fenced between
+// markers carrying a random nonce, so output cannot close the fence and
+// pose as the executor's own words; control characters are escaped.
+func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Block) string {
+	nonce := newNonce()
+	var b strings.Builder
+	failed := -1
+	for i, r := range results {
+		if !r.OK() {
+			failed = i
+			break
+		}
+	}
+	switch {
+	case failed >= 0:
+		fmt.Fprintf(&b, "%s: block %d of %d failed.\n", reportHeading, failed+1, len(ran))
+	default:
+		fmt.Fprintf(&b, "%s: all %d block(s) ran and exited 0.\n", reportHeading, len(ran))
+	}
+	var created, modified, deleted []string
+	for i, r := range results {
+		blk := ran[i]
+		fmt.Fprintf(&b, "\nBlock %d (%s", i+1, blk.Language)
+		if blk.Filename != "" {
+			fmt.Fprintf(&b, ", saved as %s", sandbox.Printable(blk.Filename))
+		}
+		fmt.Fprintf(&b, "): exit code %d", r.ExitCode)
+		var flags []string
+		for _, f := range []struct {
+			on   bool
+			text string
+		}{
+			{r.TimedOut, "timed out"}, {r.OOMKilled, "killed: out of memory"}, {r.OutputLimited, "stopped: too much output"},
+			{r.WorkspaceExceeded, "stopped: workspace full"}, {r.Canceled, "cancelled"}, {r.Truncated, "output shortened"},
+		} {
+			if f.on {
+				flags = append(flags, f.text)
+			}
+		}
+		if len(flags) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(flags, ", "))
+		}
+		b.WriteString("\n")
+		if r.Error != "" {
+			fmt.Fprintf(&b, "sandbox: %s\n", sandbox.Printable(r.Error))
+		}
+		for _, s := range []struct{ name, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {
+			if s.text == "" {
+				continue
+			}
+			fmt.Fprintf(&b, "<<<output %s %s\n%s\noutput %s>>>\n", nonce, s.name, strings.TrimRight(sandbox.Printable(s.text), "\n"), nonce)
+		}
+		if r.Stdout == "" && r.Stderr == "" {
+			b.WriteString("(no output)\n")
+		}
+		created = append(created, r.Files.Created...)
+		modified = append(modified, r.Files.Modified...)
+		deleted = append(deleted, r.Files.Deleted...)
+	}
+	if len(ran) < countRunnable(all) {
+		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run because block %d failed.\n", countRunnable(all)-len(ran), failed+1)
+	}
+	for _, bl := range all {
+		if !bl.Runnable() {
+			fmt.Fprintf(&b, "\nSkipped block (line %d): %s\n", bl.Line, bl.SkipReason())
+		}
+	}
+	for _, f := range []struct {
+		what  string
+		names []string
+	}{{"created", created}, {"modified", modified}, {"deleted", deleted}} {
+		if len(f.names) > 0 {
+			names := make([]string, len(f.names))
+			for i, n := range f.names {
+				names[i] = sandbox.Printable(n)
+			}
+			fmt.Fprintf(&b, "\nFiles %s in /workspace: %s\n", f.what, strings.Join(names, ", "))
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func countRunnable(blocks []codeblock.Block) int {
+	n := 0
+	for _, b := range blocks {
+		if b.Runnable() {
+			n++
+		}
+	}
+	return n
+}
+
+func newNonce() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(errors.New("no randomness for the output fence"))
+	}
+	return hex.EncodeToString(b[:])
+}

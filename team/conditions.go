@@ -1,0 +1,145 @@
+package team
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/agentteam/agentteam/agents"
+)
+
+// State is what a condition looks at after each turn.
+type State struct {
+	Messages []agents.Message // the task first
+	Turns    int              // agent turns taken
+	Start    time.Time
+	Tokens   int // total tokens reported so far (unknown usage counts 0)
+}
+
+// Stop says why a conversation ends.
+type Stop struct {
+	Reason   string
+	Approved bool
+}
+
+// Condition decides after each turn whether the conversation ends.
+type Condition interface {
+	Check(s State) *Stop
+}
+
+// ConditionFunc adapts a function to a Condition.
+type ConditionFunc func(s State) *Stop
+
+func (f ConditionFunc) Check(s State) *Stop { return f(s) }
+
+// AnyOf stops when any of the conditions does, with the first one's reason.
+func AnyOf(cs ...Condition) Condition {
+	return ConditionFunc(func(s State) *Stop {
+		for _, c := range cs {
+			if st := c.Check(s); st != nil {
+				return st
+			}
+		}
+		return nil
+	})
+}
+
+// AllOf stops when every condition does; the reasons are joined, and it is
+// an approval if any of them is.
+func AllOf(cs ...Condition) Condition {
+	return ConditionFunc(func(s State) *Stop {
+		var reasons []string
+		approved := false
+		for _, c := range cs {
+			st := c.Check(s)
+			if st == nil {
+				return nil
+			}
+			reasons = append(reasons, st.Reason)
+			approved = approved || st.Approved
+		}
+		return &Stop{Reason: strings.Join(reasons, " and "), Approved: approved}
+	})
+}
+
+// MaxTurns stops after n agent turns.
+func MaxTurns(n int) Condition {
+	return ConditionFunc(func(s State) *Stop {
+		if s.Turns >= n {
+			return &Stop{Reason: fmt.Sprintf("max turns (%d) reached", n)}
+		}
+		return nil
+	})
+}
+
+// Timeout stops, between turns, once d has passed (Run also bounds the turn
+// in progress with a deadline).
+func Timeout(d time.Duration) Condition {
+	return ConditionFunc(func(s State) *Stop {
+		if time.Since(s.Start) >= d {
+			return &Stop{Reason: fmt.Sprintf("timeout (%s) reached", d)}
+		}
+		return nil
+	})
+}
+
+// TokenBudget stops once the reported tokens reach n.
+func TokenBudget(n int) Condition {
+	return ConditionFunc(func(s State) *Stop {
+		if s.Tokens >= n {
+			return &Stop{Reason: fmt.Sprintf("token budget (%d) reached with %d tokens", n, s.Tokens)}
+		}
+		return nil
+	})
+}
+
+// Approval stops, approved, when agent's latest message has word alone on
+// a line outside code blocks and quotes.
+func Approval(agent, word string) Condition {
+	return ConditionFunc(func(s State) *Stop {
+		if len(s.Messages) == 0 {
+			return nil
+		}
+		last := s.Messages[len(s.Messages)-1]
+		if last.Agent == agent && MentionsOnOwnLine(last.Content, word) {
+			return &Stop{Reason: fmt.Sprintf("%s said %s", agent, word), Approved: true}
+		}
+		return nil
+	})
+}
+
+// MentionsOnOwnLine reports whether word stands alone on a line of text
+// (surrounding spaces, Markdown emphasis and a final period allowed), not
+// inside a fenced code block, an indented code line or a quote.
+func MentionsOnOwnLine(text, word string) bool {
+	fence := ""
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if fence != "" {
+			if strings.HasPrefix(trimmed, fence) {
+				fence = ""
+			}
+			continue
+		}
+		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
+			fence = trimmed[:3]
+			continue
+		}
+		if strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t") || strings.HasPrefix(trimmed, ">") {
+			continue
+		}
+		if strings.Trim(trimmed, "*_`.!") == word {
+			return true
+		}
+	}
+	return false
+}
+
+// tokens sums the tokens the messages' model calls reported.
+func tokens(msgs []agents.Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += m.Usage.TotalTokens
+	}
+	return n
+}

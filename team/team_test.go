@@ -1,0 +1,164 @@
+package team
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/model/fake"
+)
+
+// scripted is an agent that answers from a list and sees the history.
+type scripted struct {
+	name    string
+	replies []string
+	seen    [][]agents.Message
+	delay   time.Duration
+	tokens  int
+}
+
+func (s *scripted) Name() string { return s.name }
+func (s *scripted) Step(ctx context.Context, h []agents.Message) (agents.Message, error) {
+	s.seen = append(s.seen, append([]agents.Message(nil), h...))
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+		return agents.Message{}, ctx.Err()
+	}
+	if len(s.replies) == 0 {
+		return agents.Message{}, errors.New(s.name + ": out of replies")
+	}
+	r := s.replies[0]
+	s.replies = s.replies[1:]
+	return agents.Message{Agent: s.name, Content: r, Usage: model.Usage{TotalTokens: s.tokens, Known: s.tokens > 0}}, nil
+}
+
+func TestRun(t *testing.T) {
+	cases := []struct {
+		name     string
+		coder    []string
+		reviewer []string
+		stop     Condition
+		approved bool
+		reason   string
+		turns    int
+	}{
+		{"approved at once", []string{"code"}, []string{"Looks right.\nAPPROVE"}, AnyOf(Approval("reviewer", "APPROVE"), MaxTurns(9)), true, "reviewer said APPROVE", 3},
+		{"approved on the second round", []string{"code", "fixed"}, []string{"broken", "**APPROVE**"}, AnyOf(Approval("reviewer", "APPROVE"), MaxTurns(9)), true, "reviewer said APPROVE", 6},
+		{"APPROVE in a code block does not count", []string{"a", "b"}, []string{"```\nAPPROVE\n```", "> APPROVE"}, AnyOf(Approval("reviewer", "APPROVE"), MaxTurns(6)), false, "max turns (6) reached", 6},
+		{"max turns", []string{"a", "b", "c"}, []string{"no", "no", "no"}, MaxTurns(4), false, "max turns (4) reached", 4},
+		{"token budget", []string{"a", "b"}, []string{"no", "no"}, AnyOf(TokenBudget(25), MaxTurns(9)), false, "token budget (25) reached with 30 tokens", 4},
+		{"all of", []string{"a", "b"}, []string{"APPROVE", "APPROVE"}, AllOf(Approval("reviewer", "APPROVE"), MaxTurns(6)), true, "reviewer said APPROVE and max turns (6) reached", 6},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			coder := &scripted{name: "coder", replies: tc.coder, tokens: 10}
+			exec := &scripted{name: "executor", replies: []string{"ran", "ran", "ran", "ran"}}
+			reviewer := &scripted{name: "reviewer", replies: tc.reviewer, tokens: 10}
+			var seen []string
+			tm := &Team{Agents: []agents.Agent{coder, exec, reviewer}, Stop: tc.stop, OnMessage: func(m agents.Message) { seen = append(seen, m.Agent) }}
+			res, err := tm.Run(context.Background(), "the task")
+			if err != nil || res.Approved != tc.approved || res.StopReason != tc.reason || res.Turns != tc.turns {
+				t.Fatalf("result %+v, err %v", res, err)
+			}
+			if len(seen) != tc.turns+1 || seen[0] != agents.UserName || seen[1] != "coder" || seen[2] != "executor" {
+				t.Fatalf("messages seen in order %v", seen)
+			}
+			if got := reviewer.seen[0]; len(got) != 3 || got[0].Content != "the task" || got[2].Agent != "executor" {
+				t.Fatalf("the reviewer saw %+v", got)
+			}
+			if res.Usage["coder"].TotalTokens == 0 || res.Usage["executor"].TotalTokens != 0 {
+				t.Fatalf("usage per agent %+v", res.Usage)
+			}
+		})
+	}
+}
+
+func TestRunStops(t *testing.T) {
+	t.Run("timeout during a turn", func(t *testing.T) {
+		slow := &scripted{name: "coder", replies: []string{"x"}, delay: 10 * time.Second}
+		tm := &Team{Agents: []agents.Agent{slow}, Timeout: 200 * time.Millisecond}
+		start := time.Now()
+		res, err := tm.Run(context.Background(), "task")
+		if err != nil || res.StopReason != "timeout (200ms) reached" || res.Approved || time.Since(start) > 5*time.Second {
+			t.Fatalf("result %+v, err %v", res, err)
+		}
+	})
+	t.Run("interrupted", func(t *testing.T) {
+		slow := &scripted{name: "coder", replies: []string{"x"}, delay: 10 * time.Second}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		res, err := (&Team{Agents: []agents.Agent{slow}}).Run(ctx, "task")
+		if !errors.Is(err, context.Canceled) || res.StopReason != ReasonInterrupted || len(res.Messages) != 1 {
+			t.Fatalf("result %+v, err %v", res, err)
+		}
+	})
+	t.Run("an agent fails", func(t *testing.T) {
+		broken := &scripted{name: "coder"}
+		res, err := (&Team{Agents: []agents.Agent{broken}}).Run(context.Background(), "task")
+		if err == nil || !strings.Contains(err.Error(), "out of replies") || res.StopReason != ReasonError {
+			t.Fatalf("result %+v, err %v", res, err)
+		}
+	})
+}
+
+// TestLLMAgentsInATeam runs LLM agents on the scripted fake model and
+// checks the prompts each model received.
+func TestLLMAgentsInATeam(t *testing.T) {
+	coderModel := fake.Replies("```python\nprint(1)\n```")
+	reviewerModel := fake.Replies("It printed 1.\nAPPROVE")
+	coder := agents.NewLLM("coder", "You write code.", coderModel, "c-model")
+	reviewer := agents.NewLLM("reviewer", "You review.", reviewerModel, "r-model")
+	exec := &scripted{name: "executor", replies: []string{"Execution report: all 1 block(s) ran and exited 0."}}
+	res, err := (&Team{Agents: []agents.Agent{coder, exec, reviewer}, Stop: Approval("reviewer", "APPROVE")}).Run(context.Background(), "Print 1.")
+	if err != nil || !res.Approved || res.Turns != 3 {
+		t.Fatalf("result %+v, err %v", res, err)
+	}
+	rq := reviewerModel.Requests()[0]
+	want := []model.Message{
+		{Role: model.RoleSystem, Content: "You review."},
+		{Role: model.RoleUser, Name: "user", Content: "Print 1."},
+		{Role: model.RoleUser, Name: "coder", Content: "```python\nprint(1)\n```"},
+		{Role: model.RoleUser, Name: "executor", Content: "Execution report: all 1 block(s) ran and exited 0."},
+	}
+	if rq.Model != "r-model" || len(rq.Messages) != len(want) {
+		t.Fatalf("reviewer request %+v", rq)
+	}
+	for i := range want {
+		if rq.Messages[i] != want[i] {
+			t.Errorf("message %d = %+v, want %+v", i, rq.Messages[i], want[i])
+		}
+	}
+	if cq := coderModel.Requests()[0]; cq.Messages[1].Role != model.RoleUser || cq.Model != "c-model" {
+		t.Errorf("coder request %+v", cq)
+	}
+}
+
+func TestMentionsOnOwnLine(t *testing.T) {
+	cases := []struct {
+		text string
+		want bool
+	}{
+		{"APPROVE", true},
+		{"All good.\n  APPROVE  \n", true},
+		{"**APPROVE**", true},
+		{"APPROVE.", true},
+		{"I APPROVE of this", false},
+		{"DISAPPROVE", false},
+		{"```\nAPPROVE\n```", false},
+		{"~~~\nAPPROVE\n~~~\n", false},
+		{"> APPROVE", false},
+		{"    APPROVE", false},
+		{"approve", false},
+		{"```python\nx\n```\nAPPROVE", true},
+	}
+	for _, tc := range cases {
+		if got := MentionsOnOwnLine(tc.text, "APPROVE"); got != tc.want {
+			t.Errorf("MentionsOnOwnLine(%q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}
