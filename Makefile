@@ -12,7 +12,7 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './workspace/run-*' 2>/dev/
 all: build
 
 help:
-	@echo "make demo     build what is missing (binary, sandbox image) and run the built-in example"
+	@echo "make demo     build what is missing (binary, sandbox image) and replay the built-in team run (no key needed)"
 	@echo "make test     run every test (needs a running Docker engine; builds the image if missing)"
 	@echo "make bench    measure block latency against docker exec / docker run"
 	@echo "make image    build the sandbox image offline (debootstrap + docker build --network none)"
@@ -35,7 +35,7 @@ image: check-docker $(RUNNER)
 	@docker/build-image.sh
 
 demo: build image
-	$(BIN) exec examples/hello.md
+	$(BIN) run --replay examples/demo.transcript.jsonl
 
 test: check-docker image
 	$(GO) vet ./...

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/workspace"
 )
 
 // reportHeading starts every executor report (shorten finds them by it).
@@ -214,9 +215,9 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		if r.Stdout == "" && r.Stderr == "" {
 			b.WriteString("(no output)\n")
 		}
-		created = append(created, r.Files.Created...)
-		modified = append(modified, r.Files.Modified...)
-		deleted = append(deleted, r.Files.Deleted...)
+		created = append(created, visible(r.Files.Created)...)
+		modified = append(modified, visible(r.Files.Modified)...)
+		deleted = append(deleted, visible(r.Files.Deleted)...)
 	}
 	if len(ran) < countRunnable(all) {
 		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run because block %d failed.\n", countRunnable(all)-len(ran), failed+1)
@@ -239,6 +240,18 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// visible leaves out tool litter (.pytest_cache, __pycache__) that would
+// only distract a model.
+func visible(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		if !workspace.Hidden(p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func countRunnable(blocks []codeblock.Block) int {

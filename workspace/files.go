@@ -289,3 +289,15 @@ func (w *Workspace) RemoveNew(before Snapshot, maxEntries int) (int, error) {
 	}
 	return removed, errors.Join(errs...)
 }
+
+// Hidden reports whether a workspace path is tool litter a person or a
+// model need not see listed: anything under a dot-directory or
+// __pycache__, and dot-files.
+func Hidden(path string) bool {
+	for _, part := range strings.Split(path, "/") {
+		if strings.HasPrefix(part, ".") || part == "__pycache__" {
+			return true
+		}
+	}
+	return false
+}

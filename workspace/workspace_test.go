@@ -467,3 +467,13 @@ func TestChangesJSON(t *testing.T) {
 		t.Fatalf("got %s, %v", data, err)
 	}
 }
+
+func TestHidden(t *testing.T) {
+	for path, want := range map[string]bool{
+		"main.py": false, "src/app.py": false, ".pytest_cache/v/x": true, "pkg/__pycache__/m.pyc": true, ".env": true, "a.b/c": false,
+	} {
+		if Hidden(path) != want {
+			t.Errorf("Hidden(%q) = %v, want %v", path, !want, want)
+		}
+	}
+}

@@ -48,6 +48,7 @@ func (st settings) get(key string) string {
 // sandboxFlags are the sandbox settings every command that runs code takes.
 type sandboxFlags struct {
 	fs           *pflag.FlagSet
+	timeoutFlag  string // "timeout" for exec, "exec-timeout" for run
 	image        string
 	memory       string
 	cpus         float64
@@ -58,13 +59,18 @@ type sandboxFlags struct {
 }
 
 func (f *sandboxFlags) register(fs *pflag.FlagSet) {
-	f.fs = fs
+	f.registerAs(fs, "timeout")
+}
+
+// registerAs registers the flags with the block timeout under timeoutFlag.
+func (f *sandboxFlags) registerAs(fs *pflag.FlagSet, timeoutFlag string) {
+	f.fs, f.timeoutFlag = fs, timeoutFlag
 	d := sandbox.Defaults()
 	fs.StringVar(&f.image, "image", d.Image, "sandbox image (env AGENTTEAM_IMAGE)")
 	fs.StringVar(&f.memory, "memory", units.BytesSize(float64(d.Memory)), "memory limit of a sandbox, no swap (env AGENTTEAM_MEMORY)")
 	fs.Float64Var(&f.cpus, "cpus", d.CPUs, "CPU limit of a sandbox (env AGENTTEAM_CPUS)")
 	fs.Int64Var(&f.pids, "pids", d.Pids, "processes and threads a sandbox may have (env AGENTTEAM_PIDS)")
-	fs.StringVar(&f.timeout, "timeout", d.Timeout.String(), "wall-clock limit of one block (env AGENTTEAM_TIMEOUT)")
+	fs.StringVar(&f.timeout, timeoutFlag, d.Timeout.String(), "wall-clock limit of one code block (env AGENTTEAM_TIMEOUT)")
 	fs.StringVar(&f.workspaceCap, "workspace-cap", units.BytesSize(float64(d.WorkspaceBytes)), "largest size of the workspace (env AGENTTEAM_WORKSPACE_CAP)")
 	fs.StringVar(&f.runtime, "runtime", "", "container runtime, e.g. runsc where registered (env AGENTTEAM_RUNTIME)")
 }
@@ -109,7 +115,7 @@ func (f *sandboxFlags) config(st settings) (sandbox.Config, error) {
 	v = pick("pids", "AGENTTEAM_PIDS", strconv.FormatInt(f.pids, 10))
 	cfg.Pids, err = strconv.ParseInt(v, 10, 64)
 	bad("pids", v, err)
-	v = pick("timeout", "AGENTTEAM_TIMEOUT", f.timeout)
+	v = pick(f.timeoutFlag, "AGENTTEAM_TIMEOUT", f.timeout)
 	cfg.Timeout, err = parseDuration(v)
 	bad("timeout", v, err)
 	v = pick("workspace-cap", "AGENTTEAM_WORKSPACE_CAP", f.workspaceCap)

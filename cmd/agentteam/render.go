@@ -1,0 +1,245 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/agents/codeblock"
+	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// runView shows a team run: live on a terminal (names in colour, replies
+// as they stream, a spinner while code runs), plain otherwise, one JSON
+// object per event with --json, or only the summary with --quiet. Every
+// text that came from a model or a program goes through sandbox.Printable.
+type runView struct {
+	mu      sync.Mutex
+	w       io.Writer
+	json    bool
+	quiet   bool
+	color   bool
+	tty     bool
+	current string // agent whose reply is streaming
+	spin    chan struct{}
+	spinWG  sync.WaitGroup
+}
+
+func newRunView(s IO, json, quiet bool) *runView {
+	return &runView{w: s.Out, json: json, quiet: quiet, color: s.color(), tty: s.OutIsTTY}
+}
+
+var agentColor = map[string]string{"user": "1;37", "coder": "1;36", "executor": "1;33", "reviewer": "1;35"}
+
+func (v *runView) paint(code, s string) string {
+	if !v.color {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (v *runView) header(agent string) {
+	fmt.Fprintf(v.w, "\n%s\n", v.paint(agentColor[agent], "── "+agent+" "+strings.Repeat("─", max(3, 40-len(agent)))))
+}
+
+// emit writes one JSON event line.
+func (v *runView) emit(ev map[string]any) {
+	data, err := json.Marshal(ev)
+	if err == nil {
+		v.w.Write(append(data, '\n'))
+	}
+}
+
+// Delta streams a piece of a model's reply.
+func (v *runView) Delta(agent, text string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.json || v.quiet {
+		return
+	}
+	if v.current != agent {
+		v.header(agent)
+		v.current = agent
+	}
+	fmt.Fprint(v.w, sandbox.Printable(text))
+}
+
+// Message ends a turn.
+func (v *runView) Message(m agents.Message) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.json {
+		v.emit(map[string]any{"type": "message", "agent": m.Agent, "content": m.Content, "usage": m.Usage,
+			"duration_ms": m.Duration.Milliseconds()})
+		return
+	}
+	if v.quiet {
+		return
+	}
+	switch {
+	case m.Agent == agents.UserName:
+		v.header("task")
+		fmt.Fprintln(v.w, sandbox.Printable(m.Content))
+	case v.current == m.Agent: // streamed already
+		fmt.Fprintln(v.w)
+	case len(m.Results) == 0: // not streamed (replay, or an executor with nothing to run)
+		v.header(m.Agent)
+		fmt.Fprintln(v.w, sandbox.Printable(m.Content))
+	}
+	v.current = ""
+}
+
+// BlockStart shows that a block runs.
+func (v *runView) BlockStart(agent string, b codeblock.Block) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.json || v.quiet {
+		return
+	}
+	if v.current != agent {
+		v.header(agent)
+		v.current = agent
+	}
+	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
+	if b.Filename != "" {
+		label += " · " + sandbox.Printable(b.Filename)
+	}
+	if !v.tty {
+		fmt.Fprintf(v.w, "running %s\n", label)
+		return
+	}
+	v.spin = make(chan struct{})
+	v.spinWG.Add(1)
+	go v.spinner(label, v.spin)
+}
+
+func (v *runView) spinner(label string, stop chan struct{}) {
+	defer v.spinWG.Done()
+	frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+	start := time.Now()
+	for i := 0; ; i++ {
+		v.mu.Lock()
+		fmt.Fprintf(v.w, "\r%s running %s (%.1fs)", frames[i%len(frames)], label, time.Since(start).Seconds())
+		v.mu.Unlock()
+		select {
+		case <-stop:
+			v.mu.Lock()
+			fmt.Fprint(v.w, "\r\x1b[2K")
+			v.mu.Unlock()
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// BlockDone shows a block's result.
+func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
+	if v.spin != nil {
+		close(v.spin)
+		v.spinWG.Wait()
+		v.spin = nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.json {
+		v.emit(map[string]any{"type": "block", "agent": agent, "index": b.Index, "result": r})
+		return
+	}
+	if v.quiet {
+		return
+	}
+	status := v.paint("32", "✓")
+	if !r.OK() {
+		status = v.paint("31", "✗")
+	}
+	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
+	fmt.Fprintf(v.w, "%s %s · exit %d · %s", status, label, r.ExitCode, fmtMS(r.DurationMS))
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{r.TimedOut, "timed out"}, {r.OOMKilled, "out of memory"}, {r.OutputLimited, "output limit"}, {r.WorkspaceExceeded, "workspace full"}} {
+		if f.on {
+			fmt.Fprint(v.w, " · "+f.name)
+		}
+	}
+	fmt.Fprintln(v.w)
+	for _, s := range []struct{ name, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {
+		if s.text == "" {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(sandbox.Printable(s.text), "\n"), "\n")
+		if len(lines) > 20 {
+			lines = append(append(lines[:10:10], v.paint("2", fmt.Sprintf("  [... %d lines ...]", len(lines)-20))), lines[len(lines)-10:]...)
+		}
+		fmt.Fprintln(v.w, v.paint("2", s.name+":"))
+		for _, l := range lines {
+			fmt.Fprintln(v.w, "  "+l)
+		}
+	}
+	if r.Error != "" {
+		fmt.Fprintln(v.w, v.paint("31", "sandbox: ")+sandbox.Printable(r.Error))
+	}
+}
+
+// RunSummary is the last thing a run prints; with --json it is the
+// "result" event.
+type RunSummary struct {
+	Type       string                 `json:"type"`
+	Approved   bool                   `json:"approved"`
+	StopReason string                 `json:"stop_reason"`
+	Turns      int                    `json:"turns"`
+	Usage      map[string]model.Usage `json:"usage"`
+	DurationMS int64                  `json:"duration_ms"`
+	Workspace  string                 `json:"workspace"`
+	Transcript string                 `json:"transcript"`
+	Files      []string               `json:"files"`
+	Error      string                 `json:"error,omitempty"`
+	ExitCode   int                    `json:"exit_code"`
+}
+
+func (v *runView) Summary(s RunSummary) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.json {
+		data, _ := json.Marshal(s)
+		v.w.Write(append(data, '\n'))
+		return
+	}
+	fmt.Fprintln(v.w)
+	switch {
+	case s.Approved:
+		fmt.Fprintln(v.w, v.paint("1;32", "✓ approved")+" · "+s.StopReason)
+	case s.Error != "":
+		fmt.Fprintln(v.w, v.paint("1;31", "✗ stopped by an error")+" · "+sandbox.Printable(s.Error))
+	default:
+		fmt.Fprintln(v.w, v.paint("1;33", "✗ not approved")+" · "+s.StopReason)
+	}
+	var tok []string
+	for _, a := range []string{"coder", "reviewer"} {
+		if u, ok := s.Usage[a]; ok {
+			t := fmt.Sprintf("%s %d", a, u.TotalTokens)
+			if !u.Known {
+				t += " (partly unknown)"
+			}
+			tok = append(tok, t)
+		}
+	}
+	if len(tok) == 0 {
+		tok = append(tok, "none reported")
+	}
+	fmt.Fprintf(v.w, "%d turns · %s · tokens: %s\n", s.Turns, fmtMS(float64(s.DurationMS)), strings.Join(tok, ", "))
+	fmt.Fprintf(v.w, "workspace %s", sandbox.Printable(s.Workspace))
+	if len(s.Files) > 0 {
+		names := make([]string, len(s.Files))
+		for i, f := range s.Files {
+			names[i] = sandbox.Printable(f)
+		}
+		fmt.Fprintf(v.w, ": %s", strings.Join(names, ", "))
+	}
+	fmt.Fprintf(v.w, "\ntranscript %s\n", sandbox.Printable(s.Transcript))
+}
