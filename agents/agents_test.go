@@ -158,4 +158,3 @@ func TestShortenHistory(t *testing.T) {
 		t.Fatal("a history under budget was copied")
 	}
 }
-
