@@ -13,7 +13,9 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 
+	"github.com/agentteam/agentteam/model/fakeserver"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/transcript"
 )
 
 // buildBinary builds bin/agentteam into a temporary directory, so that
@@ -33,7 +35,12 @@ func buildBinary(t *testing.T) string {
 func startSleeping(t *testing.T, bin string) (*exec.Cmd, func() int) {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "exec", writeFile(t, dir, "sleep.md", "```sh\necho started\nsleep 60\n```\n"))
+	return startProgram(t, dir, exec.Command(bin, "exec", writeFile(t, dir, "sleep.md", "```sh\necho started\nsleep 60\n```\n")))
+}
+
+// startProgram starts cmd in dir and waits until its sandbox container runs.
+func startProgram(t *testing.T, dir string, cmd *exec.Cmd) (*exec.Cmd, func() int) {
+	t.Helper()
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -77,6 +84,30 @@ func TestSIGINT(t *testing.T) {
 	}
 	if n := count(); n != 0 {
 		t.Fatalf("%d container(s) left after Ctrl-C", n)
+	}
+}
+
+// TestRunSIGINT: Ctrl-C in the middle of a team's block exits 130, leaves
+// the transcript complete and no container.
+func TestRunSIGINT(t *testing.T) {
+	srv := fakeserver.New(fakeserver.Script{Replies: []fakeserver.Step{{Content: "```sh\necho started\nsleep 60\n```"}}})
+	defer srv.Close()
+	dir := t.TempDir()
+	cmd := exec.Command(buildBinary(t), "run", "--transcript", filepath.Join(dir, "t.jsonl"), "Sleep a while.")
+	cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+srv.URL, "OPENAI_API_KEY=")
+	cmd, count := startProgram(t, dir, cmd)
+	time.Sleep(time.Second) // the block is running
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitInterrupted {
+		t.Fatalf("exit: %v, want status %d", err, ExitInterrupted)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d container(s) left after Ctrl-C", n)
+	}
+	evs, err := transcript.ReadFile(filepath.Join(dir, "t.jsonl"))
+	if err != nil || len(evs) < 3 || evs[len(evs)-1].Type != "result" || evs[len(evs)-1].Content != "interrupted" {
+		t.Fatalf("transcript: %v %+v", err, evs)
 	}
 }
 
