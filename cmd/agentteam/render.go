@@ -198,8 +198,10 @@ type RunSummary struct {
 	Workspace  string                 `json:"workspace"`
 	Transcript string                 `json:"transcript"`
 	Files      []string               `json:"files"`
-	Error      string                 `json:"error,omitempty"`
-	ExitCode   int                    `json:"exit_code"`
+	// LastExitCode is the exit code of the last block that ran, if any.
+	LastExitCode *int   `json:"last_exit_code"`
+	Error        string `json:"error,omitempty"`
+	ExitCode     int    `json:"exit_code"`
 }
 
 func (v *runView) Summary(s RunSummary) {

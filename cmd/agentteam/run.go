@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,24 +41,16 @@ const (
 
 // RunOptions are the inputs of `agentteam run`.
 type RunOptions struct {
-	IO            IO
-	Models        modelFlags
-	Sandbox       sandboxFlags
-	CoderModel    string
-	ReviewerModel string
-	MaxTurns      int
-	Timeout       time.Duration
-	TokenBudget   int
-	HistoryBudget int
-	Workspace     string
-	Replay        string
-	Transcript    string
-	Prompts       string
-	JSON          bool
-	Quiet         bool
-	Approve       bool
-	Yes           bool
-	Task          []string
+	IO IO
+	teamOptions
+	Workspace  string
+	Replay     string
+	Transcript string
+	JSON       bool
+	Quiet      bool
+	Approve    bool
+	Yes        bool
+	Task       []string
 }
 
 func newRunCmd(s IO) *cobra.Command {
@@ -77,29 +70,19 @@ run, 130 interrupted.`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args
-			st := settingsOrEmpty(s)
-			opts.CoderModel = agentModel(cmd.Flags(), "coder-model", opts.CoderModel, "AGENTTEAM_CODER_MODEL", st)
-			opts.ReviewerModel = agentModel(cmd.Flags(), "reviewer-model", opts.ReviewerModel, "AGENTTEAM_REVIEWER_MODEL", st)
+			opts.resolveModels(cmd, s)
 			return runRun(cmd.Context(), opts)
 		},
 	}
+	opts.teamOptions.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&opts.CoderModel, "coder-model", DefaultModel, "the coder's model (env AGENTTEAM_CODER_MODEL)")
-	f.StringVar(&opts.ReviewerModel, "reviewer-model", DefaultModel, "the reviewer's model (env AGENTTEAM_REVIEWER_MODEL)")
-	f.IntVar(&opts.MaxTurns, "max-turns", 12, "stop after this many agent turns")
-	f.DurationVar(&opts.Timeout, "timeout", 0, "stop the whole run after this long, e.g. 10m (default: no limit)")
-	f.IntVar(&opts.TokenBudget, "token-budget", 0, "stop once the models reported this many tokens (default: no limit)")
-	f.IntVar(&opts.HistoryBudget, "history-budget", 24000, "estimated tokens of history above which old execution reports are shortened")
 	f.StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./workspace)")
 	f.StringVar(&opts.Replay, "replay", "", "answer every model call from this recorded transcript (no network, no key)")
 	f.StringVar(&opts.Transcript, "transcript", "", "where to write the transcript (default: WORKSPACE.transcript.jsonl, beside the workspace)")
-	f.StringVar(&opts.Prompts, "prompts", "", "directory with coder.md and/or reviewer.md overriding the built-in prompts")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per event on stdout, the last a result")
 	f.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
 	f.BoolVar(&opts.Approve, "approve", false, "show each message's code and ask before running it (needs a terminal)")
 	f.BoolVar(&opts.Yes, "yes", false, "with --approve: run without asking (for use without a terminal)")
-	opts.Models.register(f)
-	opts.Sandbox.registerAs(f, "exec-timeout")
 	return cmd
 }
 
@@ -107,20 +90,9 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err := opts.check(); err != nil {
 		return err
 	}
-	st, err := loadSettings(opts.IO)
-	if err != nil {
-		return err
-	}
-	cfg, err := opts.Sandbox.config(st)
-	if err != nil {
-		return err
-	}
-	pr, err := prompts.Load(opts.Prompts)
-	if err != nil {
-		return usageError("%v", err)
-	}
 	var rp *replay.Replay
 	if opts.Replay != "" {
+		var err error
 		if rp, err = replay.Load(opts.Replay); err != nil {
 			return usageError("replay: %v", err)
 		}
@@ -129,20 +101,13 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	coderModel, reviewerModel, sampling, err := opts.models(st, rp)
+	runner, err := opts.teamOptions.runner(ctx, opts.IO, opts.Replay != "")
 	if err != nil {
 		return err
 	}
+	defer runner.docker.Close()
+	coder, reviewer := runner.models(rp)
 
-	// The engine and the image are checked before anything is written.
-	d, err := sandbox.NewDocker(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Check(ctx); err != nil {
-		return err
-	}
 	ws, err := openWorkspace(opts.IO, opts.Workspace)
 	if err != nil {
 		return err
@@ -155,58 +120,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		// delete the record of its own run.
 		path = dir + ".transcript.jsonl"
 	}
-	tw, err := transcript.Create(path)
-	if err != nil {
-		return fmt.Errorf("create transcript: %w", err)
-	}
-	defer tw.Close()
-	tw.Write(transcript.Event{Type: eventTask, Content: task, Extra: map[string]any{
-		"workspace": dir, "coder_model": opts.CoderModel, "reviewer_model": opts.ReviewerModel, "max_turns": opts.MaxTurns}})
-
 	view := newRunView(opts.IO, opts.JSON, opts.Quiet)
-	execOpts := []agents.ExecutorOption{agents.WithExecObserver(view)}
 	if opts.Approve && !opts.Yes {
-		execOpts = append(execOpts, agents.WithApprover(terminalApprover(opts.IO, view)))
+		runner.approve = terminalApprover(opts.IO, view)
 	}
-	executor := agents.NewExecutor(executorName, func(ctx context.Context) (sandbox.Session, error) {
-		return d.NewSession(ctx, dir)
-	}, execOpts...)
-	defer executor.Close(context.WithoutCancel(ctx))
-
-	llmOpts := []agents.LLMOption{agents.WithObserver(view), agents.WithSampling(sampling.temperature, sampling.maxTokens), agents.WithHistoryBudget(opts.HistoryBudget)}
-	coder := agents.NewLLM(coderName, pr.Coder, transcript.Record(coderModel, coderName, tw), opts.CoderModel, llmOpts...)
-	reviewer := agents.NewLLM(reviewerName, pr.Reviewer, transcript.Record(reviewerModel, reviewerName, tw), opts.ReviewerModel, llmOpts...)
-	stop := []team.Condition{team.Approval(reviewerName, "APPROVE"), team.MaxTurns(opts.MaxTurns)}
-	if opts.TokenBudget > 0 {
-		stop = append(stop, team.TokenBudget(opts.TokenBudget))
-	}
-	tm := &team.Team{
-		Agents:  []agents.Agent{coder, executor, reviewer},
-		Stop:    team.AnyOf(stop...),
-		Timeout: opts.Timeout,
-		OnMessage: func(m agents.Message) {
-			view.Message(m)
-			if m.Agent != agents.UserName {
-				tw.Write(transcript.Event{Type: eventMessage, Agent: m.Agent, Content: m.Content, Usage: &m.Usage,
-					DurationMS: float64(m.Duration.Microseconds()) / 1000})
-			}
-		},
-	}
-	res, runErr := tm.Run(ctx, task)
-	executor.Close(context.WithoutCancel(ctx)) // before the summary: no container outlives the run
-
-	sum := RunSummary{Type: eventResult, Approved: res.Approved, StopReason: res.StopReason, Turns: res.Turns, Usage: res.Usage,
-		DurationMS: res.Duration.Milliseconds(), Workspace: dir, Transcript: path, Files: listFiles(dir)}
-	switch {
-	case runErr != nil:
-		sum.ExitCode, sum.Error = exitStatus(ctx, runErr)
-	case res.Approved:
-		sum.ExitCode = ExitOK
-	default:
-		sum.ExitCode = ExitNotApproved
-	}
-	tw.Write(transcript.Event{Type: eventResult, Content: res.StopReason, Error: sum.Error,
-		Extra: map[string]any{"approved": res.Approved, "turns": res.Turns, "exit_code": sum.ExitCode}})
+	sum, runErr := runner.run(ctx, taskRun{task: task, dir: dir, transcript: path, coder: coder, reviewer: reviewer, view: view})
 	view.Summary(sum)
 	if runErr != nil {
 		return runErr
@@ -217,13 +135,231 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	return nil
 }
 
+// teamOptions are the settings `run` and `batch` share.
+type teamOptions struct {
+	Models        modelFlags
+	Sandbox       sandboxFlags
+	CoderModel    string
+	ReviewerModel string
+	MaxTurns      int
+	Timeout       time.Duration
+	TokenBudget   int
+	HistoryBudget int
+	Prompts       string
+}
+
+func (o *teamOptions) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.CoderModel, "coder-model", DefaultModel, "the coder's model (env AGENTTEAM_CODER_MODEL)")
+	f.StringVar(&o.ReviewerModel, "reviewer-model", DefaultModel, "the reviewer's model (env AGENTTEAM_REVIEWER_MODEL)")
+	f.IntVar(&o.MaxTurns, "max-turns", 12, "stop after this many agent turns")
+	f.DurationVar(&o.Timeout, "timeout", 0, "stop a team after this long, e.g. 10m (default: no limit)")
+	f.IntVar(&o.TokenBudget, "token-budget", 0, "stop a team once its models reported this many tokens (default: no limit)")
+	f.IntVar(&o.HistoryBudget, "history-budget", 24000, "estimated tokens of history above which old execution reports are shortened")
+	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md and/or reviewer.md overriding the built-in prompts")
+	o.Models.register(f)
+	o.Sandbox.registerAs(f, "exec-timeout")
+}
+
+// resolveModels names the agents' models from flags, environment and .env.
+func (o *teamOptions) resolveModels(cmd *cobra.Command, s IO) {
+	st := settingsOrEmpty(s)
+	o.CoderModel = agentModel(cmd.Flags(), "coder-model", o.CoderModel, "AGENTTEAM_CODER_MODEL", st)
+	o.ReviewerModel = agentModel(cmd.Flags(), "reviewer-model", o.ReviewerModel, "AGENTTEAM_REVIEWER_MODEL", st)
+}
+
+func (o *teamOptions) check() error {
+	switch {
+	case o.MaxTurns < 1:
+		return usageError("--max-turns must be at least 1")
+	case o.Timeout < 0 || o.TokenBudget < 0 || o.HistoryBudget < 0:
+		return usageError("--timeout, --token-budget and --history-budget cannot be negative")
+	}
+	return nil
+}
+
+// teamRunner holds what the teams of a run or a batch share.
+type teamRunner struct {
+	opts     teamOptions
+	docker   *sandbox.Docker
+	prompts  prompts.Prompts
+	backend  model.Model // nil when replaying
+	sampling modelSettings
+	approve  agents.Approver
+	// slots, when set, bounds the sandbox containers alive at once.
+	slots chan struct{}
+}
+
+// runner checks the settings, the model backend (unless replaying) and the
+// sandbox (engine and image) before anything is written.
+func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRunner, error) {
+	st, err := loadSettings(s)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := o.Sandbox.config(st)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := prompts.Load(o.Prompts)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	r := &teamRunner{opts: *o, prompts: pr}
+	if !replaying {
+		ms, err := o.Models.models(st, slog.Default())
+		if err != nil {
+			return nil, err
+		}
+		r.backend, r.sampling = ms.backend, ms
+	}
+	d, err := sandbox.NewDocker(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Check(ctx); err != nil {
+		d.Close()
+		return nil, err
+	}
+	r.docker = d
+	return r, nil
+}
+
+// models returns the coder's and the reviewer's models: the replay's, or
+// the backend.
+func (r *teamRunner) models(rp *replay.Replay) (model.Model, model.Model) {
+	if rp != nil {
+		return rp.Model(coderName), rp.Model(reviewerName)
+	}
+	return r.backend, r.backend
+}
+
+// taskRun is one team on one task.
+type taskRun struct {
+	task       string
+	dir        string // the workspace
+	transcript string
+	coder      model.Model
+	reviewer   model.Model
+	view       *runView
+	extra      map[string]any // more fields for the transcript's task event
+}
+
+// run plays one team to its end and writes its transcript; the summary
+// holds the exit status. The sandbox container is gone when it returns.
+func (r *teamRunner) run(ctx context.Context, t taskRun) (RunSummary, error) {
+	tw, err := transcript.Create(t.transcript)
+	if err != nil {
+		return RunSummary{ExitCode: ExitFailure}, fmt.Errorf("create transcript: %w", err)
+	}
+	defer tw.Close()
+	info := map[string]any{"workspace": t.dir, "coder_model": r.opts.CoderModel, "reviewer_model": r.opts.ReviewerModel, "max_turns": r.opts.MaxTurns}
+	for k, v := range t.extra {
+		info[k] = v
+	}
+	tw.Write(transcript.Event{Type: eventTask, Content: t.task, Extra: info})
+
+	execOpts := []agents.ExecutorOption{agents.WithExecObserver(t.view)}
+	if r.approve != nil {
+		execOpts = append(execOpts, agents.WithApprover(r.approve))
+	}
+	executor := agents.NewExecutor(executorName, r.session(t.dir), execOpts...)
+	defer executor.Close(context.WithoutCancel(ctx))
+
+	o := r.opts
+	llmOpts := []agents.LLMOption{agents.WithObserver(t.view), agents.WithSampling(r.sampling.temperature, r.sampling.maxTokens), agents.WithHistoryBudget(o.HistoryBudget)}
+	coder := agents.NewLLM(coderName, r.prompts.Coder, transcript.Record(t.coder, coderName, tw), o.CoderModel, llmOpts...)
+	reviewer := agents.NewLLM(reviewerName, r.prompts.Reviewer, transcript.Record(t.reviewer, reviewerName, tw), o.ReviewerModel, llmOpts...)
+	stop := []team.Condition{team.Approval(reviewerName, "APPROVE"), team.MaxTurns(o.MaxTurns)}
+	if o.TokenBudget > 0 {
+		stop = append(stop, team.TokenBudget(o.TokenBudget))
+	}
+	var lastBlock *sandbox.Result
+	tm := &team.Team{
+		Agents:  []agents.Agent{coder, executor, reviewer},
+		Stop:    team.AnyOf(stop...),
+		Timeout: o.Timeout,
+		OnMessage: func(m agents.Message) {
+			t.view.Message(m)
+			if n := len(m.Results); n > 0 {
+				lastBlock = &m.Results[n-1]
+			}
+			if m.Agent != agents.UserName {
+				tw.Write(transcript.Event{Type: eventMessage, Agent: m.Agent, Content: m.Content, Usage: &m.Usage,
+					DurationMS: float64(m.Duration.Microseconds()) / 1000})
+			}
+		},
+	}
+	res, runErr := tm.Run(ctx, t.task)
+	executor.Close(context.WithoutCancel(ctx)) // before the summary: no container outlives the run
+
+	sum := RunSummary{Type: eventResult, Approved: res.Approved, StopReason: res.StopReason, Turns: res.Turns, Usage: res.Usage,
+		DurationMS: res.Duration.Milliseconds(), Workspace: t.dir, Transcript: t.transcript, Files: listFiles(t.dir)}
+	if lastBlock != nil {
+		code := lastBlock.ExitCode
+		sum.LastExitCode = &code
+	}
+	switch {
+	case runErr != nil:
+		sum.ExitCode, sum.Error = exitStatus(ctx, runErr)
+	case res.Approved:
+		sum.ExitCode = ExitOK
+	default:
+		sum.ExitCode = ExitNotApproved
+	}
+	tw.Write(transcript.Event{Type: eventResult, Content: res.StopReason, Error: sum.Error,
+		Extra: map[string]any{"approved": res.Approved, "turns": res.Turns, "exit_code": sum.ExitCode}})
+	return sum, runErr
+}
+
+// session opens a task's sandbox, holding one of the container slots for
+// as long as the session lives.
+func (r *teamRunner) session(dir string) func(ctx context.Context) (sandbox.Session, error) {
+	return func(ctx context.Context) (sandbox.Session, error) {
+		if r.slots != nil {
+			select {
+			case r.slots <- struct{}{}:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		sess, err := r.docker.NewSession(ctx, dir)
+		if err != nil {
+			r.release()
+			return nil, err
+		}
+		if r.slots == nil {
+			return sess, nil
+		}
+		return &slotSession{Session: sess, release: r.release}, nil
+	}
+}
+
+func (r *teamRunner) release() {
+	if r.slots != nil {
+		<-r.slots
+	}
+}
+
+// slotSession gives its container slot back when closed (once).
+type slotSession struct {
+	sandbox.Session
+	once    sync.Once
+	release func()
+}
+
+func (s *slotSession) Close(ctx context.Context) error {
+	err := s.Session.Close(ctx)
+	s.once.Do(s.release)
+	return err
+}
+
 // check rejects contradictory flags before anything starts.
 func (opts *RunOptions) check() error {
+	if err := opts.teamOptions.check(); err != nil {
+		return err
+	}
 	switch {
-	case opts.MaxTurns < 1:
-		return usageError("--max-turns must be at least 1")
-	case opts.Timeout < 0 || opts.TokenBudget < 0 || opts.HistoryBudget < 0:
-		return usageError("--timeout, --token-budget and --history-budget cannot be negative")
 	case opts.JSON && opts.Quiet:
 		return usageError("--json and --quiet do not go together")
 	case opts.Approve && !opts.Yes && !opts.IO.InIsTTY:
@@ -259,19 +395,6 @@ func (opts *RunOptions) task() (string, error) {
 		return "", usageError("no task: give it as arguments, or - to read it from standard input")
 	}
 	return task, nil
-}
-
-// models returns the coder's and the reviewer's models: the replay, or the
-// configured backend.
-func (opts *RunOptions) models(st settings, rp *replay.Replay) (model.Model, model.Model, modelSettings, error) {
-	if rp != nil {
-		return rp.Model(coderName), rp.Model(reviewerName), modelSettings{}, nil
-	}
-	ms, err := opts.Models.models(st, slog.Default())
-	if err != nil {
-		return nil, nil, ms, err
-	}
-	return ms.backend, ms.backend, ms, nil
 }
 
 // terminalApprover shows the blocks and asks y/N on the terminal.
