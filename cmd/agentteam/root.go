@@ -146,7 +146,7 @@ func newRootCmd(s IO) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newRunCmd(s), newExecCmd(s), newAskCmd(s), newDoctorCmd(s), newCleanupCmd(s), newFakeLLMCmd(s))
+	root.AddCommand(newRunCmd(s), newBatchCmd(s), newExecCmd(s), newAskCmd(s), newDoctorCmd(s), newCleanupCmd(s), newFakeLLMCmd(s))
 	// Unknown commands and bad arguments are usage errors too.
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
