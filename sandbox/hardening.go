@@ -39,7 +39,7 @@ type spec struct {
 // newSpec returns the hardened container for one session. Nothing here is
 // optional: verify checks each setting on the created container.
 func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) spec {
-	t := true
+	f := false
 	pids := cfg.Pids
 	threads := strconv.Itoa(cfg.threads())
 	env := []string{
@@ -85,12 +85,16 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) sp
 			SecurityOpt:    []string{"no-new-privileges"},
 			ReadonlyRootfs: true,
 			Tmpfs:          map[string]string{"/tmp": tmpfs},
-			Init:           &t,
-			IpcMode:        "private",
-			CgroupnsMode:   "private", // the block sees its own cgroup, not the host's tree
-			ShmSize:        cfg.TmpBytes,
-			AutoRemove:     true, // a container whose host process died removes itself
-			LogConfig:      container.LogConfig{Type: "none"},
+			// No Docker init: the runner is PID 1 and reaps every orphan
+			// itself. As PID 1 it cannot be killed or stopped from inside
+			// the container, and being non-dumpable it cannot be ptraced;
+			// Docker's init could be both.
+			Init:         &f,
+			IpcMode:      "private",
+			CgroupnsMode: "private", // the block sees its own cgroup, not the host's tree
+			ShmSize:      cfg.TmpBytes,
+			AutoRemove:   true, // a container whose host process died removes itself
+			LogConfig:    container.LogConfig{Type: "none"},
 			// Under host memory pressure the sandbox goes first; inside it, the
 			// runner raises each block's processes to 1000 so that a block's
 			// memory bomb, not the runner, is the OOM killer's choice.
@@ -147,7 +151,8 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 	}
 	check(h.ReadonlyRootfs, "root filesystem is writable")
 	check(strings.Contains(h.Tmpfs["/tmp"], "size="), "/tmp is not a size-capped tmpfs")
-	check(h.Init != nil && *h.Init, "no init process")
+	check(len(c.Cmd) == 1 && c.Cmd[0] == runnerPath && len(c.Entrypoint) == 0 && (h.Init == nil || !*h.Init),
+		"the init process is not the runner (cmd %v, entrypoint %v)", c.Cmd, c.Entrypoint)
 	check(h.IpcMode == "private", "IPC mode is %q, not private", h.IpcMode)
 	check(h.PidMode == "" && h.UTSMode != "host" && h.UsernsMode != "host" && h.CgroupnsMode == "private",
 		"a host namespace is shared (pid %q, uts %q, userns %q, cgroupns %q)", h.PidMode, h.UTSMode, h.UsernsMode, h.CgroupnsMode)
@@ -195,6 +200,9 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 // verifyReady checks what the runner sees from inside, before any block runs.
 func verifyReady(r protocol.Ready, runtime string) error {
 	var bad []string
+	if r.PID != 1 {
+		bad = append(bad, fmt.Sprintf("the runner is pid %d, not the container's init", r.PID))
+	}
 	if r.UID == 0 || r.GID == 0 {
 		bad = append(bad, fmt.Sprintf("runs as uid %d gid %d", r.UID, r.GID))
 	}

@@ -35,7 +35,7 @@ func TestContainerIsHardened(t *testing.T) {
 		{"read-only root", h.ReadonlyRootfs},
 		{"size-capped tmpfs /tmp", strings.Contains(h.Tmpfs["/tmp"], "size=16777216")},
 		{"non-root user", c.User == "10001:10001"},
-		{"init", h.Init != nil && *h.Init},
+		{"the runner is init", (h.Init == nil || !*h.Init) && len(c.Cmd) == 1 && c.Cmd[0] == runnerPath && s.box.ready.PID == 1},
 		{"pids limit", h.PidsLimit != nil && *h.PidsLimit == 64},
 		{"memory = swap", h.Memory == 256<<20 && h.MemorySwap == 256<<20},
 		{"cpu limit", h.NanoCPUs == 1e9},
@@ -104,7 +104,6 @@ func TestVerifyFailsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	f := false
 	cases := []struct {
 		name   string
 		weaken func(*spec)
@@ -117,7 +116,8 @@ func TestVerifyFailsClosed(t *testing.T) {
 		{"seccomp off", func(s *spec) { s.host.SecurityOpt = append(s.host.SecurityOpt, "seccomp=unconfined") }, "weakens"},
 		{"writable root", func(s *spec) { s.host.ReadonlyRootfs = false }, "root filesystem is writable"},
 		{"uncapped tmp", func(s *spec) { s.host.Tmpfs = map[string]string{"/tmp": "rw"} }, "/tmp"},
-		{"no init", func(s *spec) { s.host.Init = &f }, "no init"},
+		{"another init", func(s *spec) { t := true; s.host.Init = &t }, "the init process is not the runner"},
+		{"another command", func(s *spec) { s.config.Cmd = []string{"/bin/sh"} }, "the init process is not the runner"},
 		{"no pids limit", func(s *spec) { s.host.PidsLimit = nil }, "pids limit"},
 		{"swap allowed", func(s *spec) { s.host.MemorySwap = -1 }, "swap"},
 		{"no cpu limit", func(s *spec) { s.host.NanoCPUs = 0 }, "CPU limit"},
@@ -217,7 +217,7 @@ echo mounts=$(awk '$5 == "/workspace" || $5 ~ /^\/(home|root|var\/run|run)/ {pri
 	}
 	want := []string{
 		"hostname=sandbox",
-		"pid1=docker-init",
+		"pid1=agentteam-runne", // comm is cut at 15 characters
 		"uid=10001 gid=10001",
 		"core=0 nofile=1024 fsize=16384", // ulimit -f counts 512-byte blocks: 8 MiB
 		"pids=64",

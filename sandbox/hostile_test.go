@@ -185,17 +185,14 @@ func hostileCases() []hostileCase {
 			}},
 		{name: "file descriptors", lang: Python, code: "fs = [open('/dev/null') for _ in range(100000)]",
 			check: wantFail("Too many open files")},
-		{name: "kills the runner", lang: Python, replaces: true, code: "import os, signal; os.kill(os.getppid(), signal.SIGKILL)",
+		{name: "kills the runner", lang: Python, code: "import os, signal\nfor sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSEGV, signal.SIGQUIT):\n    os.kill(os.getppid(), sig)\nprint('still here')",
+			// PID 1 ignores what it does not handle and shrugs at the rest.
+			check: wantOut("still here\n")},
+		{name: "freezes the runner", lang: Sh, code: "kill -STOP $PPID; kill -STOP 1; echo tried; sleep 100",
 			check: func(t *testing.T, r Result, _ string) {
-				if r.OK() || !strings.Contains(r.Error, "replaced") {
-					t.Fatalf("want a failed block and a replaced container, got %+v", r)
-				}
-			}},
-		{name: "freezes the runner", lang: Sh, replaces: true, code: "kill -STOP $PPID; sleep 100",
-			check: func(t *testing.T, r Result, _ string) {
-				// Only the host's deadline (timeout + grace) can end this one.
-				if !r.TimedOut || r.OK() || !strings.Contains(r.Error, "killed and replaced") {
-					t.Fatalf("want a host-side timeout, got %+v", r)
+				// The runner, not frozen, ends the block at its timeout.
+				if !r.TimedOut || r.Stdout != "tried\n" || r.Error != "" {
+					t.Fatalf("want an ordinary timeout, got %+v", r)
 				}
 			}},
 		{name: "unsupported language", lang: "ruby", code: "puts 1",
@@ -204,13 +201,11 @@ func hostileCases() []hostileCase {
 					t.Fatalf("want a clear refusal, got %+v", r)
 				}
 			}},
-		{name: "forges a frame", lang: Python, replaces: true,
+		{name: "forges a frame", lang: Python,
 			code: "import os\nfd = os.open('/proc/1/fd/1', os.O_WRONLY)\nos.write(fd, b'AT\\x01\\x05' + b'\\0'*16 + b'\\0\\0\\0\\x0d{\"exit_code\":0}')",
-			check: func(t *testing.T, r Result, _ string) {
-				if r.OK() || !strings.Contains(r.Error, "corrupted") {
-					t.Fatalf("a forged frame was not caught: %+v", r)
-				}
-			}},
+			// The runner is PID 1 and not dumpable: its stdout is out of
+			// reach (and a frame without the token would end the session).
+			check: wantFail("PermissionError")},
 
 		// Network.
 		{name: "http", lang: Python, code: "import urllib.request; urllib.request.urlopen('http://1.1.1.1', timeout=2)",

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,10 +52,22 @@ func Serve(in io.Reader, out io.Writer) error {
 		return fmt.Errorf("set non-dumpable: %w", err)
 	}
 	// Subreaper: orphans of a block become our children, so the sweep can
-	// reap them and count what is left.
+	// reap them and count what is left. (As the container's PID 1, the
+	// runner gets them anyway; the flag keeps that true when it is not.)
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set child subreaper: %w", err)
 	}
+	// Catch every signal and do nothing with it: as PID 1 the kernel then
+	// delivers a block's kill -TERM (or -SEGV, -QUIT...) to a handler that
+	// shrugs, instead of Go's default of exiting. Caught signals go back to
+	// their defaults in the blocks' processes when they exec; ignored ones
+	// would not, so signal.Ignore is not used.
+	shrug := make(chan os.Signal, 16)
+	signal.Notify(shrug)
+	go func() {
+		for range shrug {
+		}
+	}()
 	seedTmp(tmpSkel, "/tmp")
 	br := bufio.NewReader(in)
 	hello, err := protocol.Read(br, nil)
