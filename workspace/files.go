@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -300,4 +302,24 @@ func Hidden(path string) bool {
 		}
 	}
 	return false
+}
+
+// MoveContents moves every entry of src into dst by rename (no copy: both
+// must be on one file system), leaving src empty. An entry of the same name
+// in dst is an error, and what was already moved stays moved.
+func MoveContents(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return fmt.Errorf("move workspace: %w", err)
+	}
+	for _, e := range entries {
+		to := filepath.Join(dst, e.Name())
+		if _, err := os.Lstat(to); err == nil {
+			return fmt.Errorf("move workspace: %q exists in %s", e.Name(), dst)
+		}
+		if err := os.Rename(filepath.Join(src, e.Name()), to); err != nil {
+			return fmt.Errorf("move workspace: %w", err)
+		}
+	}
+	return nil
 }

@@ -43,6 +43,7 @@ const (
 	TypeRun    Type = 3 // host → runner: run one block
 	TypeCancel Type = 4 // host → runner: stop the running block
 	TypeResult Type = 5 // runner → host: the block's outcome
+	TypeReset  Type = 6 // host → runner: make the container as new for another session; answered with Ready
 )
 
 // Token authenticates frames between one host session and one container.
@@ -79,6 +80,11 @@ type Ready struct {
 	NoNewPrivs bool   `json:"no_new_privs"` // NoNewPrivs: 1
 	Seccomp    int    `json:"seccomp"`      // 0 off, 1 strict, 2 filter
 	OOMCounter bool   `json:"oom_counter"`  // the cgroup's oom_kill counter is readable
+	// After a reset: processes other than the runner still alive, and
+	// entries left in /tmp and /dev/shm. The host discards a container
+	// where either is not 0.
+	Leftover int `json:"leftover"`
+	TmpLeft  int `json:"tmp_left"`
 }
 
 // Run asks the runner to run one block.

@@ -104,6 +104,12 @@ func Serve(in io.Reader, out io.Writer) error {
 		}
 	}()
 	for f := range frames {
+		if f.Type == protocol.TypeReset {
+			if err := s.send(protocol.TypeReady, s.reset()); err != nil {
+				return err
+			}
+			continue
+		}
 		if f.Type != protocol.TypeRun {
 			continue // a cancel for a block that already ended
 		}
@@ -333,6 +339,49 @@ func placeScript(req protocol.Run) (string, *os.File, error) {
 		return "", nil, fmt.Errorf("write memfd: %v", err)
 	}
 	return "/dev/fd/3", f, nil
+}
+
+// reset makes the container as it was when it started, for another
+// session: no process but the runner, empty /tmp (reseeded) and /dev/shm,
+// a fresh warm interpreter. It reports what it could not clear.
+func (s *server) reset() protocol.Ready {
+	if s.warm != nil {
+		s.warm.discard()
+		s.warm = nil
+	}
+	leftover := sweep()
+	left := wipe("/tmp") + wipe("/dev/shm")
+	seedTmp(tmpSkel, "/tmp")
+	r := readConfinement()
+	r.Leftover, r.TmpLeft = leftover, left
+	if leftover == 0 {
+		s.warm, _ = startWarmPython()
+	}
+	return r
+}
+
+// wipe removes everything in dir (making unreadable directories the block
+// left readable first) and returns how many entries are left.
+func wipe(dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0 // no such mount: nothing to clear
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if os.RemoveAll(p) != nil {
+			filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+				if d != nil && d.IsDir() {
+					os.Chmod(path, 0o700)
+				}
+				return nil
+			})
+			os.Chmod(p, 0o700)
+			os.RemoveAll(p)
+		}
+	}
+	left, _ := os.ReadDir(dir)
+	return len(left)
 }
 
 // seedTmp copies the regular files and directories under skel into dst. It

@@ -1,0 +1,253 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/agentteam/agentteam/sandbox/protocol"
+	"github.com/agentteam/agentteam/workspace"
+)
+
+// Pool lends started containers to sessions and takes them back after a
+// complete, verified reset, so that many short sessions (a batch) do not
+// each pay for a container's creation and removal, which the engine does
+// only a few times a second.
+//
+// Each container has its own slot directory, mounted at /workspace: a
+// session moves its workspace's files into the slot, and back out when it
+// closes (renames, so the slots live on the workspaces' file system). Then
+// the runner kills every process, empties /tmp and /dev/shm and reports
+// what it could not clear; the host checks that report, the runner's
+// confinement and that the slot is empty. A container that fails any of
+// it is removed, never lent again.
+type Pool struct {
+	d    *Docker
+	root string
+	// tokens bounds the containers alive at once, lent or idle.
+	tokens chan struct{}
+
+	mu     sync.Mutex
+	idle   []*pooled
+	closed bool
+}
+
+type pooled struct {
+	b    *box
+	slot string
+	user string
+	id   string
+}
+
+// NewPool returns a pool of at most size containers whose slot directories
+// live under root (on the same file system as the workspaces).
+func (d *Docker) NewPool(root string, size int) (*Pool, error) {
+	if size < 1 {
+		return nil, fmt.Errorf("%w: a pool needs at least one container", ErrConfig)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("create pool directory: %w", err)
+	}
+	return &Pool{d: d, root: root, tokens: make(chan struct{}, size)}, nil
+}
+
+// NewSession lends a container for workspaceDir, starting one if none is
+// idle and the pool has room, or waiting for one.
+func (p *Pool) NewSession(ctx context.Context, workspaceDir string) (Session, error) {
+	ws, err := workspace.Open(workspaceDir)
+	if err != nil {
+		return nil, fmt.Errorf("open workspace: %w", err)
+	}
+	target := ws.Dir()
+	ws.Close()
+	c, err := p.take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := workspace.MoveContents(target, c.slot); err != nil {
+		// Another file system, most likely: this workspace cannot use a
+		// slot. Give the container back untouched and start a plain one.
+		p.put(c)
+		return p.d.NewSession(ctx, target)
+	}
+	slotWS, err := workspace.Open(c.slot)
+	if err != nil {
+		workspace.MoveContents(c.slot, target)
+		p.discard(c)
+		return nil, fmt.Errorf("open workspace slot: %w", err)
+	}
+	s := &session{d: p.d, ws: slotWS, user: c.user, id: c.id, box: c.b}
+	return &pooledSession{session: s, pool: p, slot: c.slot, target: target}, nil
+}
+
+// take returns an idle container, or starts one when there is room.
+func (p *Pool) take(ctx context.Context) (*pooled, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, errors.New("sandbox pool is closed")
+		}
+		if n := len(p.idle); n > 0 {
+			c := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			return c, nil
+		}
+		p.mu.Unlock()
+		select {
+		case p.tokens <- struct{}{}:
+			c, err := p.start(ctx)
+			if err != nil {
+				<-p.tokens
+				return nil, err
+			}
+			return c, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond): // an idle one may be back
+		}
+	}
+}
+
+func (p *Pool) start(ctx context.Context) (*pooled, error) {
+	slot, err := os.MkdirTemp(p.root, ".slot-")
+	if err != nil {
+		return nil, fmt.Errorf("create workspace slot: %w", err)
+	}
+	user, err := prepareOwnership(slot)
+	if err != nil {
+		os.Remove(slot)
+		return nil, err
+	}
+	var id [6]byte
+	rand.Read(id[:])
+	c := &pooled{slot: slot, user: user, id: hex.EncodeToString(id[:])}
+	if c.b, err = p.d.startBox(ctx, c.id, user, slot); err != nil {
+		os.Remove(slot)
+		return nil, err
+	}
+	return c, nil
+}
+
+// put returns a clean container to the idle list.
+func (p *Pool) put(c *pooled) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		go p.discard(c)
+		return
+	}
+	p.idle = append(p.idle, c)
+}
+
+// discard removes a container and its slot and frees its place.
+func (p *Pool) discard(c *pooled) {
+	if c.b != nil {
+		p.d.remove(c.b)
+	}
+	os.RemoveAll(c.slot)
+	<-p.tokens
+}
+
+// Close removes the idle containers; lent ones are removed as their
+// sessions close.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.closed = nil, true
+	p.mu.Unlock()
+	for _, c := range idle {
+		p.discard(c)
+	}
+	return nil
+}
+
+// reset asks the runner to make the container as new and checks its word.
+func (p *Pool) reset(b *box) error {
+	if err := b.send(protocol.TypeReset, struct{}{}); err != nil {
+		return err
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case f, ok := <-b.frames:
+			if !ok {
+				return fmt.Errorf("runner gone during reset: %v", b.streamErr())
+			}
+			if f.Type != protocol.TypeReady {
+				continue // a late result of a cancelled block
+			}
+			var r protocol.Ready
+			if err := f.Decode(&r); err != nil {
+				return err
+			}
+			if r.Leftover != 0 || r.TmpLeft != 0 {
+				return fmt.Errorf("not clean after reset: %d process(es), %d entries in /tmp and /dev/shm", r.Leftover, r.TmpLeft)
+			}
+			return verifyReady(r, p.d.cfg.Runtime)
+		case <-deadline:
+			return errors.New("no answer to reset in 10s")
+		}
+	}
+}
+
+// pooledSession gives its container back to the pool when it closes.
+type pooledSession struct {
+	*session
+	pool   *Pool
+	slot   string
+	target string
+}
+
+// Close moves the workspace back, resets the container and returns it to
+// the pool, or removes it if anything is amiss. Like session.Close it is
+// safe to call twice and works on a cancelled context.
+func (ps *pooledSession) Close(ctx context.Context) error {
+	s := ps.session
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	defer s.ws.Close()
+	c := &pooled{b: s.box, slot: ps.slot, user: s.user, id: s.id}
+	s.box = nil
+	// The container first: no block may write into the slot while its
+	// files move out.
+	clean := c.b != nil && ps.pool.reset(c.b) == nil
+	moveErr := workspace.MoveContents(ps.slot, ps.target)
+	if clean && moveErr == nil {
+		u, err := s.ws.Usage(1, 1)
+		clean = err == nil && u.Entries == 0
+	}
+	if !clean || moveErr != nil {
+		if moveErr != nil {
+			p := ps.pool.d.log
+			p.Warn("move workspace out of its slot", "err", moveErr, "slot", ps.slot)
+			c.slot = "" // keep the files where they are for the user; never reuse the slot
+		}
+		ps.pool.discardKeeping(c)
+		return moveErr
+	}
+	ps.pool.put(c)
+	return nil
+}
+
+// discardKeeping is discard that leaves a slot with the user's files.
+func (p *Pool) discardKeeping(c *pooled) {
+	if c.slot == "" {
+		if c.b != nil {
+			p.d.remove(c.b)
+		}
+		<-p.tokens
+		return
+	}
+	p.discard(c)
+}

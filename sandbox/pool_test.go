@@ -1,0 +1,123 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newTestPool(t *testing.T, size int) (*Docker, *Pool, string) {
+	t.Helper()
+	d := newTestDocker(t, testConfig())
+	root := t.TempDir()
+	p, err := d.NewPool(filepath.Join(root, ".slots"), size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return d, p, root
+}
+
+func openPooled(t *testing.T, p *Pool, dir string) *pooledSession {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	s, err := p.NewSession(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, ok := s.(*pooledSession)
+	if !ok {
+		t.Fatalf("got a %T, not a pooled session", s)
+	}
+	return ps
+}
+
+// TestPoolReuseIsClean: the second session gets the first one's container,
+// and nothing of the first session: files, /tmp, /dev/shm, processes.
+func TestPoolReuseIsClean(t *testing.T) {
+	_, p, root := newTestPool(t, 1)
+	a := openPooled(t, p, filepath.Join(root, "a"))
+	first := a.box.id
+	res := run(t, a, Sh, `echo secret > /workspace/answer.txt
+echo junk > /tmp/junk; mkdir -p /tmp/locked/deep && touch /tmp/locked/deep/f && chmod 000 /tmp/locked/deep /tmp/locked
+echo shm > /dev/shm/x
+nohup sleep 1000 >/dev/null 2>&1 &
+echo done`)
+	if !res.OK() {
+		t.Fatalf("first session: %+v", res)
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(root, "a", "answer.txt")); err != nil || string(data) != "secret\n" {
+		t.Fatalf("the first session's file did not come back to its workspace: %q %v", data, err)
+	}
+	b := openPooled(t, p, filepath.Join(root, "b"))
+	defer b.Close(context.Background())
+	if b.box.id != first {
+		t.Fatalf("the container was not reused (%s, then %s)", first[:12], b.box.id[:12])
+	}
+	res = run(t, b, Sh, `ls -A /workspace; ls -A /tmp; ls -A /dev/shm; ls /proc | grep -c '^[0-9]'`)
+	// /tmp holds only the seeded cache; /proc: the runner, sh, ls, grep.
+	if !res.OK() || res.Stdout != ".matplotlib\n4\n" {
+		t.Fatalf("the second session sees leftovers: %q %q", res.Stdout, res.Stderr)
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(root, "b")); len(entries) != 0 {
+		t.Fatalf("files appeared in the second workspace: %v", entries)
+	}
+}
+
+// TestPoolDiscardsBroken: a container that cannot be reset is removed and
+// the next session gets a new one that works.
+func TestPoolDiscardsBroken(t *testing.T) {
+	d, p, root := newTestPool(t, 1)
+	a := openPooled(t, p, filepath.Join(root, "a"))
+	first := a.box.id
+	run(t, a, Sh, "echo keep > kept.txt")
+	if err := d.cli.ContainerKill(context.Background(), first, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	a.Close(context.Background())
+	if data, err := os.ReadFile(filepath.Join(root, "a", "kept.txt")); err != nil || string(data) != "keep\n" {
+		t.Fatalf("the workspace was lost with its container: %v", err)
+	}
+	b := openPooled(t, p, filepath.Join(root, "b"))
+	defer b.Close(context.Background())
+	if b.box.id == first {
+		t.Fatal("a killed container was lent again")
+	}
+	assertAlive(t, b)
+}
+
+// TestPoolCap: no more containers than the pool's size at once.
+func TestPoolCap(t *testing.T) {
+	_, p, root := newTestPool(t, 1)
+	a := openPooled(t, p, filepath.Join(root, "a"))
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	os.MkdirAll(filepath.Join(root, "b"), 0o755)
+	if _, err := p.NewSession(ctx, filepath.Join(root, "b")); err == nil || !strings.Contains(err.Error(), "deadline") {
+		t.Fatalf("a second session got a container past the cap: %v", err)
+	}
+	got := make(chan Session, 1)
+	go func() {
+		s, _ := p.NewSession(context.Background(), filepath.Join(root, "b"))
+		got <- s
+	}()
+	time.Sleep(100 * time.Millisecond)
+	a.Close(context.Background())
+	select {
+	case s := <-got:
+		defer s.Close(context.Background())
+		assertAlive(t, s)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting session never got the freed container")
+	}
+}
