@@ -130,10 +130,20 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 		return err
 	}
 	defer runner.docker.Close()
-	runner.slots = make(chan struct{}, opts.Containers)
 	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
 		return fmt.Errorf("create batch workspace: %w", err)
 	}
+	// Containers are reused from task to task, reset and checked in
+	// between: the engine creates and removes only a few per second.
+	pool, err := runner.docker.NewPool(filepath.Join(opts.Root, ".slots"), opts.Containers)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		pool.Close(context.WithoutCancel(ctx))
+		os.Remove(filepath.Join(opts.Root, ".slots"))
+	}()
+	runner.sandboxes = pool
 	out, err := os.OpenFile(opts.Results, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open results: %w", err)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -186,8 +185,9 @@ type teamRunner struct {
 	backend  model.Model // nil when replaying
 	sampling modelSettings
 	approve  agents.Approver
-	// slots, when set, bounds the sandbox containers alive at once.
-	slots chan struct{}
+	// sandboxes opens the teams' sessions: the engine itself for a run,
+	// a pool of reused containers for a batch.
+	sandboxes sandbox.Executor
 }
 
 // runner checks the settings, the model backend (unless replaying) and the
@@ -221,7 +221,7 @@ func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRu
 		d.Close()
 		return nil, err
 	}
-	r.docker = d
+	r.docker, r.sandboxes = d, d
 	return r, nil
 }
 
@@ -312,46 +312,11 @@ func (r *teamRunner) run(ctx context.Context, t taskRun) (RunSummary, error) {
 	return sum, runErr
 }
 
-// session opens a task's sandbox, holding one of the container slots for
-// as long as the session lives.
+// session opens a task's sandbox session in dir.
 func (r *teamRunner) session(dir string) func(ctx context.Context) (sandbox.Session, error) {
 	return func(ctx context.Context) (sandbox.Session, error) {
-		if r.slots != nil {
-			select {
-			case r.slots <- struct{}{}:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		sess, err := r.docker.NewSession(ctx, dir)
-		if err != nil {
-			r.release()
-			return nil, err
-		}
-		if r.slots == nil {
-			return sess, nil
-		}
-		return &slotSession{Session: sess, release: r.release}, nil
+		return r.sandboxes.NewSession(ctx, dir)
 	}
-}
-
-func (r *teamRunner) release() {
-	if r.slots != nil {
-		<-r.slots
-	}
-}
-
-// slotSession gives its container slot back when closed (once).
-type slotSession struct {
-	sandbox.Session
-	once    sync.Once
-	release func()
-}
-
-func (s *slotSession) Close(ctx context.Context) error {
-	err := s.Session.Close(ctx)
-	s.once.Do(s.release)
-	return err
 }
 
 // check rejects contradictory flags before anything starts.
