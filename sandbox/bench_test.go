@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -109,7 +108,7 @@ func BenchmarkCompare(b *testing.B) {
 		}
 		return nil
 	}, func() { open.Close(context.Background()) })
-	args := dockerRunArgs(newSpec(cfg, "10001:10001", dir, nil))
+	args := RunArgs(cfg, dir)
 	dockerRun := median("docker run --rm", n/3, 0, func() error {
 		out, err := exec.Command("docker", append(args, "python3", "-c", "print(1)")...).CombinedOutput()
 		if err != nil {
@@ -132,21 +131,4 @@ func BenchmarkCompare(b *testing.B) {
 			"first block of a session / docker run --rm", cold, dockerRun, cold/dockerRun)
 		os.WriteFile(w, []byte(report), 0o644)
 	}
-}
-
-// dockerRunArgs is `docker run --rm` with the same hardening as a session.
-func dockerRunArgs(sp spec) []string {
-	h, c := sp.host, sp.config
-	args := []string{"run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-		"--read-only", "--tmpfs", "/tmp:" + h.Tmpfs["/tmp"], "--init", "--pids-limit", fmt.Sprint(*h.PidsLimit),
-		"--memory", fmt.Sprint(h.Memory), "--memory-swap", fmt.Sprint(h.MemorySwap), "--cpus", fmt.Sprint(float64(h.NanoCPUs) / 1e9),
-		"--ipc", "private", "--cgroupns", "private", "--hostname", c.Hostname, "--user", c.User, "--log-driver", "none",
-		"-v", h.Mounts[0].Source + ":" + h.Mounts[0].Target, "-w", c.WorkingDir}
-	for _, u := range h.Ulimits {
-		args = append(args, "--ulimit", fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard))
-	}
-	for _, e := range c.Env {
-		args = append(args, "-e", e)
-	}
-	return append(args, strings.TrimSpace(c.Image))
 }

@@ -234,3 +234,29 @@ func isRoot(user string) bool {
 	u, _, _ := strings.Cut(user, ":")
 	return u == "" || u == "0" || u == "root"
 }
+
+// RunArgs returns the arguments of `docker run --rm` that start a container
+// with the same hardening as a session's (without its labels), for
+// comparisons and for people who want to reproduce a sandbox by hand. The
+// command to run goes after them.
+func RunArgs(cfg Config, workspaceDir string) []string {
+	cfg, _ = cfg.withDefaults()
+	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, nil)
+	h, c := sp.host, sp.config
+	args := []string{"run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+		"--read-only", "--tmpfs", "/tmp:" + h.Tmpfs["/tmp"], "--pids-limit", strconv.FormatInt(*h.PidsLimit, 10),
+		"--memory", strconv.FormatInt(h.Memory, 10), "--memory-swap", strconv.FormatInt(h.MemorySwap, 10),
+		"--cpus", strconv.FormatFloat(float64(h.NanoCPUs)/1e9, 'f', -1, 64), "--shm-size", strconv.FormatInt(h.ShmSize, 10),
+		"--ipc", "private", "--cgroupns", "private", "--hostname", c.Hostname, "--user", c.User, "--log-driver", "none",
+		"--oom-score-adj", strconv.Itoa(h.OomScoreAdj), "-v", h.Mounts[0].Source + ":" + h.Mounts[0].Target, "-w", c.WorkingDir}
+	if h.Runtime != "" {
+		args = append(args, "--runtime", h.Runtime)
+	}
+	for _, u := range h.Ulimits {
+		args = append(args, "--ulimit", fmt.Sprintf("%s=%d:%d", u.Name, u.Soft, u.Hard))
+	}
+	for _, e := range c.Env {
+		args = append(args, "-e", e)
+	}
+	return append(args, c.Image)
+}

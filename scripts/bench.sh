@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
-echo "bench: measuring (about a minute)..." >&2
+echo "bench: measuring (a few minutes)..." >&2
 AGENTTEAM_BENCH_REPORT="$report" go test -count=1 -run '^$' -bench '^BenchmarkCompare$' -benchtime 1x ./sandbox/ >/dev/null
+AGENTTEAM_BENCH_REPORT="$report" go test -count=1 -run '^$' -bench '^BenchmarkBatchThroughput$' -benchtime 1x -timeout 20m ./cmd/agentteam/ >/dev/null
 cat "$report"
 echo
 go test -count=1 -run '^$' -bench 'Block$' -benchtime 20x ./sandbox/ | grep -E '^Benchmark'
