@@ -78,6 +78,16 @@ func (e *Executor) Session(ctx context.Context) (sandbox.Session, error) {
 	}
 }
 
+// Started returns the sandbox session if it has started, without waiting.
+func (e *Executor) Started() sandbox.Session {
+	select {
+	case <-e.ready:
+		return e.session
+	default:
+		return nil
+	}
+}
+
 // Close removes the sandbox session, waiting for it if it is still
 // starting. It runs on its own context: cleanup happens after Ctrl-C too.
 func (e *Executor) Close(ctx context.Context) error {

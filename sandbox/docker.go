@@ -28,9 +28,10 @@ import (
 
 // Docker runs sessions as containers on a Docker engine.
 type Docker struct {
-	cli *client.Client
-	cfg Config
-	log *slog.Logger
+	cli  *client.Client
+	cfg  Config
+	log  *slog.Logger
+	host string // the engine's address as the user gave it ("" : from the environment)
 
 	imageOnce sync.Once
 	imageEnv  []string
@@ -50,21 +51,47 @@ func NewDocker(ctx context.Context, cfg Config, opts ...Option) (*Docker, error)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
-	if err != nil {
-		return nil, fmt.Errorf("%w: create docker client: %v", ErrEngineUnavailable, err)
-	}
-	d := &Docker{cli: cli, cfg: cfg, log: slog.Default()}
+	d := &Docker{cfg: cfg, log: slog.Default()}
 	for _, o := range opts {
 		o(d)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := cli.Ping(pctx); err != nil {
-		cli.Close()
-		return nil, engineError(cli, err)
+	copts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
+	if d.host != "" {
+		hostOpts, err := hostOptions(d.host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		copts = append(copts, hostOpts...)
+	}
+	if d.cli, err = client.NewClientWithOpts(copts...); err != nil {
+		return nil, fmt.Errorf("%w: create docker client for %s: %v", ErrEngineUnavailable, d.Host(), err)
+	}
+	if err := d.Ping(ctx); err != nil {
+		d.cli.Close()
+		return nil, err
 	}
 	return d, nil
+}
+
+// Host names the engine, for messages.
+func (d *Docker) Host() string {
+	if d.host != "" {
+		return d.host
+	}
+	if d.cli != nil {
+		return d.cli.DaemonHost()
+	}
+	return "the Docker engine"
+}
+
+// Ping checks that the engine answers within 10 seconds.
+func (d *Docker) Ping(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := d.cli.Ping(pctx); err != nil {
+		return d.engineError(err)
+	}
+	return nil
 }
 
 // Client returns the engine client, for checks such as doctor's.
@@ -76,14 +103,14 @@ func (d *Docker) Config() Config { return d.cfg }
 // Close closes the engine connection.
 func (d *Docker) Close() error { return d.cli.Close() }
 
-func engineError(cli *client.Client, err error) error {
+func (d *Docker) engineError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	if client.IsErrConnectionFailed(err) {
-		return fmt.Errorf("%w: nothing answers at %s; is it running? (try: sudo systemctl start docker)", ErrEngineUnavailable, cli.DaemonHost())
+		return fmt.Errorf("%w: nothing answers at %s; is it running? (try: sudo systemctl start docker)", ErrEngineUnavailable, d.Host())
 	}
-	return fmt.Errorf("%w at %s: %v", ErrEngineUnavailable, cli.DaemonHost(), err)
+	return fmt.Errorf("%w at %s: %v", ErrEngineUnavailable, d.Host(), err)
 }
 
 // classify turns an engine error into one of the package's errors.
@@ -94,7 +121,7 @@ func (d *Docker) classify(verb string, err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: %w", verb, err)
 	case client.IsErrConnectionFailed(err):
-		return engineError(d.cli, err)
+		return d.engineError(err)
 	case cerrdefs.IsNotFound(err):
 		return fmt.Errorf("%w: no image %q on the engine; build it with 'make image' (or set AGENTTEAM_IMAGE)", ErrImageMissing, d.cfg.Image)
 	}

@@ -150,6 +150,12 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 		select {
 		case f, ok := <-b.frames:
 			if !ok {
+				// Was it the engine? Then say so: the session cannot go on
+				// here (a batch moves the task to another engine).
+				if err := s.d.Ping(context.WithoutCancel(ctx)); err != nil {
+					s.discard()
+					return nil, err
+				}
 				if err := b.streamErr(); errors.Is(err, protocol.ErrCorrupt) {
 					res.Error = fmt.Sprintf("the sandbox's result stream was corrupted during the block (%v); its container was replaced", err)
 				} else {

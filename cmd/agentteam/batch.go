@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,6 +38,7 @@ type BatchOptions struct {
 	Results    string
 	Replay     string
 	JSON       bool
+	Hosts      []string
 }
 
 func newBatchCmd(s IO) *cobra.Command {
@@ -69,6 +71,7 @@ an error, 2 usage error, 4 the sandbox cannot run, 130 interrupted.`,
 	f.StringVar(&opts.Results, "results", "", "results file (default: NAME.results.jsonl beside TASKS.jsonl)")
 	f.StringVar(&opts.Replay, "replay", "", "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
 	f.BoolVar(&opts.JSON, "json", false, "print each task's result line on stdout as it is written")
+	f.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); default: DOCKER_HOST")
 	return cmd
 }
 
@@ -94,6 +97,7 @@ type BatchResult struct {
 	LastExitCode *int                   `json:"last_exit_code"`
 	Workspace    string                 `json:"workspace"`
 	Transcript   string                 `json:"transcript"`
+	Engine       string                 `json:"engine,omitempty"`
 	Error        string                 `json:"error,omitempty"`
 	ExitCode     int                    `json:"exit_code"`
 }
@@ -133,17 +137,18 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
 		return fmt.Errorf("create batch workspace: %w", err)
 	}
-	// Containers are reused from task to task, reset and checked in
-	// between: the engine creates and removes only a few per second.
-	pool, err := runner.docker.NewPool(filepath.Join(opts.Root, ".slots"), opts.Containers)
+	fleet, err := opts.fleet(ctx, runner)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		pool.Close(context.WithoutCancel(ctx))
-		os.Remove(filepath.Join(opts.Root, ".slots"))
+		fleet.Close(context.WithoutCancel(ctx))
+		for i := range max(1, len(opts.Hosts)) {
+			os.Remove(filepath.Join(opts.Root, fmt.Sprintf(".slots-%d", i)))
+		}
 	}()
-	runner.sandboxes = pool
+	runner.sandboxes = fleet
+	engines := max(1, len(opts.Hosts))
 	out, err := os.OpenFile(opts.Results, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open results: %w", err)
@@ -165,7 +170,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 			break
 		}
 		s.Go(func() stream.Callback {
-			res, interrupted := opts.runTask(ctx, runner, t)
+			res, interrupted := opts.runTask(ctx, runner, t, fleet, engines)
 			return func() {
 				if interrupted {
 					return // not finished: a later run does it again
@@ -209,9 +214,59 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	return nil
 }
 
-// runTask runs one task's team. A panic or an error is that task's result,
-// never the batch's end; interrupted reports a task cut short by Ctrl-C.
-func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t batchTask) (res BatchResult, interrupted bool) {
+// runTask runs one task's team, again on another engine (from scratch, in
+// a new workspace) when its engine is lost under it.
+func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t batchTask, fleet *sandbox.Fleet, engines int) (BatchResult, bool) {
+	for attempt := 1; ; attempt++ {
+		res, interrupted, err := opts.attempt(ctx, runner, t)
+		if errors.Is(err, sandbox.ErrEngineUnavailable) && attempt < engines && fleet.Up() > 0 && ctx.Err() == nil {
+			slog.Warn("task lost its engine; running it again on another", "task", t.ID, "attempt", attempt)
+			continue
+		}
+		return res, interrupted
+	}
+}
+
+// fleet prepares the engines: the --docker-host ones, or the environment's.
+// Containers are reused from task to task, reset and checked in between:
+// the engine creates and removes only a few per second.
+func (opts *BatchOptions) fleet(ctx context.Context, runner *teamRunner) (*sandbox.Fleet, error) {
+	dockers := []*sandbox.Docker{runner.docker}
+	for i, h := range opts.Hosts {
+		if i == 0 {
+			// The first replaces the environment's engine.
+			runner.docker.Close()
+		}
+		d, err := sandbox.NewDocker(ctx, runner.cfg, sandbox.WithHost(h))
+		if err == nil {
+			if err = d.Check(ctx); err != nil {
+				d.Close()
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("engine %s: %w", h, err)
+		}
+		if i == 0 {
+			dockers, runner.docker = []*sandbox.Docker{d}, d
+		} else {
+			dockers = append(dockers, d)
+		}
+	}
+	var members []sandbox.FleetMember
+	for i, d := range dockers {
+		pool, err := d.NewPool(filepath.Join(opts.Root, fmt.Sprintf(".slots-%d", i)), opts.Containers)
+		if err != nil {
+			return nil, err
+		}
+		members = append(members, sandbox.FleetMember{Name: d.Host(), Pool: pool, Capacity: opts.Containers})
+	}
+	return sandbox.NewFleet(slog.Default(), members...), nil
+}
+
+// attempt runs one task's team once. A panic or an error is that task's
+// result, never the batch's end; interrupted reports a task cut short by
+// Ctrl-C.
+func (opts *BatchOptions) attempt(ctx context.Context, runner *teamRunner, t batchTask) (res BatchResult, interrupted bool, runErr error) {
 	start := time.Now()
 	res = BatchResult{ID: t.ID, Status: "error", ExitCode: ExitFailure}
 	defer func() {
@@ -226,7 +281,7 @@ func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t bat
 	dir, err := uniqueDir(opts.Root, t.ID)
 	if err != nil {
 		res.Error = err.Error()
-		return res, false
+		return res, false, nil
 	}
 	res.Workspace, res.Transcript = dir, dir+".transcript.jsonl"
 	coder, reviewer := runner.backend, runner.backend
@@ -234,7 +289,7 @@ func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t bat
 		rp, err := loadTaskReplay(opts.Replay, t.ID)
 		if err != nil {
 			res.Error = err.Error()
-			return res, false
+			return res, false, nil
 		}
 		coder, reviewer = runner.models(rp)
 	}
@@ -244,10 +299,11 @@ func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t bat
 	sum, err := tr.run(ctx, taskRun{task: t.Task, dir: dir, transcript: res.Transcript, coder: coder, reviewer: reviewer,
 		view: newRunView(IO{Out: io.Discard}, false, true), extra: map[string]any{"id": t.ID}})
 	if err != nil && ctx.Err() != nil {
-		return res, true
+		return res, true, err
 	}
 	res.Approved, res.StopReason, res.Turns, res.Usage = sum.Approved, sum.StopReason, sum.Turns, sum.Usage
 	res.DurationMS, res.LastExitCode, res.ExitCode, res.Error = sum.DurationMS, sum.LastExitCode, sum.ExitCode, sum.Error
+	res.Engine = sum.Engine
 	for _, u := range sum.Usage {
 		res.Tokens += u.TotalTokens
 	}
@@ -262,7 +318,7 @@ func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t bat
 	default:
 		res.Status = "not_approved"
 	}
-	return res, false
+	return res, false, err
 }
 
 func cmpOr(a, b string) string {

@@ -200,6 +200,7 @@ type RunSummary struct {
 	Files      []string               `json:"files"`
 	// LastExitCode is the exit code of the last block that ran, if any.
 	LastExitCode *int   `json:"last_exit_code"`
+	Engine       string `json:"engine,omitempty"` // batch: the engine the sandbox ran on
 	Error        string `json:"error,omitempty"`
 	ExitCode     int    `json:"exit_code"`
 }

@@ -180,6 +180,7 @@ func (o *teamOptions) check() error {
 // teamRunner holds what the teams of a run or a batch share.
 type teamRunner struct {
 	opts     teamOptions
+	cfg      sandbox.Config
 	docker   *sandbox.Docker
 	prompts  prompts.Prompts
 	backend  model.Model // nil when replaying
@@ -205,7 +206,7 @@ func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRu
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	r := &teamRunner{opts: *o, prompts: pr}
+	r := &teamRunner{opts: *o, prompts: pr, cfg: cfg}
 	if !replaying {
 		ms, err := o.Models.models(st, slog.Default())
 		if err != nil {
@@ -291,10 +292,14 @@ func (r *teamRunner) run(ctx context.Context, t taskRun) (RunSummary, error) {
 		},
 	}
 	res, runErr := tm.Run(ctx, t.task)
+	engine := ""
+	if e, ok := executor.Started().(interface{ Engine() string }); ok {
+		engine = e.Engine()
+	}
 	executor.Close(context.WithoutCancel(ctx)) // before the summary: no container outlives the run
 
 	sum := RunSummary{Type: eventResult, Approved: res.Approved, StopReason: res.StopReason, Turns: res.Turns, Usage: res.Usage,
-		DurationMS: res.Duration.Milliseconds(), Workspace: t.dir, Transcript: t.transcript, Files: listFiles(t.dir)}
+		DurationMS: res.Duration.Milliseconds(), Workspace: t.dir, Transcript: t.transcript, Files: listFiles(t.dir), Engine: engine}
 	if lastBlock != nil {
 		code := lastBlock.ExitCode
 		sum.LastExitCode = &code

@@ -1,0 +1,145 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+)
+
+// Fleet spreads sessions over several engines, each with its own pool:
+// a session goes to the engine with the most free room, and an engine that
+// fails is taken out of rotation.
+type Fleet struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	members []*member
+}
+
+type member struct {
+	name string
+	pool *Pool
+	free int
+	down error
+}
+
+// FleetMember is one engine of a fleet.
+type FleetMember struct {
+	Name     string // for messages and results, e.g. unix:///var/run/docker.sock
+	Pool     *Pool
+	Capacity int // its containers at once
+}
+
+// NewFleet returns a fleet of the given engines.
+func NewFleet(log *slog.Logger, members ...FleetMember) *Fleet {
+	f := &Fleet{log: log}
+	for _, m := range members {
+		f.members = append(f.members, &member{name: m.Name, pool: m.Pool, free: m.Capacity})
+	}
+	return f
+}
+
+// NewSession opens a session on the engine with the most free room,
+// moving on to the next when an engine turns out to be unavailable.
+func (f *Fleet) NewSession(ctx context.Context, dir string) (Session, error) {
+	for {
+		m, err := f.pick()
+		if err != nil {
+			return nil, err
+		}
+		sess, err := m.pool.NewSession(ctx, dir)
+		if err == nil {
+			return &fleetSession{Session: sess, fleet: f, m: m}, nil
+		}
+		f.release(m)
+		if !errors.Is(err, ErrEngineUnavailable) {
+			return nil, err
+		}
+		f.markDown(m, err)
+	}
+}
+
+// Up counts the engines still in rotation.
+func (f *Fleet) Up() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, m := range f.members {
+		if m.down == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Close closes every engine's pool.
+func (f *Fleet) Close(ctx context.Context) error {
+	for _, m := range f.members {
+		m.pool.Close(ctx)
+	}
+	return nil
+}
+
+func (f *Fleet) pick() (*member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var best *member
+	var why []string
+	for _, m := range f.members {
+		if m.down != nil {
+			why = append(why, m.down.Error())
+			continue
+		}
+		if best == nil || m.free > best.free {
+			best = m
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("%w: every engine is out of rotation (%s)", ErrEngineUnavailable, strings.Join(why, "; "))
+	}
+	best.free-- // may go below 0: the pool then makes the session wait
+	return best, nil
+}
+
+func (f *Fleet) release(m *member) {
+	f.mu.Lock()
+	m.free++
+	f.mu.Unlock()
+}
+
+func (f *Fleet) markDown(m *member, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m.down == nil {
+		m.down = err
+		f.log.Warn("engine taken out of rotation", "engine", m.name, "err", err)
+	}
+}
+
+// fleetSession takes its engine out of rotation when it fails, and gives
+// its room back when closed.
+type fleetSession struct {
+	Session
+	fleet *Fleet
+	m     *member
+	once  sync.Once
+}
+
+func (s *fleetSession) Run(ctx context.Context, code Code) (Result, error) {
+	res, err := s.Session.Run(ctx, code)
+	if errors.Is(err, ErrEngineUnavailable) {
+		s.fleet.markDown(s.m, err)
+	}
+	return res, err
+}
+
+func (s *fleetSession) Close(ctx context.Context) error {
+	err := s.Session.Close(ctx)
+	s.once.Do(func() { s.fleet.release(s.m) })
+	return err
+}
+
+// Engine names the engine the session runs on.
+func (s *fleetSession) Engine() string { return s.m.name }
