@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentteam/agentteam/model/fakeserver"
+)
+
+// secondEngine starts a second dockerd of its own (socket, data, exec
+// root, containerd) with the sandbox image loaded, and returns its socket.
+func secondEngine(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("starting a second Docker engine needs root")
+	}
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		t.Skip("no dockerd to start a second engine with")
+	}
+	dir, err := os.MkdirTemp("/tmp", "at-d2-") // short: a socket path has a length limit
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644)
+	sock := filepath.Join(dir, "docker.sock")
+	log, _ := os.Create(filepath.Join(dir, "dockerd.log"))
+	cmd := exec.Command("dockerd", "--config-file", filepath.Join(dir, "daemon.json"), "--data-root", filepath.Join(dir, "data"),
+		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+sock,
+		"--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver", "fuse-overlayfs")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if ids, _ := exec.Command("docker", "-H", "unix://"+sock, "ps", "-aq").Output(); len(ids) > 0 {
+			exec.Command("docker", append([]string{"-H", "unix://" + sock, "rm", "-f"}, strings.Fields(string(ids))...)...).Run()
+		}
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+		log.Close()
+		unmountUnder(dir)
+		os.RemoveAll(dir)
+	})
+	for deadline := time.Now().Add(30 * time.Second); exec.Command("docker", "-H", "unix://"+sock, "info").Run() != nil; time.Sleep(300 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			data, _ := os.ReadFile(filepath.Join(dir, "dockerd.log"))
+			t.Fatalf("the second engine did not start:\n%s", data)
+		}
+	}
+	load := exec.Command("sh", "-c", "docker save agentteam-sandbox:latest | docker -H unix://"+sock+" load")
+	if out, err := load.CombinedOutput(); err != nil {
+		t.Fatalf("load the image into the second engine: %v\n%s", err, out)
+	}
+	return sock
+}
+
+// unmountUnder unmounts what a stopped engine may have left mounted.
+func unmountUnder(dir string) {
+	f, err := os.Open("/proc/mounts")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var points []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) > 1 && strings.HasPrefix(fields[1], dir) {
+			points = append(points, fields[1])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		exec.Command("umount", "-l", points[i]).Run()
+	}
+}
+
+// socketProxy forwards a unix socket to another; cut drops every
+// connection and refuses new ones: the engine behind it is lost to us.
+type socketProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newSocketProxy(t *testing.T, path, target string) *socketProxy {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &socketProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *socketProxy) cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// engineTasks writes n tasks whose blocks take a second, with replies for
+// two attempts each.
+func engineTasks(t *testing.T, dir string, n int) string {
+	models := map[string][]fakeserver.Step{}
+	var lines []string
+	for i := 0; i < n; i++ {
+		c, r := fmt.Sprintf("c%d", i), fmt.Sprintf("r%d", i)
+		code := fmt.Sprintf("```python\nimport time\ntime.sleep(1)\nprint(%d)\n```", i)
+		models[c] = say(code, code)
+		models[r] = say("Good.\nAPPROVE", "Good.\nAPPROVE")
+		lines = append(lines, fmt.Sprintf(`{"id": "e%d", "task": "Task %d.", "coder_model": %q, "reviewer_model": %q}`, i, i, c, r))
+	}
+	srv := fakeserver.New(fakeserver.Script{Models: models})
+	t.Cleanup(srv.Close)
+	t.Setenv("OPENAI_BASE_URL", srv.URL)
+	t.Setenv("OPENAI_API_KEY", "")
+	t.Setenv("AGENTTEAM_PROVIDER", "")
+	return writeFile(t, dir, "tasks.jsonl", strings.Join(lines, "\n")+"\n")
+}
+
+// TestBatchTwoEngines: a batch spreads over two engines, and losing one
+// in the middle loses no task.
+func TestBatchTwoEngines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a second Docker engine")
+	}
+	sock := secondEngine(t)
+	main := "unix:///var/run/docker.sock"
+
+	t.Run("shared", func(t *testing.T) {
+		dir := t.TempDir()
+		tasks := engineTasks(t, dir, 8)
+		code, _, errOut := cli(t, context.Background(), dir, "", "batch", "-j", "4", "--max-containers", "2", "--max-turns", "3",
+			"--docker-host", main, "--docker-host", "unix://"+sock, tasks)
+		results := readResults(t, filepath.Join(dir, "tasks.results.jsonl"))
+		used := map[string]int{}
+		for _, r := range results {
+			used[fmt.Sprint(r["engine"])]++
+		}
+		if code != ExitOK || len(results) != 8 || used[main] == 0 || used["unix://"+sock] == 0 {
+			t.Fatalf("exit %d, %d results, engines used %v, stderr %s", code, len(results), used, errOut)
+		}
+	})
+
+	t.Run("one lost", func(t *testing.T) {
+		dir := t.TempDir()
+		tasks := engineTasks(t, dir, 10)
+		proxy := newSocketProxy(t, filepath.Join(filepath.Dir(sock), "proxy.sock"), sock)
+		lost := "unix://" + filepath.Join(filepath.Dir(sock), "proxy.sock")
+		time.AfterFunc(2500*time.Millisecond, proxy.cut)
+		code, _, errOut := cli(t, context.Background(), dir, "", "batch", "-j", "4", "--max-containers", "2", "--max-turns", "3",
+			"--docker-host", main, "--docker-host", lost, tasks)
+		results := readResults(t, filepath.Join(dir, "tasks.results.jsonl"))
+		if code != ExitOK || len(results) != 10 {
+			t.Fatalf("exit %d, %d results, stderr %s", code, len(results), errOut)
+		}
+		for _, r := range results {
+			if r["status"] != "approved" {
+				t.Errorf("task %v: %v (%v)", r["id"], r["status"], r["error"])
+			}
+		}
+		if !strings.Contains(errOut, "engine taken out of rotation") {
+			t.Errorf("the engine was never lost (the cut came too late?):\n%s", errOut)
+		}
+	})
+	// Containers the lost engine still had end themselves: their runners'
+	// input closed with the connections.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		out, _ := exec.Command("docker", "-H", "unix://"+sock, "ps", "-aq").Output()
+		if len(strings.TrimSpace(string(out))) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containers left on the lost engine: %s", out)
+		}
+	}
+	assertNoContainers(t, dockerClient(t))
+}
