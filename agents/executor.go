@@ -197,18 +197,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 			fmt.Fprintf(&b, ", saved as %s", sandbox.Printable(blk.Filename))
 		}
 		fmt.Fprintf(&b, "): exit code %d", r.ExitCode)
-		var flags []string
-		for _, f := range []struct {
-			on   bool
-			text string
-		}{
-			{r.TimedOut, "timed out"}, {r.OOMKilled, "killed: out of memory"}, {r.OutputLimited, "stopped: too much output"},
-			{r.WorkspaceExceeded, "stopped: workspace full"}, {r.Canceled, "cancelled"}, {r.Truncated, "output shortened"},
-		} {
-			if f.on {
-				flags = append(flags, f.text)
-			}
-		}
+		flags := r.Flags()
 		if len(flags) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(flags, ", "))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os/exec"
@@ -76,33 +77,11 @@ func commandConn(cmd *exec.Cmd) (net.Conn, error) {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
 	go func() {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := remote.Read(buf)
-			if n > 0 {
-				if _, werr := stdin.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
+		io.Copy(stdin, remote)
 		stdin.Close()
 	}()
 	go func() {
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := stdout.Read(buf)
-			if n > 0 {
-				if _, werr := remote.Write(buf[:n]); werr != nil {
-					break
-				}
-			}
-			if err != nil {
-				break
-			}
-		}
+		io.Copy(remote, stdout)
 		remote.Close()
 		cmd.Process.Kill()
 		cmd.Wait()

@@ -77,6 +77,25 @@ func (r Result) OK() bool {
 		!r.OutputLimited && !r.WorkspaceExceeded && !r.Canceled
 }
 
+// Flags names what happened to the block besides its exit status, in the
+// words the reports use: "timed out", "out of memory", "output limit",
+// "workspace full", "cancelled", "output truncated".
+func (r Result) Flags() []string {
+	var flags []string
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{
+		{r.TimedOut, "timed out"}, {r.OOMKilled, "out of memory"}, {r.OutputLimited, "output limit"},
+		{r.WorkspaceExceeded, "workspace full"}, {r.Canceled, "cancelled"}, {r.Truncated, "output truncated"},
+	} {
+		if f.on {
+			flags = append(flags, f.name)
+		}
+	}
+	return flags
+}
+
 // Errors that mean the sandbox cannot run at all; each comes wrapped with a
 // message that says what to do.
 var (

@@ -47,6 +47,14 @@ func (v *runView) header(agent string) {
 	fmt.Fprintf(v.w, "\n%s\n", v.paint(agentColor[agent], "── "+agent+" "+strings.Repeat("─", max(3, 40-len(agent)))))
 }
 
+// turnOf starts agent's section unless it is already the current one.
+func (v *runView) turnOf(agent string) {
+	if v.current != agent {
+		v.header(agent)
+		v.current = agent
+	}
+}
+
 // emit writes one JSON event line.
 func (v *runView) emit(ev map[string]any) {
 	data, err := json.Marshal(ev)
@@ -62,10 +70,7 @@ func (v *runView) Delta(agent, text string) {
 	if v.json || v.quiet {
 		return
 	}
-	if v.current != agent {
-		v.header(agent)
-		v.current = agent
-	}
+	v.turnOf(agent)
 	fmt.Fprint(v.w, sandbox.Printable(text))
 }
 
@@ -101,10 +106,7 @@ func (v *runView) BlockStart(agent string, b codeblock.Block) {
 	if v.json || v.quiet {
 		return
 	}
-	if v.current != agent {
-		v.header(agent)
-		v.current = agent
-	}
+	v.turnOf(agent)
 	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
 	if b.Filename != "" {
 		label += " · " + sandbox.Printable(b.Filename)
@@ -159,13 +161,8 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 	}
 	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
 	fmt.Fprintf(v.w, "%s %s · exit %d · %s", status, label, r.ExitCode, fmtMS(r.DurationMS))
-	for _, f := range []struct {
-		on   bool
-		name string
-	}{{r.TimedOut, "timed out"}, {r.OOMKilled, "out of memory"}, {r.OutputLimited, "output limit"}, {r.WorkspaceExceeded, "workspace full"}} {
-		if f.on {
-			fmt.Fprint(v.w, " · "+f.name)
-		}
+	for _, f := range r.Flags() {
+		fmt.Fprint(v.w, " · "+f)
 	}
 	fmt.Fprintln(v.w)
 	for _, s := range []struct{ name, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {

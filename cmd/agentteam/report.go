@@ -52,18 +52,7 @@ func (r *reporter) block(b ExecBlock) {
 	if !res.OK() {
 		status = r.paint("31", "✗ failed")
 	}
-	var flags []string
-	for _, f := range []struct {
-		on   bool
-		name string
-	}{
-		{res.TimedOut, "timed out"}, {res.OOMKilled, "out of memory"}, {res.OutputLimited, "output limit"},
-		{res.WorkspaceExceeded, "workspace full"}, {res.Canceled, "cancelled"}, {res.Truncated, "output truncated"},
-	} {
-		if f.on {
-			flags = append(flags, f.name)
-		}
-	}
+	flags := res.Flags()
 	line := fmt.Sprintf("%s  exit %d · %s", status, res.ExitCode, fmtMS(res.DurationMS))
 	if len(flags) > 0 {
 		line += " · " + strings.Join(flags, ", ")
