@@ -34,9 +34,14 @@ func secondEngine(t *testing.T) string {
 	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644)
 	sock := filepath.Join(dir, "docker.sock")
 	log, _ := os.Create(filepath.Join(dir, "dockerd.log"))
+	// The same storage driver as the engine the tests run on works here.
+	driver, err := exec.Command("docker", "info", "--format", "{{.Driver}}").Output()
+	if err != nil {
+		t.Fatalf("docker info: %v", err)
+	}
 	cmd := exec.Command("dockerd", "--config-file", filepath.Join(dir, "daemon.json"), "--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+sock,
-		"--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver", "fuse-overlayfs")
+		"--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver", strings.TrimSpace(string(driver)))
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -161,7 +166,10 @@ func TestBatchTwoEngines(t *testing.T) {
 		t.Skip("starts a second Docker engine")
 	}
 	sock := secondEngine(t)
-	main := "unix:///var/run/docker.sock"
+	main := os.Getenv("DOCKER_HOST")
+	if main == "" {
+		main = "unix:///var/run/docker.sock"
+	}
 
 	t.Run("shared", func(t *testing.T) {
 		dir := t.TempDir()
