@@ -34,7 +34,7 @@ func newRunView(s IO, json, quiet bool) *runView {
 	return &runView{w: s.Out, json: json, quiet: quiet, color: s.color(), tty: s.OutIsTTY}
 }
 
-var agentColor = map[string]string{"user": "1;37", "coder": "1;36", "executor": "1;33", "reviewer": "1;35"}
+var agentColor = map[string]string{"task": "1;37", "coder": "1;36", "executor": "1;33", "reviewer": "1;35"}
 
 func (v *runView) paint(code, s string) string {
 	if !v.color {
