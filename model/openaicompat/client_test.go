@@ -440,3 +440,37 @@ func TestKeyNeverShown(t *testing.T) {
 		t.Fatalf("nothing was logged or recorded: logs %q transcript %q", logs.String(), data)
 	}
 }
+
+// TestMalformedReplies: a 200 that is not a chat completion is a bad_reply
+// error with one clear line, streamed or not.
+func TestMalformedReplies(t *testing.T) {
+	cases := []struct {
+		name, body, ctype string
+		stream            bool
+	}{
+		{"not JSON", "<html>hello</html>", "text/html", false},
+		{"no choices", `{"id":"x","object":"chat.completion","choices":[]}`, "application/json", false},
+		{"stream of garbage", "data: {not json}\n\n", "text/event-stream", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ctype)
+				w.Write([]byte(tc.body))
+			}))
+			defer ts.Close()
+			c, err := New(Config{Provider: "vllm", BaseURL: ts.URL + "/v1", Retry: RetryPolicy{MaxAttempts: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := ask("x")
+			if tc.stream {
+				req.OnDelta = func(string) {}
+			}
+			_, err = c.Complete(context.Background(), req)
+			if model.KindOf(err) != model.KindBadReply || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error %q of kind %q", err, model.KindOf(err))
+			}
+		})
+	}
+}
