@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +18,7 @@ import (
 type DoctorOptions struct {
 	IO      IO
 	Sandbox sandboxFlags
+	Models  modelFlags
 	JSON    bool
 }
 
@@ -23,13 +28,16 @@ func newDoctorCmd(s IO) *cobra.Command {
 		Use:   "doctor",
 		Short: "Check the Docker engine, the sandbox image, the runtimes and the hardening",
 		Long: `Checks the Docker engine, the sandbox image and the registered runtimes, starts a
-test container to see the hardening as a code block sees it, and says what to
-do about each problem. Exit status 0 when all is well, 4 otherwise.`,
+test container to see the hardening as a code block sees it, asks the model
+server for its models, and says what to do about each problem. Exit status 0
+when all is well, 4 when the sandbox cannot run, 1 when only the model check
+failed.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd.Context(), opts) },
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the checks as JSON")
 	opts.Sandbox.register(cmd.Flags())
+	opts.Models.register(cmd.Flags())
 	return cmd
 }
 
@@ -42,10 +50,13 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	healthy := true
+	sandboxOK := true
 	for _, c := range checks {
-		healthy = healthy && c.OK
+		sandboxOK = sandboxOK && c.OK
 	}
+	modelCheck := opts.modelCheck(ctx)
+	checks = append(checks, modelCheck)
+	healthy := sandboxOK && modelCheck.OK
 	if opts.JSON {
 		if err := json.NewEncoder(opts.IO.Out).Encode(map[string]any{"ok": healthy, "checks": checks}); err != nil {
 			return err
@@ -63,8 +74,42 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 			}
 		}
 	}
-	if !healthy {
+	switch {
+	case !sandboxOK:
 		return &exitError{code: ExitSandbox}
+	case !healthy:
+		return &exitError{code: ExitFailure}
 	}
 	return nil
+}
+
+// modelCheck asks the configured model server for its models.
+func (opts *DoctorOptions) modelCheck(ctx context.Context) sandbox.Check {
+	c := sandbox.Check{Name: "model server"}
+	st, err := loadSettings(opts.IO)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	ms, err := opts.Models.models(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		c.Detail = oneLine(err.Error())
+		c.Fix = "set OPENAI_API_KEY, or --provider / OPENAI_BASE_URL for a local server (see .env.example); replays need neither"
+		return c
+	}
+	mctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	names, err := ms.backend.Models(mctx)
+	if err != nil {
+		c.Detail = oneLine(err.Error())
+		c.Fix = "check the server, the key and the base URL (it usually ends in /v1)"
+		return c
+	}
+	c.OK = true
+	c.Detail = fmt.Sprintf("%s answers with %d model(s)", ms.backend.Endpoint(), len(names))
+	coder := cmpOr(st.get("AGENTTEAM_CODER_MODEL"), DefaultModel)
+	if len(names) > 0 && !slices.Contains(names, coder) {
+		c.Detail += fmt.Sprintf("; the coder's model %q is not among them (fine for Azure deployments and some proxies)", coder)
+	}
+	return c
 }

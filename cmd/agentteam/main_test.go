@@ -333,6 +333,7 @@ func cliIn(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestDoctor(t *testing.T) {
+	askEnv(t) // a fake model server: the model check passes
 	tmpBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "agentteam-doctor-*"))
 	code, out, errOut := cliIn(t, "doctor", "--json")
 	if tmpAfter, _ := filepath.Glob(filepath.Join(os.TempDir(), "agentteam-doctor-*")); len(tmpAfter) > len(tmpBefore) {
@@ -342,11 +343,17 @@ func TestDoctor(t *testing.T) {
 		OK     bool            `json:"ok"`
 		Checks []sandbox.Check `json:"checks"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || len(rep.Checks) != 6 {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || len(rep.Checks) != 7 || rep.Checks[6].Name != "model server" {
 		t.Fatalf("doctor: exit %d, %v, %s %s", code, err, out, errOut)
 	}
 	code, out, _ = cliIn(t, "doctor", "--image", "agentteam-no-such-image:1")
 	if code != ExitSandbox || !strings.Contains(out, "✗ sandbox image") || !strings.Contains(out, "fix:") {
 		t.Fatalf("doctor without image: exit %d\n%s", code, out)
+	}
+	t.Setenv("OPENAI_BASE_URL", "")
+	t.Setenv("AZURE_OPENAI_ENDPOINT", "")
+	code, out, _ = cliIn(t, "doctor")
+	if code != ExitFailure || !strings.Contains(out, "✗ model server") || !strings.Contains(out, "no API key for openai") {
+		t.Fatalf("doctor without a model: exit %d\n%s", code, out)
 	}
 }

@@ -82,6 +82,20 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 // Endpoint says where the client sends requests, without secrets.
 func (c *Client) Endpoint() string { return c.cfg.Provider + " at " + redactURL(c.cfg.BaseURL) }
 
+// Models lists the models the server offers (GET /models): a cheap check
+// that the endpoint answers and accepts the key.
+func (c *Client) Models(ctx context.Context) ([]string, error) {
+	list, err := c.api.ListModels(ctx)
+	if err != nil {
+		return nil, c.classify(ctx, err)
+	}
+	names := make([]string, 0, len(list.Models))
+	for _, m := range list.Models {
+		names = append(names, m.ID)
+	}
+	return names, nil
+}
+
 // Complete sends one chat request; with req.OnDelta set, it streams.
 func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, error) {
 	if err := ctx.Err(); err != nil {
