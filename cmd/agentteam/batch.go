@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -294,8 +295,8 @@ func (opts *BatchOptions) attempt(ctx context.Context, runner *teamRunner, t bat
 		coder, reviewer = runner.models(rp)
 	}
 	tr := *runner
-	tr.opts.CoderModel = cmpOr(t.Coder, runner.opts.CoderModel)
-	tr.opts.ReviewerModel = cmpOr(t.Review, runner.opts.ReviewerModel)
+	tr.opts.CoderModel = cmp.Or(t.Coder, runner.opts.CoderModel)
+	tr.opts.ReviewerModel = cmp.Or(t.Review, runner.opts.ReviewerModel)
 	sum, err := tr.run(ctx, taskRun{task: t.Task, dir: dir, transcript: res.Transcript, coder: coder, reviewer: reviewer,
 		view: newRunView(IO{Out: io.Discard}, false, true), extra: map[string]any{"id": t.ID}})
 	if err != nil && ctx.Err() != nil {
@@ -319,13 +320,6 @@ func (opts *BatchOptions) attempt(ctx context.Context, runner *teamRunner, t bat
 		res.Status = "not_approved"
 	}
 	return res, false, err
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // readTasks reads and checks the tasks file; any bad line is a usage error

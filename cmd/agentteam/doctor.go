@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -107,7 +108,7 @@ func (opts *DoctorOptions) modelCheck(ctx context.Context) sandbox.Check {
 	}
 	c.OK = true
 	c.Detail = fmt.Sprintf("%s answers with %d model(s)", ms.backend.Endpoint(), len(names))
-	coder := cmpOr(st.get("AGENTTEAM_CODER_MODEL"), DefaultModel)
+	coder := cmp.Or(st.get("AGENTTEAM_CODER_MODEL"), DefaultModel)
 	if len(names) > 0 && !slices.Contains(names, coder) {
 		c.Detail += fmt.Sprintf("; the coder's model %q is not among them (fine for Azure deployments and some proxies)", coder)
 	}
