@@ -11,17 +11,23 @@ import (
 	"github.com/agentteam/agentteam/model/fakeserver"
 )
 
-// askEnv points the model settings at a fake server, through the
-// environment as a user would.
-func askEnv(t *testing.T, steps ...fakeserver.Step) *fakeserver.Server {
+// serveModels starts a fake model server with script and points the model
+// settings at it through the environment, as a user would.
+func serveModels(t *testing.T, script fakeserver.Script) *fakeserver.Server {
 	t.Helper()
-	srv := fakeserver.New(fakeserver.Script{Replies: steps})
+	srv := fakeserver.New(script)
 	t.Cleanup(srv.Close)
 	t.Setenv("OPENAI_BASE_URL", srv.URL)
 	t.Setenv("OPENAI_API_KEY", "")
 	t.Setenv("AGENTTEAM_PROVIDER", "")
 	t.Setenv("AGENTTEAM_MODEL_RETRIES", "1")
 	return srv
+}
+
+// askEnv serves the steps to any model.
+func askEnv(t *testing.T, steps ...fakeserver.Step) *fakeserver.Server {
+	t.Helper()
+	return serveModels(t, fakeserver.Script{Replies: steps})
 }
 
 func TestAsk(t *testing.T) {

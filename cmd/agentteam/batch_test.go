@@ -40,12 +40,7 @@ func batchFixture(t *testing.T, n int, slowBlocks bool) (dir, tasksFile string) 
 		}
 		lines = append(lines, fmt.Sprintf(`{"id": "task-%02d", "task": "Square %d.", "coder_model": %q, "reviewer_model": %q, "level": %d}`, i, i, c, r, i%3))
 	}
-	srv := fakeserver.New(fakeserver.Script{Models: models})
-	t.Cleanup(srv.Close)
-	t.Setenv("OPENAI_BASE_URL", srv.URL)
-	t.Setenv("OPENAI_API_KEY", "")
-	t.Setenv("AGENTTEAM_PROVIDER", "")
-	t.Setenv("AGENTTEAM_MODEL_RETRIES", "1")
+	serveModels(t, fakeserver.Script{Models: models})
 	dir = t.TempDir()
 	return dir, writeFile(t, dir, "tasks.jsonl", strings.Join(lines, "\n")+"\n")
 }

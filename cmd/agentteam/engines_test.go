@@ -151,11 +151,7 @@ func engineTasks(t *testing.T, dir string, n int) string {
 		models[r] = say("Good.\nAPPROVE", "Good.\nAPPROVE")
 		lines = append(lines, fmt.Sprintf(`{"id": "e%d", "task": "Task %d.", "coder_model": %q, "reviewer_model": %q}`, i, i, c, r))
 	}
-	srv := fakeserver.New(fakeserver.Script{Models: models})
-	t.Cleanup(srv.Close)
-	t.Setenv("OPENAI_BASE_URL", srv.URL)
-	t.Setenv("OPENAI_API_KEY", "")
-	t.Setenv("AGENTTEAM_PROVIDER", "")
+	serveModels(t, fakeserver.Script{Models: models})
 	return writeFile(t, dir, "tasks.jsonl", strings.Join(lines, "\n")+"\n")
 }
 

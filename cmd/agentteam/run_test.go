@@ -18,13 +18,7 @@ import (
 // queues, reached through the environment as a user would.
 func teamServer(t *testing.T, coder, reviewer []fakeserver.Step) *fakeserver.Server {
 	t.Helper()
-	srv := fakeserver.New(fakeserver.Script{Models: map[string][]fakeserver.Step{"c": coder, "r": reviewer}})
-	t.Cleanup(srv.Close)
-	t.Setenv("OPENAI_BASE_URL", srv.URL)
-	t.Setenv("OPENAI_API_KEY", "")
-	t.Setenv("AGENTTEAM_PROVIDER", "")
-	t.Setenv("AGENTTEAM_MODEL_RETRIES", "1")
-	return srv
+	return serveModels(t, fakeserver.Script{Models: map[string][]fakeserver.Step{"c": coder, "r": reviewer}})
 }
 
 func say(s ...string) []fakeserver.Step {
