@@ -22,8 +22,20 @@ type hostileCase struct {
 	// replaces: the block is expected to cost the session its container
 	// (it killed or subverted the runner); every other block must not.
 	replaces bool
-	check    func(t *testing.T, r Result, dir string)
+	// timeout, when set, runs the block in a session with this timeout
+	// instead of the test config's 3 s.
+	timeout time.Duration
+	check   func(t *testing.T, r Result, dir string)
 }
+
+// memoryTimeout is for cases that assert how a block ends, not how soon: a
+// loaded CI host once took over 3 s to OOM-kill a plain memory bomb. The
+// thrash case gets less: the kernel alone thrashed for 7.5 to 25 s and
+// more before its OOM kill, the guard ends it within a second of the fill.
+const (
+	memoryTimeout = 20 * time.Second
+	thrashTimeout = 6 * time.Second
+)
 
 func wantExit(code int) func(*testing.T, Result, string) {
 	return func(t *testing.T, r Result, _ string) {
@@ -103,13 +115,26 @@ func hostileCases() []hostileCase {
 			}},
 		{name: "fork bomb that exits", lang: Bash, code: "b(){ b|b& }; b; echo lit",
 			check: wantOut("lit\n")},
-		{name: "memory bomb", lang: Python, code: "x = b'a' * (1 << 30)",
+		{name: "memory bomb", timeout: memoryTimeout, lang: Python, code: "x = b'a' * (1 << 30)",
 			check: func(t *testing.T, r Result, _ string) {
 				if !r.OOMKilled || r.ExitCode != 137 || r.Signal != 9 {
 					t.Fatalf("want OOM kill (137, signal 9, oom_killed), got %+v", r)
 				}
 			}},
-		{name: "huge allocation", lang: Python, code: "x = bytearray(10**10); x[::4096] = b'a' * len(x[::4096])",
+		{name: "memory bomb that thrashes", timeout: thrashTimeout, lang: Python,
+			// Grows in small steps while running library code: the kernel
+			// evicts and rereads that code for as long as it likes (25 s and
+			// more here) before any OOM kill; the runner's guard ends it.
+			code: "import numpy\nx = []\nwhile True:\n    x.append(bytearray(1 << 14)); numpy.zeros(3).sum()",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.OOMKilled || r.TimedOut || r.ExitCode != 137 {
+					t.Fatalf("want out of memory (137, oom_killed), not a timeout; got %+v", r)
+				}
+			}},
+		{name: "much memory, within the limit", timeout: memoryTimeout, lang: Python,
+			code:  "x = bytearray(150 << 20); x[::4096] = b'a' * len(x[::4096])\nimport numpy, pandas, scipy.linalg\nprint(numpy.ones(1000).sum())",
+			check: wantOut("1000.0\n")},
+		{name: "huge allocation", timeout: memoryTimeout, lang: Python, code: "x = bytearray(10**10); x[::4096] = b'a' * len(x[::4096])",
 			check: func(t *testing.T, r Result, _ string) {
 				if r.OK() || !(r.OOMKilled || strings.Contains(r.Stderr, "MemoryError")) {
 					t.Fatalf("want an OOM kill or MemoryError, got %+v", r)
@@ -283,10 +308,26 @@ func hostileCases() []hostileCase {
 }
 
 func TestHostileBlocks(t *testing.T) {
-	d := newTestDocker(t, testConfig())
-	s, dir := newTestSession(t, d)
+	type open struct {
+		s   *session
+		dir string
+	}
+	sessions := map[time.Duration]open{}
+	sessionFor := func(timeout time.Duration) (*session, string) {
+		if o, ok := sessions[timeout]; ok {
+			return o.s, o.dir
+		}
+		cfg := testConfig()
+		if timeout != 0 {
+			cfg.Timeout = timeout
+		}
+		s, dir := newTestSession(t, newTestDocker(t, cfg))
+		sessions[timeout] = open{s, dir}
+		return s, dir
+	}
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
+			s, dir := sessionFor(tc.timeout)
 			before := s.box
 			res, err := s.Run(context.Background(), Code{Language: tc.lang, Source: tc.code, Filename: tc.file})
 			if err != nil {

@@ -68,6 +68,7 @@ func Serve(in io.Reader, out io.Writer) error {
 		for range shrug {
 		}
 	}()
+	reserveThreads(reservedThreads)
 	seedTmp(tmpSkel, "/tmp")
 	br := bufio.NewReader(in)
 	hello, err := protocol.Read(br, nil)
@@ -84,7 +85,7 @@ func Serve(in io.Reader, out io.Writer) error {
 	if h.Version != protocol.Version {
 		return fmt.Errorf("read hello: protocol version %d, runner speaks %d", h.Version, protocol.Version)
 	}
-	s := &server{tok: hello.Token, out: out}
+	s := &server{tok: hello.Token, out: out, guard: findMemoryGuard()}
 	if err := s.send(protocol.TypeReady, readConfinement()); err != nil {
 		return err
 	}
@@ -132,10 +133,11 @@ func Serve(in io.Reader, out io.Writer) error {
 }
 
 type server struct {
-	tok  protocol.Token
-	mu   sync.Mutex
-	out  io.Writer
-	warm *warmProcess // the next python block's interpreter, when one is ready
+	tok   protocol.Token
+	mu    sync.Mutex
+	out   io.Writer
+	warm  *warmProcess // the next python block's interpreter, when one is ready
+	guard *memoryGuard // nil when the memory cgroup cannot be read
 }
 
 // startBlock starts the block's process with its output on fresh pipes: the
@@ -248,6 +250,15 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	}()
 	timeout := time.NewTimer(time.Duration(req.TimeoutMS) * time.Millisecond)
 	defer timeout.Stop()
+	// The memory guard samples on the loop's own goroutine: a block may
+	// have taken every pid, and a goroutine of its own could need a thread.
+	var guardTick <-chan time.Time
+	var press *pressure
+	if s.guard != nil {
+		tick := time.NewTicker(guardPoll)
+		defer tick.Stop()
+		guardTick, press = tick.C, newPressure(s.guard.limit)
+	}
 
 	var state *os.ProcessState
 	for waiting := true; waiting; {
@@ -257,6 +268,12 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 		case <-timeout.C:
 			res.TimedOut = true
 			killAll()
+		case <-guardTick:
+			if pinned, refaults, ok := s.guard.sample(); ok && press.observe(pinned, refaults) {
+				guardTick = nil
+				res.OOMKilled = true
+				killAll()
+			}
 		case <-killed:
 			res.OutputLimited = true
 		case f, ok := <-frames:

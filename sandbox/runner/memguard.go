@@ -1,0 +1,130 @@
+package runner
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A memory guard ends a block that has filled the sandbox's memory with
+// pages it cannot give back (anonymous and tmpfs pages: there is no swap)
+// and thrashes. The kernel's OOM killer acts only when reclaim fails
+// outright; until then it evicts the program's own code pages and reads
+// them back, again and again. Measured here (cgroup v1, kernel 6.18): a
+// python loop growing a list 16 KiB at a time sat at 254 of 256 MiB with
+// ~130,000 file refaults a second for over 25 s and was never OOM-killed,
+// so the block would end as a timeout instead of what it is.
+type memoryGuard struct {
+	limit    int64    // the cgroup's memory limit in bytes
+	statPath string   // memory.stat
+	pinned   []string // memory.stat keys of memory that cannot be reclaimed
+	refaults []string // memory.stat keys counting refaulted file pages, first found wins
+}
+
+// guardPoll is how often the guard samples the cgroup while a block runs.
+const guardPoll = 25 * time.Millisecond
+
+// findMemoryGuard returns the guard for this container's memory cgroup (v2,
+// then v1), or nil when the cgroup files cannot be read or set no limit: the
+// kernel's OOM killer then acts alone.
+func findMemoryGuard() *memoryGuard {
+	candidates := []struct {
+		limit string
+		g     memoryGuard
+	}{
+		{"/sys/fs/cgroup/memory.max", memoryGuard{
+			statPath: "/sys/fs/cgroup/memory.stat", pinned: []string{"anon", "shmem"},
+			refaults: []string{"workingset_refault_file", "workingset_refault"}}},
+		{"/sys/fs/cgroup/memory/memory.limit_in_bytes", memoryGuard{
+			statPath: "/sys/fs/cgroup/memory/memory.stat", pinned: []string{"total_rss", "total_shmem"},
+			refaults: []string{"total_workingset_refault_file", "total_workingset_refault"}}},
+	}
+	for _, c := range candidates {
+		data, err := os.ReadFile(c.limit)
+		if err != nil {
+			continue
+		}
+		limit, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if err != nil || limit <= 0 || limit >= 1<<62 { // "max", or v1's unlimited
+			return nil
+		}
+		g := c.g
+		g.limit = limit
+		if _, _, ok := g.sample(); !ok {
+			return nil
+		}
+		return &g
+	}
+	return nil
+}
+
+// sample reads the pinned bytes and the count of refaulted file pages.
+func (g *memoryGuard) sample() (pinned, refaults int64, ok bool) {
+	data, err := os.ReadFile(g.statPath)
+	if err != nil {
+		return 0, 0, false
+	}
+	stat := string(data)
+	found := 0
+	for _, key := range g.pinned {
+		if v, ok := statValue(stat, key); ok {
+			pinned += v
+			found++
+		}
+	}
+	for _, key := range g.refaults {
+		if refaults, ok = statValue(stat, key); ok {
+			break
+		}
+	}
+	return pinned, refaults, ok && found > 0
+}
+
+// statValue finds "key value" among the lines of a cgroup file.
+func statValue(text, key string) (int64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, key+" "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// pressure decides from successive samples whether memory is exhausted:
+// the pinned memory leaves less than headroom for everything else (code
+// pages, page cache, kernel objects) and evicted file pages keep being read
+// back, sample after sample, for a sustained stretch. A block that merely
+// holds a lot of memory, or streams files with room to spare, never meets
+// both.
+type pressure struct {
+	limit, headroom int64
+	minRefaults     int64 // refaults per sample that count as thrashing
+	need            int   // consecutive thrashing samples that trip the guard
+	streak          int
+	last            int64
+	primed          bool
+}
+
+func newPressure(limit int64) *pressure {
+	// A sixteenth of the limit, at least 8 MiB: the code a python block
+	// needs mapped (interpreter, libc, numpy) and the kernel's own charges.
+	headroom := max(limit/16, 8<<20)
+	// 40 a sample is 1,600 pages (6 MiB) a second read back: far below the
+	// thrash measured above, far above a program's ordinary cache misses.
+	return &pressure{limit: limit, headroom: headroom, minRefaults: 40,
+		need: int(250 * time.Millisecond / guardPoll)}
+}
+
+// observe takes one sample and reports whether the guard trips.
+func (p *pressure) observe(pinned, refaults int64) bool {
+	thrashing := p.primed && refaults-p.last >= p.minRefaults && pinned >= p.limit-p.headroom
+	p.last, p.primed = refaults, true
+	if !thrashing {
+		p.streak = 0
+		return false
+	}
+	p.streak++
+	return p.streak >= p.need
+}
