@@ -24,7 +24,7 @@ type Check struct {
 const probe = `import json, os, socket
 r = {"uid": os.getuid()}
 try:
-    socket.create_connection(("1.1.1.1", 53), timeout=1)
+    socket.create_connection(("192.0.2.1", 53), timeout=1)  # TEST-NET-1: never routed
     r["network"] = "reachable"
 except OSError:
     r["network"] = "off"

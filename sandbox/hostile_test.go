@@ -233,7 +233,7 @@ func hostileCases() []hostileCase {
 			check: wantFail("PermissionError")},
 
 		// Network.
-		{name: "http", lang: Python, code: "import urllib.request; urllib.request.urlopen('http://1.1.1.1', timeout=2)",
+		{name: "http", lang: Python, code: "import urllib.request; urllib.request.urlopen('http://192.0.2.1', timeout=2)",
 			check: wantFail("Network is unreachable")},
 		{name: "dns", lang: Python, code: "import socket; socket.getaddrinfo('example.com', 80)",
 			check: wantFail("gaierror")},
