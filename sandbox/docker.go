@@ -249,7 +249,12 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 		LabelOwner:   host + "/" + strconv.Itoa(os.Getpid()),
 	}
 	sp := newSpec(d.cfg, user, dir, labels)
-	created, err := d.cli.ContainerCreate(ctx, sp.config, sp.host, nil, nil, "agentteam-"+sessionID+"-"+randHex(3))
+	// Create on a context the caller cannot cancel: a request cut off
+	// mid-way can leave a created container whose id we never learn, and
+	// AutoRemove only covers containers that have started.
+	createCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	created, err := d.cli.ContainerCreate(createCtx, sp.config, sp.host, nil, nil, "agentteam-"+sessionID+"-"+randHex(3))
+	cancel()
 	if err != nil {
 		return nil, d.classify("create sandbox container", err)
 	}
@@ -259,6 +264,9 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 			d.remove(b)
 		}
 	}()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("start sandbox runner: %w", err)
+	}
 	got, err := d.cli.ContainerInspect(ctx, b.id)
 	if err != nil {
 		return nil, d.classify("inspect sandbox container", err)
@@ -342,8 +350,30 @@ func (d *Docker) remove(b *box) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := d.cli.ContainerRemove(ctx, b.id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) && !cerrdefs.IsConflict(err) {
+	if cerrdefs.IsConflict(err) {
+		// AutoRemove got there first ("removal already in progress"): wait
+		// for it, so that no container outlives the session's Close.
+		err = d.waitRemoved(ctx, b.id)
+	}
+	if err != nil && !cerrdefs.IsNotFound(err) {
 		d.log.Warn("remove sandbox container", "id", b.id[:12], "err", err)
+	}
+}
+
+// waitRemoved waits until the engine no longer knows the container.
+func (d *Docker) waitRemoved(ctx context.Context, id string) error {
+	for {
+		_, err := d.cli.ContainerInspect(ctx, id)
+		switch {
+		case cerrdefs.IsNotFound(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("wait for removal: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 

@@ -54,6 +54,9 @@ func startProgram(t *testing.T, dir string, cmd *exec.Cmd) (*exec.Cmd, func() in
 		if err != nil {
 			t.Fatal(err)
 		}
+		for _, c := range list { // what is left, should a test fail on it
+			t.Logf("container %s: %s (%s)", c.ID[:12], c.State, c.Status)
+		}
 		return len(list)
 	}
 	for deadline := time.Now().Add(20 * time.Second); count() == 0; time.Sleep(100 * time.Millisecond) {
