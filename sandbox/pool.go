@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -49,6 +50,11 @@ type pooled struct {
 func (d *Docker) NewPool(root string, size int) (*Pool, error) {
 	if size < 1 {
 		return nil, fmt.Errorf("%w: a pool needs at least one container", ErrConfig)
+	}
+	// Slots are bind-mounted, and the engine takes only absolute paths.
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("create pool directory: %w", err)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create pool directory: %w", err)

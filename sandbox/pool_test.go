@@ -122,3 +122,29 @@ func TestPoolCap(t *testing.T) {
 		t.Fatal("the waiting session never got the freed container")
 	}
 }
+
+// TestPoolRelativePaths: relative slot and workspace directories (as a
+// user's --workspace gives them) work: the engine only mounts absolute ones.
+func TestPoolRelativePaths(t *testing.T) {
+	d := newTestDocker(t, testConfig())
+	t.Chdir(t.TempDir())
+	p, err := d.NewPool(filepath.Join("batch", ".slots"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	os.MkdirAll(filepath.Join("batch", "a"), 0o755)
+	s, err := p.NewSession(context.Background(), filepath.Join("batch", "a"))
+	if err != nil {
+		t.Fatalf("NewSession with relative paths: %v", err)
+	}
+	if res := run(t, s, Sh, "echo hi > hi.txt && echo done"); !res.OK() || res.Stdout != "done\n" {
+		t.Fatalf("block: %+v", res)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join("batch", "a", "hi.txt")); err != nil || string(data) != "hi\n" {
+		t.Fatalf("the block's file did not come back: %q %v", data, err)
+	}
+}
