@@ -126,7 +126,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 			return usageError("--replay %s: not a directory of transcripts", opts.Replay)
 		}
 	}
-	done, err := finishedIDs(opts.Results)
+	done, err := finishedResults(opts.Results)
 	if err != nil {
 		return err
 	}
@@ -156,13 +156,18 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	}
 	defer out.Close()
 
+	// Tasks already in the results are skipped; their results still count
+	// in the summary and the exit status, which describe the whole set.
 	var todo []batchTask
+	var earlier []BatchResult
 	for _, t := range tasks {
-		if !done[t.ID] {
+		if r, ok := done[t.ID]; ok {
+			earlier = append(earlier, r)
+		} else {
 			todo = append(todo, t)
 		}
 	}
-	prog := newProgress(opts.IO, opts.JSON, len(todo), len(tasks)-len(todo))
+	prog := newProgress(opts.IO, opts.JSON, len(todo), len(earlier))
 	var results []BatchResult
 	var writeErr error
 	s := stream.New().WithMaxGoroutines(opts.Jobs)
@@ -193,7 +198,8 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	}
 	s.Wait()
 	prog.finish()
-	printBatchSummary(opts, results, len(tasks)-len(todo))
+	all := append(earlier, results...)
+	printBatchSummary(opts, all, len(results), len(earlier))
 	switch {
 	case writeErr != nil:
 		return writeErr
@@ -201,7 +207,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 		return ctx.Err()
 	}
 	code := ExitOK
-	for _, r := range results {
+	for _, r := range all {
 		switch {
 		case r.Status == "error":
 			code = ExitFailure
@@ -393,10 +399,10 @@ func parseTask(line []byte) (batchTask, error) {
 	return t, nil
 }
 
-// finishedIDs reads the ids already in a results file. A torn last line
-// (a crash mid-write) does not count.
-func finishedIDs(path string) (map[string]bool, error) {
-	done := map[string]bool{}
+// finishedResults reads the results already in a results file, by task id.
+// A torn last line (a crash mid-write) does not count.
+func finishedResults(path string) (map[string]BatchResult, error) {
+	done := map[string]BatchResult{}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return done, nil
@@ -405,12 +411,16 @@ func finishedIDs(path string) (map[string]bool, error) {
 		return nil, fmt.Errorf("read results: %w", err)
 	}
 	for _, line := range bytes.Split(data, []byte("\n")) {
-		var r struct {
+		var id struct {
 			ID any `json:"id"`
 		}
-		if json.Unmarshal(line, &r) == nil && r.ID != nil {
-			done[fmt.Sprint(r.ID)] = true
+		if json.Unmarshal(line, &id) != nil || id.ID == nil {
+			continue
 		}
+		var r BatchResult
+		json.Unmarshal(line, &r) // a field of another type is left zero
+		r.ID = fmt.Sprint(id.ID)
+		done[r.ID] = r
 	}
 	return done, nil
 }
@@ -531,9 +541,10 @@ func (p *progress) finish() {
 	}
 }
 
-// printBatchSummary prints the table at the end: on stdout, or on stderr
-// when stdout carries the JSON lines.
-func printBatchSummary(opts *BatchOptions, results []BatchResult, skipped int) {
+// printBatchSummary prints the table at the end (on stdout, or on stderr
+// when stdout carries the JSON lines) for every task of the set: those run
+// now and those skipped, from the results file.
+func printBatchSummary(opts *BatchOptions, results []BatchResult, ran, skipped int) {
 	w := opts.IO.Out
 	if opts.JSON {
 		w = opts.IO.ErrOut
@@ -559,7 +570,7 @@ func printBatchSummary(opts *BatchOptions, results []BatchResult, skipped int) {
 		}
 		return fmtMS(float64(times[min(len(times)-1, int(p*float64(len(times))))]))
 	}
-	fmt.Fprintf(w, "\n%-14s %d", "tasks run", len(results))
+	fmt.Fprintf(w, "\n%-14s %d", "tasks run", ran)
 	if skipped > 0 {
 		fmt.Fprintf(w, " (%d already in the results, skipped)", skipped)
 	}
