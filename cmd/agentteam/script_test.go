@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/agentteam/agentteam/model/fakeserver"
+)
+
+// TestMain lets this test binary be the agentteam program, so the scripts
+// below run it as a user does: its own process, arguments, environment,
+// standard streams and exit status.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"agentteam": main})
+}
+
+// TestScripts runs testdata/script/*.txtar. A script's model.json, when it
+// has one, is the fake model server's script (fakeserver.Script, the format
+// of `agentteam fake-llm --script`), served for that script alone and
+// reached through OPENAI_BASE_URL with no key. The coder model is "c" and
+// the reviewer "r"; $REPO is the repository's root.
+func TestScripts(t *testing.T) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("REPO", repo)
+			env.Setenv("AGENTTEAM_CODER_MODEL", "c")
+			env.Setenv("AGENTTEAM_REVIEWER_MODEL", "r")
+			env.Setenv("AGENTTEAM_MODEL_RETRIES", "1")
+			env.Setenv("OPENAI_API_KEY", "")
+			data, err := os.ReadFile(filepath.Join(env.WorkDir, "model.json"))
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var script fakeserver.Script
+			if err := json.Unmarshal(data, &script); err != nil {
+				return fmt.Errorf("model.json: %w", err)
+			}
+			srv := fakeserver.New(script)
+			env.Defer(srv.Close)
+			env.Setenv("OPENAI_BASE_URL", srv.URL)
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits": cmdExits,
+		},
+	})
+}
+
+// cmdExits runs a program and checks its exact exit status:
+// exits STATUS PROGRAM [ARGS...]. (testscript's own `! exec` only says
+// "not zero", and agentteam's statuses each mean something.)
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits STATUS PROGRAM [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad status %q", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
