@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
@@ -16,13 +17,14 @@ import (
 
 // Leftover is a sandbox container found by Sweep.
 type Leftover struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Session string `json:"session"`
-	Owner   string `json:"owner"`
-	State   string `json:"state"`
-	Orphan  bool   `json:"orphan"` // its owner process is gone
-	Removed bool   `json:"removed"`
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Session string    `json:"session"`
+	Owner   string    `json:"owner"`
+	State   string    `json:"state"`
+	Created time.Time `json:"created"`
+	Orphan  bool      `json:"orphan"` // its owner process is gone
+	Removed bool      `json:"removed"`
 }
 
 // List returns the containers this tool made (found by label), whether
@@ -39,7 +41,8 @@ func (d *Docker) List(ctx context.Context, session string) ([]Leftover, error) {
 	}
 	out := make([]Leftover, 0, len(list))
 	for _, c := range list {
-		l := Leftover{ID: c.ID, Session: c.Labels[LabelSession], Owner: c.Labels[LabelOwner], State: c.State, Orphan: !ownerAlive(c.Labels[LabelOwner])}
+		l := Leftover{ID: c.ID, Session: c.Labels[LabelSession], Owner: c.Labels[LabelOwner], State: c.State,
+			Created: time.Unix(c.Created, 0), Orphan: !ownerAlive(c.Labels[LabelOwner])}
 		if len(c.Names) > 0 {
 			l.Name = strings.TrimPrefix(c.Names[0], "/")
 		}

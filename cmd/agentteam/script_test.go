@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/agentteam/agentteam/model/fakeserver"
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // TestMain lets this test binary be the agentteam program, so the scripts
@@ -32,6 +35,8 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now().Add(-time.Second)
+	t.Cleanup(func() { assertNoOrphans(t, start) })
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
@@ -85,4 +90,35 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
+}
+
+// assertNoOrphans fails if a sandbox container created since start belongs
+// to a process that has ended: the scripts' agentteam processes are all gone
+// by now, so anything of theirs still there was left behind. (Other test
+// binaries' containers belong to live processes.)
+func assertNoOrphans(t *testing.T, start time.Time) {
+	t.Helper()
+	d, err := sandbox.NewDocker(context.Background(), sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var orphans []string
+	for range 50 {
+		list, err := d.List(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		orphans = nil
+		for _, c := range list {
+			if c.Orphan && !c.Created.Before(start) {
+				orphans = append(orphans, c.Name+" ("+c.State+")")
+			}
+		}
+		if len(orphans) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // AutoRemove finishes asynchronously
+	}
+	t.Fatalf("sandbox containers outlived their agentteam process: %v", orphans)
 }
