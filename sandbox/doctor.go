@@ -142,6 +142,11 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 		seen.Network, seen.Root, seen.UID, ready.CapEff, ready.NoNewPrivs, ready.Seccomp, seen.PidsMax, seen.MemoryMax,
 		units.BytesSize(float64(seen.TmpBytes)), seen.HostEnv),
 		Fix: "a setting is not in effect inside the container: check the engine's configuration"})
+	guard := Check{Name: "memory guard", OK: true, Detail: "on (" + ready.MemoryGuard + "): a block that thrashes at the memory limit ends as out of memory"}
+	if ready.MemoryGuard == "" {
+		guard.Detail = "off: the runner cannot read the container's memory cgroup, so only the kernel's OOM killer ends a memory bomb (one that thrashes may end as a timeout instead)"
+	}
+	add(guard)
 	add(Check{Name: "first block", OK: true, Detail: fmt.Sprintf("%d ms from nothing to the first result", first.Milliseconds())})
 
 	left, err := d.List(ctx, "")

@@ -343,8 +343,12 @@ func TestDoctor(t *testing.T) {
 		OK     bool            `json:"ok"`
 		Checks []sandbox.Check `json:"checks"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || len(rep.Checks) != 7 || rep.Checks[6].Name != "model server" {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || len(rep.Checks) != 8 || rep.Checks[7].Name != "model server" {
 		t.Fatalf("doctor: exit %d, %v, %s %s", code, err, out, errOut)
+	}
+	// The runner found this engine's memory cgroup (v1 or v2) and watches it.
+	if guard := rep.Checks[4]; guard.Name != "memory guard" || !strings.HasPrefix(guard.Detail, "on (cgroup v") {
+		t.Errorf("memory guard check: %+v", guard)
 	}
 	code, out, _ = cliIn(t, "doctor", "--image", "agentteam-no-such-image:1")
 	if code != ExitSandbox || !strings.Contains(out, "✗ sandbox image") || !strings.Contains(out, "fix:") {

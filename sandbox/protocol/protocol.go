@@ -80,6 +80,10 @@ type Ready struct {
 	NoNewPrivs bool   `json:"no_new_privs"` // NoNewPrivs: 1
 	Seccomp    int    `json:"seccomp"`      // 0 off, 1 strict, 2 filter
 	OOMCounter bool   `json:"oom_counter"`  // the cgroup's oom_kill counter is readable
+	// MemoryGuard names the memory cgroup files the runner watches to end
+	// a block that thrashes at the limit ("cgroup v1", "cgroup v2"), or is
+	// empty when it cannot read them.
+	MemoryGuard string `json:"memory_guard,omitempty"`
 	// After a reset: processes other than the runner still alive, and
 	// entries left in /tmp and /dev/shm. The host discards a container
 	// where either is not 0.

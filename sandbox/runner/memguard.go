@@ -16,6 +16,7 @@ import (
 // ~130,000 file refaults a second for over 25 s and was never OOM-killed,
 // so the block would end as a timeout instead of what it is.
 type memoryGuard struct {
+	version  string   // "cgroup v2" or "cgroup v1"
 	limit    int64    // the cgroup's memory limit in bytes
 	statPath string   // memory.stat
 	pinned   []string // memory.stat keys of memory that cannot be reclaimed
@@ -33,10 +34,10 @@ func findMemoryGuard() *memoryGuard {
 		limit string
 		g     memoryGuard
 	}{
-		{"/sys/fs/cgroup/memory.max", memoryGuard{
+		{"/sys/fs/cgroup/memory.max", memoryGuard{version: "cgroup v2",
 			statPath: "/sys/fs/cgroup/memory.stat", pinned: []string{"anon", "shmem"},
 			refaults: []string{"workingset_refault_file", "workingset_refault"}}},
-		{"/sys/fs/cgroup/memory/memory.limit_in_bytes", memoryGuard{
+		{"/sys/fs/cgroup/memory/memory.limit_in_bytes", memoryGuard{version: "cgroup v1",
 			statPath: "/sys/fs/cgroup/memory/memory.stat", pinned: []string{"total_rss", "total_shmem"},
 			refaults: []string{"total_workingset_refault_file", "total_workingset_refault"}}},
 	}

@@ -86,7 +86,7 @@ func Serve(in io.Reader, out io.Writer) error {
 		return fmt.Errorf("read hello: protocol version %d, runner speaks %d", h.Version, protocol.Version)
 	}
 	s := &server{tok: hello.Token, out: out, guard: findMemoryGuard()}
-	if err := s.send(protocol.TypeReady, readConfinement()); err != nil {
+	if err := s.send(protocol.TypeReady, s.confinement()); err != nil {
 		return err
 	}
 	s.warm, _ = startWarmPython()
@@ -369,7 +369,7 @@ func (s *server) reset() protocol.Ready {
 	leftover := sweep()
 	left := wipe("/tmp") + wipe("/dev/shm")
 	seedTmp(tmpSkel, "/tmp")
-	r := readConfinement()
+	r := s.confinement()
 	r.Leftover, r.TmpLeft = leftover, left
 	if leftover == 0 {
 		s.warm, _ = startWarmPython()
@@ -483,6 +483,15 @@ func oomKills() (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// confinement is readConfinement with what the runner itself watches.
+func (s *server) confinement() protocol.Ready {
+	r := readConfinement()
+	if s.guard != nil {
+		r.MemoryGuard = s.guard.version
+	}
+	return r
 }
 
 // readConfinement reports what the runner sees of its own confinement.
