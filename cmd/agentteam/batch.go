@@ -38,8 +38,10 @@ type BatchOptions struct {
 	Root       string
 	Results    string
 	Replay     string
-	JSON       bool
-	Hosts      []string
+	// ReplayIgnoreOutput lets program output differ from the recordings.
+	ReplayIgnoreOutput bool
+	JSON               bool
+	Hosts              []string
 }
 
 func newBatchCmd(s IO) *cobra.Command {
@@ -71,6 +73,7 @@ an error, 2 usage error, 4 the sandbox cannot run, 130 interrupted.`,
 	f.StringVar(&opts.Root, "workspace", "", "directory for the tasks' workspaces (default: ./workspace/batch-NAME)")
 	f.StringVar(&opts.Results, "results", "", "results file (default: NAME.results.jsonl beside TASKS.jsonl)")
 	f.StringVar(&opts.Replay, "replay", "", "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
+	f.BoolVar(&opts.ReplayIgnoreOutput, "replay-ignore-output", false, replayIgnoreOutputHelp)
 	f.BoolVar(&opts.JSON, "json", false, "print each task's result line on stdout as it is written")
 	f.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); default: DOCKER_HOST")
 	return cmd
@@ -125,6 +128,8 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 		if st, err := os.Stat(opts.Replay); err != nil || !st.IsDir() {
 			return usageError("--replay %s: not a directory of transcripts", opts.Replay)
 		}
+	} else if opts.ReplayIgnoreOutput {
+		return usageError("--replay-ignore-output goes with --replay")
 	}
 	done, err := finishedResults(opts.Results)
 	if err != nil {
@@ -293,7 +298,7 @@ func (opts *BatchOptions) attempt(ctx context.Context, runner *teamRunner, t bat
 	res.Workspace, res.Transcript = dir, dir+".transcript.jsonl"
 	coder, reviewer := runner.backend, runner.backend
 	if opts.Replay != "" {
-		rp, err := loadTaskReplay(opts.Replay, t.ID)
+		rp, err := loadTaskReplay(opts.Replay, t.ID, replayOpts(opts.ReplayIgnoreOutput)...)
 		if err != nil {
 			res.Error = err.Error()
 			return res, false, nil
@@ -471,12 +476,12 @@ func uniqueDir(root, id string) (string, error) {
 	return "", fmt.Errorf("create workspace: too many attempts for task %q", id)
 }
 
-func loadTaskReplay(dir, id string) (*replay.Replay, error) {
+func loadTaskReplay(dir, id string, opts ...replay.Option) (*replay.Replay, error) {
 	base := unsafeID.ReplaceAllString(id, "_")
 	for _, name := range []string{base + ".transcript.jsonl", base + ".jsonl"} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err == nil {
-			return replay.Load(p)
+			return replay.Load(p, opts...)
 		}
 	}
 	return nil, fmt.Errorf("no recorded transcript for task %q in %s", id, dir)

@@ -42,14 +42,16 @@ const (
 type RunOptions struct {
 	IO IO
 	teamOptions
-	Workspace  string
-	Replay     string
-	Transcript string
-	JSON       bool
-	Quiet      bool
-	Approve    bool
-	Yes        bool
-	Task       []string
+	Workspace string
+	Replay    string
+	// ReplayIgnoreOutput lets program output differ from the recording.
+	ReplayIgnoreOutput bool
+	Transcript         string
+	JSON               bool
+	Quiet              bool
+	Approve            bool
+	Yes                bool
+	Task               []string
 }
 
 func newRunCmd(s IO) *cobra.Command {
@@ -77,6 +79,7 @@ run, 130 interrupted.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./workspace)")
 	f.StringVar(&opts.Replay, "replay", "", "answer every model call from this recorded transcript (no network, no key)")
+	f.BoolVar(&opts.ReplayIgnoreOutput, "replay-ignore-output", false, replayIgnoreOutputHelp)
 	f.StringVar(&opts.Transcript, "transcript", "", "where to write the transcript (default: WORKSPACE.transcript.jsonl, beside the workspace)")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per event on stdout, the last a result")
 	f.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
@@ -92,7 +95,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	var rp *replay.Replay
 	if opts.Replay != "" {
 		var err error
-		if rp, err = replay.Load(opts.Replay); err != nil {
+		if rp, err = replay.Load(opts.Replay, replayOpts(opts.ReplayIgnoreOutput)...); err != nil {
 			return usageError("replay: %v", err)
 		}
 	}
@@ -334,6 +337,18 @@ func (opts *RunOptions) check() error {
 		return usageError("--json and --quiet do not go together")
 	case opts.Approve && !opts.Yes && !opts.IO.InIsTTY:
 		return usageError("--approve asks on a terminal, and standard input is not one: add --yes to run without asking")
+	case opts.ReplayIgnoreOutput && opts.Replay == "":
+		return usageError("--replay-ignore-output goes with --replay")
+	}
+	return nil
+}
+
+const replayIgnoreOutputHelp = "with --replay: let the program output in the executor's reports differ from the recording (code that prints times or random numbers)"
+
+// replayOpts are the replay options the flags ask for.
+func replayOpts(ignoreOutput bool) []replay.Option {
+	if ignoreOutput {
+		return []replay.Option{replay.IgnoreProgramOutput()}
 	}
 	return nil
 }

@@ -18,29 +18,45 @@ import (
 // Replay holds the recorded model calls of a run, per agent. It is safe for
 // concurrent use.
 type Replay struct {
-	mu    sync.Mutex
-	calls map[string][]transcript.Event // per agent, in recorded order
-	next  map[string]int                // per agent, the next call to replay
+	mu        sync.Mutex
+	calls     map[string][]transcript.Event // per agent, in recorded order
+	next      map[string]int                // per agent, the next call to replay
+	normalize func(string) string           // what a message is compared as
+}
+
+// Option changes what a Replay tolerates.
+type Option func(*Replay)
+
+// IgnoreProgramOutput lets the program output that the executor's report
+// fences (see Normalize) differ from the recording: a run whose code prints
+// times, random numbers or addresses then replays. Everything outside the
+// fences (exit codes, flags, the files a block touched, every other
+// message) must still match.
+func IgnoreProgramOutput() Option {
+	return func(r *Replay) { r.normalize = normalizeIgnoringOutput }
 }
 
 // New returns a Replay of events; only model_call events are used.
-func New(events []transcript.Event) *Replay {
-	r := &Replay{calls: map[string][]transcript.Event{}, next: map[string]int{}}
+func New(events []transcript.Event, opts ...Option) *Replay {
+	r := &Replay{calls: map[string][]transcript.Event{}, next: map[string]int{}, normalize: Normalize}
 	for _, e := range events {
 		if e.Type == transcript.TypeModelCall {
 			r.calls[e.Agent] = append(r.calls[e.Agent], e)
 		}
 	}
+	for _, o := range opts {
+		o(r)
+	}
 	return r
 }
 
 // Load returns a Replay of the transcript at path.
-func Load(path string) (*Replay, error) {
+func Load(path string, opts ...Option) (*Replay, error) {
 	events, err := transcript.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return New(events), nil
+	return New(events, opts...), nil
 }
 
 // Model returns a model that answers agent's calls in recorded order.
@@ -86,7 +102,7 @@ func (m *agentModel) Complete(ctx context.Context, req model.Request) (model.Rep
 		}
 	}
 	e := calls[i]
-	if msg := diverge(e.Messages, req.Messages); msg != "" {
+	if msg := diverge(e.Messages, req.Messages, r.normalize); msg != "" {
 		r.mu.Unlock()
 		return model.Reply{}, &model.Error{
 			Kind:    model.KindReplayDiverged,
@@ -132,14 +148,15 @@ func intExtra(extra map[string]any, key string) int {
 	return 0
 }
 
-// diverge returns where now differs from recorded, or "" when it does not.
-func diverge(recorded, now []model.Message) string {
+// diverge returns where now differs from recorded, compared as normalize
+// makes them, or "" when it does not.
+func diverge(recorded, now []model.Message, normalize func(string) string) string {
 	for j := 0; j < min(len(recorded), len(now)); j++ {
 		rec, cur := recorded[j], now[j]
 		if rec.Role != cur.Role {
 			return fmt.Sprintf("message %d is a %s message in the recording but a %s message now", j+1, rec.Role, cur.Role)
 		}
-		a, b := Normalize(rec.Content), Normalize(cur.Content)
+		a, b := normalize(rec.Content), normalize(cur.Content)
 		if a != b {
 			ea, eb := excerpts(a, b)
 			return fmt.Sprintf("message %d (%s) differs: recorded %q, now %q", j+1, rec.Role, ea, eb)
@@ -148,12 +165,12 @@ func diverge(recorded, now []model.Message) string {
 	switch {
 	case len(now) > len(recorded):
 		extra := now[len(recorded)]
-		ex, _ := excerpts(Normalize(extra.Content), "")
+		ex, _ := excerpts(normalize(extra.Content), "")
 		return fmt.Sprintf("the recording has %d message(s) but the request has %d; message %d (%s) is new: %q",
 			len(recorded), len(now), len(recorded)+1, extra.Role, ex)
 	case len(now) < len(recorded):
 		missing := recorded[len(now)]
-		ex, _ := excerpts(Normalize(missing.Content), "")
+		ex, _ := excerpts(normalize(missing.Content), "")
 		return fmt.Sprintf("the recording has %d message(s) but the request has %d; message %d (%s) is missing: %q",
 			len(recorded), len(now), len(now)+1, missing.Role, ex)
 	}
@@ -213,7 +230,16 @@ var (
 	runRE = regexp.MustCompile(`run-\d{8}-\d{6}-[0-9a-fA-F]{6}\b`)
 	// fenceRE matches the random nonce of the executor's output fences.
 	fenceRE = regexp.MustCompile(`(<<<output |output )[0-9a-f]{8}( stdout| stderr|>>>)`)
+	// fencedRE matches a fenced program output once Normalize has masked
+	// the nonces: the opening line, the output, the closing marker.
+	fencedRE = regexp.MustCompile(`(?s)(<<<output <nonce> (?:stdout|stderr)\n).*?(\n?output <nonce>>>>)`)
 )
+
+// normalizeIgnoringOutput is Normalize with the program output inside the
+// executor's fences replaced by "<output>".
+func normalizeIgnoringOutput(s string) string {
+	return fencedRE.ReplaceAllString(Normalize(s), "${1}<output>${2}")
+}
 
 // Normalize returns s with the differences a replay tolerates removed, so
 // that a message that differs from the recording only in them still

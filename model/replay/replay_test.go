@@ -327,6 +327,45 @@ func TestVolatileDifferencesDoNotDiverge(t *testing.T) {
 	}
 }
 
+func TestIgnoreProgramOutput(t *testing.T) {
+	report := func(exit, stdout, stderr, nonce string) string {
+		return "Execution report: block 1 of 1 failed.\n\nBlock 1 (python): exit code " + exit + "\n" +
+			"<<<output " + nonce + " stdout\n" + stdout + "\noutput " + nonce + ">>>\n" +
+			"<<<output " + nonce + " stderr\n" + stderr + "\noutput " + nonce + ">>>\n\nFiles created: out.csv"
+	}
+	recorded := []call{{"reviewer", model.Request{Messages: msgs(
+		model.RoleUser, "Sample 3 numbers.",
+		model.RoleUser, report("1", "0.1392\n0.8841\n0.5120", "Traceback: seed 4711", "1a2b3c4d"),
+	)}}}
+	tests := []struct {
+		name    string
+		now     string
+		strict  bool // diverges without the option
+		ignored bool // diverges with it
+	}{
+		{"other output", report("1", "0.9\n0.2\n0.4\nand a line more", "Traceback: seed 99", "0f0f0f0f"), true, false},
+		{"empty output", report("1", "", "", "0f0f0f0f"), true, false},
+		{"the same output", report("1", "0.1392\n0.8841\n0.5120", "Traceback: seed 4711", "99999999"), false, false},
+		{"another exit code", report("0", "0.1392\n0.8841\n0.5120", "Traceback: seed 4711", "1a2b3c4d"), true, true},
+		{"other files", strings.Replace(report("1", "x", "y", "1a2b3c4d"), "out.csv", "out.json", 1), true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now := msgs(model.RoleUser, "Sample 3 numbers.", model.RoleUser, tc.now)
+			for _, c := range []struct {
+				opts []replay.Option
+				want bool
+			}{{nil, tc.strict}, {[]replay.Option{replay.IgnoreProgramOutput()}, tc.ignored}} {
+				events, _, _ := record(t, map[string]model.Model{"reviewer": fake.Replies("ok")}, recorded)
+				_, err := replay.New(events, c.opts...).Model("reviewer").Complete(context.Background(), model.Request{Messages: now})
+				if diverged := model.KindOf(err) == model.KindReplayDiverged; diverged != c.want || (!diverged && err != nil) {
+					t.Errorf("with %d option(s): err = %v, want diverged = %v", len(c.opts), err, c.want)
+				}
+			}
+		})
+	}
+}
+
 func TestNormalize(t *testing.T) {
 	tests := []struct {
 		name, in, want string
