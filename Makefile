@@ -1,6 +1,9 @@
 # agentteam: build, image, tests, benchmarks. `make help` lists the targets.
 SHELL := /bin/bash
-GO    ?= go
+# go from PATH, else where the official tarball puts it
+GO    ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+# tests and scripts run `go` too
+export PATH := $(dir $(GO)):$(PATH)
 IMAGE ?= agentteam-sandbox:latest
 BIN   := bin/agentteam
 RUNNER := docker/build/agentteam-runner
