@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -25,18 +27,39 @@ func TestSeedTmp(t *testing.T) {
 	seedTmp(filepath.Join(skel, "missing"), dst) // no skeleton: nothing happens, no panic
 }
 
+// TestReserveThreads runs reserveThreads in a fresh process (this test
+// binary again), whose runtime has not yet got idle threads of its own to
+// reuse, and counts the threads left once the reserving goroutines ended.
 func TestReserveThreads(t *testing.T) {
 	threads := func() int {
 		entries, err := os.ReadDir("/proc/self/task")
 		if err != nil {
-			t.Skipf("no /proc/self/task: %v", err)
+			panic(err)
 		}
 		return len(entries)
 	}
-	before := threads()
-	reserveThreads(8)
-	// The goroutines have ended; their threads must still be there, idle.
-	if got := threads(); got < before+8-2 { // the runtime may already have had a couple idle
-		t.Fatalf("%d threads after reserving 8, had %d", got, before)
+	if os.Getenv("AGENTTEAM_RESERVE_CHILD") == "1" {
+		before := threads()
+		reserveThreads(8)
+		fmt.Printf("threads %d %d\n", before, threads())
+		return
+	}
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skipf("no /proc/self/task: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestReserveThreads$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "AGENTTEAM_RESERVE_CHILD=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var before, after int
+	if _, err := fmt.Sscanf(string(out), "threads %d %d", &before, &after); err != nil {
+		t.Fatalf("child said %q: %v", out, err)
+	}
+	// Eight new threads, less the one or two idle ones a fresh runtime may
+	// already have had; they stay after the goroutines ended.
+	if after < before+6 || after < 9 {
+		t.Fatalf("%d threads after reserving 8, %d before", after, before)
 	}
 }
