@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -55,14 +56,15 @@ func NewDocker(ctx context.Context, cfg Config, opts ...Option) (*Docker, error)
 	for _, o := range opts {
 		o(d)
 	}
-	copts := []client.Opt{client.FromEnv, client.WithAPIVersionNegotiation()}
-	if d.host != "" {
-		hostOpts, err := hostOptions(d.host)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-		}
-		copts = append(copts, hostOpts...)
+	// The engine named by WithHost, else DOCKER_HOST, else the default
+	// socket. The TLS variables apply to tcp:// addresses alone: with two
+	// engines, a unix socket beside a TLS port is still plain HTTP.
+	host := cmp.Or(d.host, os.Getenv(client.EnvOverrideHost), client.DefaultDockerHost)
+	hostOpts, err := hostOptions(host)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	copts := append([]client.Opt{client.WithVersionFromEnv(), client.WithAPIVersionNegotiation()}, hostOpts...)
 	if d.cli, err = client.NewClientWithOpts(copts...); err != nil {
 		return nil, fmt.Errorf("%w: create docker client for %s: %v", ErrEngineUnavailable, d.Host(), err)
 	}

@@ -26,8 +26,11 @@ func hostOptions(host string) ([]client.Opt, error) {
 		return nil, fmt.Errorf("engine address %q: %v", host, err)
 	}
 	switch u.Scheme {
-	case "unix", "tcp":
+	case "unix":
 		return []client.Opt{client.WithHost(host)}, nil
+	case "tcp":
+		// The TLS options replace the HTTP client, so they come first.
+		return []client.Opt{client.WithTLSClientConfigFromEnv(), client.WithHost(host)}, nil
 	case "ssh":
 		if u.Host == "" {
 			return nil, fmt.Errorf("engine address %q: no host", host)

@@ -4,12 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +26,16 @@ import (
 	"github.com/agentteam/agentteam/model/fakeserver"
 )
 
-// secondEngine starts a second dockerd of its own (socket, data, exec
-// root, containerd) with the sandbox image loaded, and returns its socket.
-func secondEngine(t *testing.T) string {
+// engine2 is the second engine's addresses.
+type engine2 struct {
+	sock     string // its unix socket
+	tcp      string // tcp://127.0.0.1:PORT, TLS with client certificates
+	certPath string // ca.pem, cert.pem, key.pem for DOCKER_CERT_PATH
+}
+
+// secondEngine starts a second dockerd of its own (socket, TLS port, data,
+// exec root, containerd) with the sandbox image loaded.
+func secondEngine(t *testing.T) engine2 {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("starting a second Docker engine needs root")
@@ -34,6 +49,9 @@ func secondEngine(t *testing.T) string {
 	}
 	os.WriteFile(filepath.Join(dir, "daemon.json"), []byte("{}"), 0o644)
 	sock := filepath.Join(dir, "docker.sock")
+	certs := filepath.Join(dir, "certs")
+	writeTLSFiles(t, certs)
+	port := freePort(t)
 	log, _ := os.Create(filepath.Join(dir, "dockerd.log"))
 	// The same storage driver as the engine the tests run on works here.
 	driver, err := exec.Command("docker", "info", "--format", "{{.Driver}}").Output()
@@ -42,6 +60,8 @@ func secondEngine(t *testing.T) string {
 	}
 	cmd := exec.Command("dockerd", "--config-file", filepath.Join(dir, "daemon.json"), "--data-root", filepath.Join(dir, "data"),
 		"--exec-root", filepath.Join(dir, "exec"), "--pidfile", filepath.Join(dir, "pid"), "-H", "unix://"+sock,
+		"-H", "tcp://127.0.0.1:"+port, "--tlsverify", "--tlscacert", filepath.Join(certs, "ca.pem"),
+		"--tlscert", filepath.Join(certs, "server-cert.pem"), "--tlskey", filepath.Join(certs, "server-key.pem"),
 		"--bridge=none", "--iptables=false", "--ip-masq=false", "--storage-driver", strings.TrimSpace(string(driver)))
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -73,7 +93,71 @@ func secondEngine(t *testing.T) string {
 	if out, err := load.CombinedOutput(); err != nil {
 		t.Fatalf("load the image into the second engine: %v\n%s", err, out)
 	}
-	return sock
+	return engine2{sock: sock, tcp: "tcp://127.0.0.1:" + port, certPath: certs}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// writeTLSFiles writes a CA, a server certificate for 127.0.0.1 and a
+// client certificate, in the file names dockerd's flags and the Docker
+// client's DOCKER_CERT_PATH expect.
+func writeTLSFiles(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newKey := func(name string) *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalECPrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name != "" {
+			write(name, "EC PRIVATE KEY", der)
+		}
+		return k
+	}
+	now := time.Now()
+	caKey := newKey("")
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "agentteam test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("ca.pem", "CERTIFICATE", caDER)
+	issue := func(serial int64, usage x509.ExtKeyUsage, certName, keyName string) {
+		k := newKey(keyName)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: certName},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(certName, "CERTIFICATE", der)
+	}
+	issue(2, x509.ExtKeyUsageServerAuth, "server-cert.pem", "server-key.pem")
+	issue(3, x509.ExtKeyUsageClientAuth, "cert.pem", "key.pem")
 }
 
 // unmountUnder unmounts what a stopped engine may have left mounted.
@@ -162,26 +246,43 @@ func TestBatchTwoEngines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a second Docker engine")
 	}
-	sock := secondEngine(t)
+	second := secondEngine(t)
+	sock := second.sock
 	main := os.Getenv("DOCKER_HOST")
 	if main == "" {
 		main = "unix:///var/run/docker.sock"
 	}
 
-	t.Run("shared", func(t *testing.T) {
-		dir := t.TempDir()
-		tasks := engineTasks(t, dir, 8)
-		code, _, errOut := cli(t, context.Background(), dir, "", "batch", "-j", "4", "--max-containers", "2", "--max-turns", "3",
-			"--docker-host", main, "--docker-host", "unix://"+sock, tasks)
-		results := readResults(t, filepath.Join(dir, "tasks.results.jsonl"))
-		used := map[string]int{}
-		for _, r := range results {
-			used[fmt.Sprint(r["engine"])]++
-		}
-		if code != ExitOK || len(results) != 8 || used[main] == 0 || used["unix://"+sock] == 0 {
-			t.Fatalf("exit %d, %d results, engines used %v, stderr %s", code, len(results), used, errOut)
-		}
-	})
+	for _, tc := range []struct {
+		name, other string
+		env         map[string]string
+	}{
+		{"shared", "unix://" + sock, nil},
+		// The TLS variables apply to the tcp:// engine only: the unix one
+		// beside it must still be spoken to in plain HTTP.
+		{"shared over TLS", second.tcp, map[string]string{"DOCKER_CERT_PATH": second.certPath, "DOCKER_TLS_VERIFY": "1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			dir := t.TempDir()
+			tasks := engineTasks(t, dir, 8)
+			code, _, errOut := cli(t, context.Background(), dir, "", "batch", "-j", "4", "--max-containers", "2", "--max-turns", "3",
+				"--docker-host", main, "--docker-host", tc.other, tasks)
+			if code != ExitOK {
+				t.Fatalf("exit %d, stderr %s", code, errOut)
+			}
+			results := readResults(t, filepath.Join(dir, "tasks.results.jsonl"))
+			used := map[string]int{}
+			for _, r := range results {
+				used[fmt.Sprint(r["engine"])]++
+			}
+			if code != ExitOK || len(results) != 8 || used[main] == 0 || used[tc.other] == 0 {
+				t.Fatalf("exit %d, %d results, engines used %v, stderr %s", code, len(results), used, errOut)
+			}
+		})
+	}
 
 	t.Run("one lost", func(t *testing.T) {
 		dir := t.TempDir()
