@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -121,4 +122,65 @@ func TestSIGKILL(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	waitGone(t, count)
+}
+
+// TestNonRootUser: run by a user who is not root (here uid 43210, in the
+// docker group only), blocks run as that user, so the files the team makes
+// are the user's, and nothing is left behind.
+func TestNonRootUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("switching to another user needs root")
+	}
+	sockInfo, err := os.Stat("/var/run/docker.sock")
+	if err != nil || os.Getenv("DOCKER_HOST") != "" {
+		t.Skip("needs the default engine socket")
+	}
+	dockerGID := sockInfo.Sys().(*syscall.Stat_t).Gid
+	const uid = 43210
+	// A directory the user can reach: t.TempDir's parents are root's alone.
+	home, err := os.MkdirTemp("", "at-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	os.Chmod(home, 0o755)
+	bin := filepath.Join(home, "agentteam")
+	data, err := os.ReadFile(buildBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(home, "work")
+	os.Mkdir(work, 0o755)
+	writeFile(t, work, "message.md", "```sh\nid -u\necho made > made.txt\n```\n")
+	if err := os.Chown(work, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(bin, "exec", "--workspace", "ws", "message.md")
+	cmd.Dir = work
+	cmd.Env = []string{"HOME=" + work, "PATH=/usr/local/bin:/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: []uint32{dockerGID}}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("exec as uid %d: %v\n%s", uid, err, out)
+	}
+	if !strings.Contains(string(out), "43210") {
+		t.Errorf("the block did not run as the user:\n%s", out)
+	}
+	st, err := os.Stat(filepath.Join(work, "ws", "made.txt"))
+	if err != nil {
+		t.Fatalf("the block's file: %v\n%s", err, out)
+	}
+	if owner := st.Sys().(*syscall.Stat_t).Uid; owner != uid {
+		t.Errorf("made.txt belongs to uid %d, not the user's %d", owner, uid)
+	}
+	host, _ := os.Hostname()
+	list, err := dockerClient(t).ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelOwner+"="+host+"/"+strconv.Itoa(cmd.Process.Pid)))})
+	if err != nil || len(list) != 0 {
+		t.Errorf("containers left: %d %v", len(list), err)
+	}
 }
