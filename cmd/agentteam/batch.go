@@ -32,16 +32,14 @@ import (
 type BatchOptions struct {
 	IO IO
 	teamOptions
+	replayFlags
 	File       string
 	Jobs       int
 	Containers int
 	Root       string
 	Results    string
-	Replay     string
-	// ReplayIgnoreOutput lets program output differ from the recordings.
-	ReplayIgnoreOutput bool
-	JSON               bool
-	Hosts              []string
+	JSON       bool
+	Hosts      []string
 }
 
 func newBatchCmd(s IO) *cobra.Command {
@@ -72,8 +70,7 @@ an error, 2 usage error, 4 the sandbox cannot run, 130 interrupted.`,
 	f.IntVar(&opts.Containers, "max-containers", max(2, 2*runtime.NumCPU()), "sandbox containers alive at once")
 	f.StringVar(&opts.Root, "workspace", "", "directory for the tasks' workspaces (default: ./workspace/batch-NAME)")
 	f.StringVar(&opts.Results, "results", "", "results file (default: NAME.results.jsonl beside TASKS.jsonl)")
-	f.StringVar(&opts.Replay, "replay", "", "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
-	f.BoolVar(&opts.ReplayIgnoreOutput, "replay-ignore-output", false, replayIgnoreOutputHelp)
+	opts.replayFlags.register(cmd, "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
 	f.BoolVar(&opts.JSON, "json", false, "print each task's result line on stdout as it is written")
 	f.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); default: DOCKER_HOST")
 	return cmd
@@ -124,12 +121,13 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if opts.Root == "" {
 		opts.Root = filepath.Join(opts.IO.Dir, "workspace", "batch-"+name)
 	}
+	if err := opts.replayFlags.check(); err != nil {
+		return err
+	}
 	if opts.Replay != "" {
 		if st, err := os.Stat(opts.Replay); err != nil || !st.IsDir() {
 			return usageError("--replay %s: not a directory of transcripts", opts.Replay)
 		}
-	} else if opts.ReplayIgnoreOutput {
-		return usageError("--replay-ignore-output goes with --replay")
 	}
 	done, err := finishedResults(opts.Results)
 	if err != nil {
@@ -298,7 +296,7 @@ func (opts *BatchOptions) attempt(ctx context.Context, runner *teamRunner, t bat
 	res.Workspace, res.Transcript = dir, dir+".transcript.jsonl"
 	coder, reviewer := runner.backend, runner.backend
 	if opts.Replay != "" {
-		rp, err := loadTaskReplay(opts.Replay, t.ID, replayOpts(opts.ReplayIgnoreOutput)...)
+		rp, err := loadTaskReplay(opts.Replay, t.ID, opts.replayOptions()...)
 		if err != nil {
 			res.Error = err.Error()
 			return res, false, nil
@@ -416,16 +414,17 @@ func finishedResults(path string) (map[string]BatchResult, error) {
 		return nil, fmt.Errorf("read results: %w", err)
 	}
 	for _, line := range bytes.Split(data, []byte("\n")) {
-		var id struct {
+		// The id as any (a hand-edited file may hold a number); the outer
+		// field wins over the embedded one.
+		var r struct {
+			BatchResult
 			ID any `json:"id"`
 		}
-		if json.Unmarshal(line, &id) != nil || id.ID == nil {
+		if json.Unmarshal(line, &r) != nil || r.ID == nil {
 			continue
 		}
-		var r BatchResult
-		json.Unmarshal(line, &r) // a field of another type is left zero
-		r.ID = fmt.Sprint(id.ID)
-		done[r.ID] = r
+		r.BatchResult.ID = fmt.Sprint(r.ID)
+		done[r.BatchResult.ID] = r.BatchResult
 	}
 	return done, nil
 }

@@ -58,26 +58,49 @@ func sandboxContainers(t *testing.T, cli *client.Client) []container.Summary {
 	return list
 }
 
-// assertNoContainers waits briefly for auto-removal, then fails if any
-// sandbox container of this process is left.
-func assertNoContainers(t *testing.T, cli *client.Client) {
+// ownedBy lists the sandbox containers of the agentteam process pid.
+func ownedBy(t *testing.T, cli *client.Client, pid int) []container.Summary {
 	t.Helper()
 	host, _ := os.Hostname()
-	owner := host + "/" + strconv.Itoa(os.Getpid())
-	var mine []string
-	for i := 0; i < 50; i++ {
-		mine = nil
-		for _, c := range sandboxContainers(t, cli) {
-			if c.Labels[sandbox.LabelOwner] == owner {
-				mine = append(mine, c.Names[0])
-			}
-		}
-		if len(mine) == 0 {
+	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelOwner+"="+host+"/"+strconv.Itoa(pid)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// waitNone polls left until it returns nothing, for at most 5 s (auto-
+// removal finishes asynchronously), and fails with what is still there.
+func waitNone(t *testing.T, what string, left func() []string) {
+	t.Helper()
+	var names []string
+	for range 50 {
+		if names = left(); len(names) == 0 {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("sandbox containers left behind: %v", mine)
+	t.Fatalf("%s: %v", what, names)
+}
+
+// assertNoContainers waits briefly for auto-removal, then fails if any
+// sandbox container of this process is left.
+func assertNoContainers(t *testing.T, cli *client.Client) {
+	t.Helper()
+	assertNoContainersOf(t, cli, os.Getpid())
+}
+
+// assertNoContainersOf is assertNoContainers for the agentteam process pid.
+func assertNoContainersOf(t *testing.T, cli *client.Client, pid int) {
+	t.Helper()
+	waitNone(t, "sandbox containers left behind", func() []string {
+		var names []string
+		for _, c := range ownedBy(t, cli, pid) {
+			names = append(names, c.Names[0])
+		}
+		return names
+	})
 }
 
 const message = "Here is the plan.\r\n\r\n" +

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
-
 	"github.com/agentteam/agentteam/model/fakeserver"
-	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/transcript"
 )
 
@@ -48,13 +42,8 @@ func startProgram(t *testing.T, dir string, cmd *exec.Cmd) (*exec.Cmd, func() in
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	cli := dockerClient(t)
-	host, _ := os.Hostname()
-	owner := filters.NewArgs(filters.Arg("label", sandbox.LabelOwner+"="+host+"/"+strconv.Itoa(cmd.Process.Pid)))
 	count := func() int {
-		list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true, Filters: owner})
-		if err != nil {
-			t.Fatal(err)
-		}
+		list := ownedBy(t, cli, cmd.Process.Pid)
 		for _, c := range list { // what is left, should a test fail on it
 			t.Logf("container %s: %s (%s)", c.ID[:12], c.State, c.Status)
 		}
@@ -78,9 +67,10 @@ func waitGone(t *testing.T, count func() int) {
 	}
 }
 
-// TestSIGINT: Ctrl-C exits 130 and removes the container.
-func TestSIGINT(t *testing.T) {
-	cmd, count := startSleeping(t, buildBinary(t))
+// interrupt sends Ctrl-C and checks that the program exits 130 with no
+// container left.
+func interrupt(t *testing.T, cmd *exec.Cmd, count func() int) {
+	t.Helper()
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitInterrupted {
@@ -89,6 +79,12 @@ func TestSIGINT(t *testing.T) {
 	if n := count(); n != 0 {
 		t.Fatalf("%d container(s) left after Ctrl-C", n)
 	}
+}
+
+// TestSIGINT: Ctrl-C exits 130 and removes the container.
+func TestSIGINT(t *testing.T) {
+	cmd, count := startSleeping(t, buildBinary(t))
+	interrupt(t, cmd, count)
 }
 
 // TestRunSIGINT: Ctrl-C in the middle of a team's block exits 130, leaves
@@ -101,14 +97,7 @@ func TestRunSIGINT(t *testing.T) {
 	cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+srv.URL, "OPENAI_API_KEY=")
 	cmd, count := startProgram(t, dir, cmd)
 	time.Sleep(time.Second) // the block is running
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != ExitInterrupted {
-		t.Fatalf("exit: %v, want status %d", err, ExitInterrupted)
-	}
-	if n := count(); n != 0 {
-		t.Fatalf("%d container(s) left after Ctrl-C", n)
-	}
+	interrupt(t, cmd, count)
 	evs, err := transcript.ReadFile(filepath.Join(dir, "t.jsonl"))
 	if err != nil || len(evs) < 3 || evs[len(evs)-1].Type != "result" || evs[len(evs)-1].Content != "interrupted" {
 		t.Fatalf("transcript: %v %+v", err, evs)
@@ -177,10 +166,5 @@ func TestNonRootUser(t *testing.T) {
 	if owner := st.Sys().(*syscall.Stat_t).Uid; owner != uid {
 		t.Errorf("made.txt belongs to uid %d, not the user's %d", owner, uid)
 	}
-	host, _ := os.Hostname()
-	list, err := dockerClient(t).ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelOwner+"="+host+"/"+strconv.Itoa(cmd.Process.Pid)))})
-	if err != nil || len(list) != 0 {
-		t.Errorf("containers left: %d %v", len(list), err)
-	}
+	assertNoContainersOf(t, dockerClient(t), cmd.Process.Pid)
 }

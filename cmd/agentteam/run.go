@@ -42,16 +42,14 @@ const (
 type RunOptions struct {
 	IO IO
 	teamOptions
-	Workspace string
-	Replay    string
-	// ReplayIgnoreOutput lets program output differ from the recording.
-	ReplayIgnoreOutput bool
-	Transcript         string
-	JSON               bool
-	Quiet              bool
-	Approve            bool
-	Yes                bool
-	Task               []string
+	replayFlags
+	Workspace  string
+	Transcript string
+	JSON       bool
+	Quiet      bool
+	Approve    bool
+	Yes        bool
+	Task       []string
 }
 
 func newRunCmd(s IO) *cobra.Command {
@@ -78,8 +76,7 @@ run, 130 interrupted.`,
 	opts.teamOptions.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./workspace)")
-	f.StringVar(&opts.Replay, "replay", "", "answer every model call from this recorded transcript (no network, no key)")
-	f.BoolVar(&opts.ReplayIgnoreOutput, "replay-ignore-output", false, replayIgnoreOutputHelp)
+	opts.replayFlags.register(cmd, "answer every model call from this recorded transcript (no network, no key)")
 	f.StringVar(&opts.Transcript, "transcript", "", "where to write the transcript (default: WORKSPACE.transcript.jsonl, beside the workspace)")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per event on stdout, the last a result")
 	f.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
@@ -95,7 +92,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	var rp *replay.Replay
 	if opts.Replay != "" {
 		var err error
-		if rp, err = replay.Load(opts.Replay, replayOpts(opts.ReplayIgnoreOutput)...); err != nil {
+		if rp, err = replay.Load(opts.Replay, opts.replayOptions()...); err != nil {
 			return usageError("replay: %v", err)
 		}
 	}
@@ -332,22 +329,43 @@ func (opts *RunOptions) check() error {
 	if err := opts.teamOptions.check(); err != nil {
 		return err
 	}
+	if err := opts.replayFlags.check(); err != nil {
+		return err
+	}
 	switch {
 	case opts.JSON && opts.Quiet:
 		return usageError("--json and --quiet do not go together")
 	case opts.Approve && !opts.Yes && !opts.IO.InIsTTY:
 		return usageError("--approve asks on a terminal, and standard input is not one: add --yes to run without asking")
-	case opts.ReplayIgnoreOutput && opts.Replay == "":
+	}
+	return nil
+}
+
+// replayFlags are --replay and --replay-ignore-output, which run and batch
+// share.
+type replayFlags struct {
+	Replay string // a transcript (run), a directory of them (batch)
+	// IgnoreOutput lets program output differ from the recording.
+	IgnoreOutput bool
+}
+
+func (r *replayFlags) register(cmd *cobra.Command, replayHelp string) {
+	f := cmd.Flags()
+	f.StringVar(&r.Replay, "replay", "", replayHelp)
+	f.BoolVar(&r.IgnoreOutput, "replay-ignore-output", false,
+		"with --replay: let the program output in the executor's reports differ from the recording (code that prints times or random numbers)")
+}
+
+func (r replayFlags) check() error {
+	if r.IgnoreOutput && r.Replay == "" {
 		return usageError("--replay-ignore-output goes with --replay")
 	}
 	return nil
 }
 
-const replayIgnoreOutputHelp = "with --replay: let the program output in the executor's reports differ from the recording (code that prints times or random numbers)"
-
-// replayOpts are the replay options the flags ask for.
-func replayOpts(ignoreOutput bool) []replay.Option {
-	if ignoreOutput {
+// replayOptions are the replay options the flags ask for.
+func (r replayFlags) replayOptions() []replay.Option {
+	if r.IgnoreOutput {
 		return []replay.Option{replay.IgnoreProgramOutput()}
 	}
 	return nil

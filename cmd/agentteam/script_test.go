@@ -103,22 +103,17 @@ func assertNoOrphans(t *testing.T, start time.Time) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var orphans []string
-	for range 50 {
+	waitNone(t, "sandbox containers outlived their agentteam process", func() []string {
 		list, err := d.List(context.Background(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		orphans = nil
+		var orphans []string
 		for _, c := range list {
 			if c.Orphan && !c.Created.Before(start) {
 				orphans = append(orphans, c.Name+" ("+c.State+")")
 			}
 		}
-		if len(orphans) == 0 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond) // AutoRemove finishes asynchronously
-	}
-	t.Fatalf("sandbox containers outlived their agentteam process: %v", orphans)
+		return orphans
+	})
 }

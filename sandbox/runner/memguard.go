@@ -66,31 +66,36 @@ func (g *memoryGuard) sample() (pinned, refaults int64, ok bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	stat := string(data)
-	found := 0
+	stat := parseStat(string(data))
+	found := false
 	for _, key := range g.pinned {
-		if v, ok := statValue(stat, key); ok {
+		if v, ok := stat[key]; ok {
 			pinned += v
-			found++
+			found = true
 		}
 	}
 	for _, key := range g.refaults {
-		if refaults, ok = statValue(stat, key); ok {
+		if refaults, ok = stat[key]; ok {
 			break
 		}
 	}
-	return pinned, refaults, ok && found > 0
+	return pinned, refaults, ok && found
 }
 
-// statValue finds "key value" among the lines of a cgroup file.
-func statValue(text, key string) (int64, bool) {
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(line, key+" "); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n, err == nil
+// parseStat reads the "key value" lines of a cgroup file in one pass;
+// lines that are not a key and a number are left out.
+func parseStat(text string) map[string]int64 {
+	out := make(map[string]int64, 64)
+	for line := range strings.Lines(text) {
+		key, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out[key] = n
 		}
 	}
-	return 0, false
+	return out
 }
 
 // pressure decides from successive samples whether memory is exhausted:

@@ -46,14 +46,14 @@ func TestPressure(t *testing.T) {
 	}
 }
 
-func TestStatValue(t *testing.T) {
-	text := "cache 100\nrss 20\ntotal_rss 300\ntotal_shmem 4\n"
+func TestParseStat(t *testing.T) {
+	stat := parseStat("cache 100\nrss 20\ntotal_rss 300\ntotal_shmem 4\n")
 	for key, want := range map[string]int64{"rss": 20, "total_rss": 300, "total_shmem": 4} {
-		if got, ok := statValue(text, key); !ok || got != want {
-			t.Errorf("statValue(%q) = %d, %v; want %d", key, got, ok, want)
+		if got, ok := stat[key]; !ok || got != want {
+			t.Errorf("parseStat: %q = %d, %v; want %d", key, got, ok, want)
 		}
 	}
-	if _, ok := statValue(text, "shmem"); ok {
+	if _, ok := stat["shmem"]; ok {
 		t.Error("found a key that is only a suffix of another")
 	}
 }

@@ -475,11 +475,8 @@ func oomKills() (int64, bool) {
 		if err != nil {
 			continue
 		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-				return n, err == nil
-			}
+		if n, ok := parseStat(string(data))["oom_kill"]; ok {
+			return n, true
 		}
 	}
 	return 0, false
