@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/agents/codeblock"
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/workspace"
 )
@@ -194,7 +195,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		blk := ran[i]
 		fmt.Fprintf(&b, "\nBlock %d (%s", i+1, blk.Language)
 		if blk.Filename != "" {
-			fmt.Fprintf(&b, ", saved as %s", sandbox.Printable(blk.Filename))
+			fmt.Fprintf(&b, ", saved as %s", safetext.Output(blk.Filename))
 		}
 		fmt.Fprintf(&b, "): exit code %d", r.ExitCode)
 		flags := r.Flags()
@@ -203,13 +204,13 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		}
 		b.WriteString("\n")
 		if r.Error != "" {
-			fmt.Fprintf(&b, "sandbox: %s\n", sandbox.Printable(r.Error))
+			fmt.Fprintf(&b, "sandbox: %s\n", safetext.Output(r.Error))
 		}
 		for _, s := range []struct{ name, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {
 			if s.text == "" {
 				continue
 			}
-			fmt.Fprintf(&b, "<<<output %s %s\n%s\noutput %s>>>\n", nonce, s.name, strings.TrimRight(sandbox.Printable(s.text), "\n"), nonce)
+			fmt.Fprintf(&b, "<<<output %s %s\n%s\noutput %s>>>\n", nonce, s.name, strings.TrimRight(safetext.Output(s.text), "\n"), nonce)
 		}
 		if r.Stdout == "" && r.Stderr == "" {
 			b.WriteString("(no output)\n")
@@ -233,7 +234,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		if len(f.names) > 0 {
 			names := make([]string, len(f.names))
 			for i, n := range f.names {
-				names[i] = sandbox.Printable(n)
+				names[i] = safetext.Output(n)
 			}
 			fmt.Fprintf(&b, "\nFiles %s in /workspace: %s\n", f.what, strings.Join(names, ", "))
 		}

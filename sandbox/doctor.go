@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/docker/go-units"
+
+	"github.com/agentteam/agentteam/safetext"
 )
 
 // Check is one line of a health report.
@@ -118,7 +120,7 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 	res, err := sess.Run(ctx, Code{Language: Python, Source: probe})
 	first := time.Since(start)
 	if err != nil || !res.OK() {
-		add(Check{Name: "hardening", Detail: fmt.Sprintf("the probe block failed: %v %s %s", err, res.Error, Printable(res.Stderr)),
+		add(Check{Name: "hardening", Detail: fmt.Sprintf("the probe block failed: %v %s %s", err, res.Error, safetext.Output(res.Stderr)),
 			Fix: "the image needs python3 (see docker/packages.txt)"})
 		return checks
 	}
@@ -132,7 +134,7 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 		HostEnv   []string `json:"host_env"`
 	}
 	if err := json.Unmarshal([]byte(res.Stdout), &seen); err != nil {
-		add(Check{Name: "hardening", Detail: "the probe's answer was not JSON: " + Printable(res.Stdout)})
+		add(Check{Name: "hardening", Detail: "the probe's answer was not JSON: " + safetext.Output(res.Stdout)})
 		return checks
 	}
 	ready := sess.(*session).box.ready

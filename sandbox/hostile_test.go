@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentteam/agentteam/safetext"
 )
 
 // hostileCase is one block a hostile model might write and the exact safe
@@ -278,7 +280,7 @@ func hostileCases() []hostileCase {
 		// Output.
 		{name: "escape sequences", lang: Python, code: "print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\rhidden')",
 			check: func(t *testing.T, r Result, _ string) {
-				p := Printable(r.Stdout)
+				p := safetext.Output(r.Stdout)
 				if !strings.Contains(r.Stdout, "\x1b]52") || strings.ContainsAny(p, "\x1b\x07\r") || !strings.Contains(p, `\x1b]52`) {
 					t.Fatalf("escapes not kept as data or not neutralised: raw %q printable %q", r.Stdout, p)
 				}
@@ -286,7 +288,7 @@ func hostileCases() []hostileCase {
 		{name: "invalid utf-8 and NUL", lang: Python, code: "import sys; sys.stdout.buffer.write(b'\\xff\\xfe\\x00ok\\xc3')",
 			check: func(t *testing.T, r Result, _ string) {
 				data, err := json.Marshal(r)
-				if err != nil || !json.Valid(data) || r.Stdout != "\xff\xfe\x00ok\xc3" || !utf8.ValidString(Printable(r.Stdout)) {
+				if err != nil || !json.Valid(data) || r.Stdout != "\xff\xfe\x00ok\xc3" || !utf8.ValidString(safetext.Output(r.Stdout)) {
 					t.Fatalf("raw %q json %s err %v", r.Stdout, data, err)
 				}
 			}},

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentteam/agentteam/model"
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/safetext"
 )
 
 // AskOptions are the inputs of `agentteam ask`.
@@ -102,7 +102,7 @@ func runAsk(ctx context.Context, opts *AskOptions) error {
 	if streamed {
 		req.OnDelta = func(d string) {
 			printed = true
-			fmt.Fprint(opts.IO.Out, sandbox.Printable(d))
+			fmt.Fprint(opts.IO.Out, safetext.Output(d))
 		}
 	}
 	start := time.Now()
@@ -118,7 +118,7 @@ func runAsk(ctx context.Context, opts *AskOptions) error {
 			Usage: reply.Usage, DurationMS: time.Since(start).Milliseconds()})
 	}
 	if !streamed {
-		fmt.Fprint(opts.IO.Out, sandbox.Printable(reply.Content))
+		fmt.Fprint(opts.IO.Out, safetext.Output(reply.Content))
 	}
 	if !strings.HasSuffix(reply.Content, "\n") {
 		fmt.Fprintln(opts.IO.Out)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/replay"
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 )
 
@@ -579,5 +580,5 @@ func printBatchSummary(opts *BatchOptions, results []BatchResult, ran, skipped i
 		fmt.Fprintf(w, " (%d already in the results, skipped)", skipped)
 	}
 	fmt.Fprintf(w, "\n%-14s %d\n%-14s %d\n%-14s %d\n", "approved", approved, "not approved", notApp, "errors", errs)
-	fmt.Fprintf(w, "%-14s p50 %s · p95 %s\n%-14s %d\n%-14s %s\n", "task time", pct(0.5), pct(0.95), "tokens", tokens, "results", sandbox.Printable(opts.Results))
+	fmt.Fprintf(w, "%-14s p50 %s · p95 %s\n%-14s %d\n%-14s %s\n", "task time", pct(0.5), pct(0.95), "tokens", tokens, "results", safetext.Output(opts.Results))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 )
 
@@ -71,7 +72,7 @@ func (v *runView) Delta(agent, text string) {
 		return
 	}
 	v.turnOf(agent)
-	fmt.Fprint(v.w, sandbox.Printable(text))
+	fmt.Fprint(v.w, safetext.Output(text))
 }
 
 // Message ends a turn.
@@ -89,12 +90,12 @@ func (v *runView) Message(m agents.Message) {
 	switch {
 	case m.Agent == agents.UserName:
 		v.header("task")
-		fmt.Fprintln(v.w, sandbox.Printable(m.Content))
+		fmt.Fprintln(v.w, safetext.Output(m.Content))
 	case v.current == m.Agent: // streamed already
 		fmt.Fprintln(v.w)
 	case len(m.Results) == 0: // not streamed (replay, or an executor with nothing to run)
 		v.header(m.Agent)
-		fmt.Fprintln(v.w, sandbox.Printable(m.Content))
+		fmt.Fprintln(v.w, safetext.Output(m.Content))
 	}
 	v.current = ""
 }
@@ -109,7 +110,7 @@ func (v *runView) BlockStart(agent string, b codeblock.Block) {
 	v.turnOf(agent)
 	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
 	if b.Filename != "" {
-		label += " · " + sandbox.Printable(b.Filename)
+		label += " · " + safetext.Output(b.Filename)
 	}
 	if !v.tty {
 		fmt.Fprintf(v.w, "running %s\n", label)
@@ -169,7 +170,7 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 		if s.text == "" {
 			continue
 		}
-		lines := strings.Split(strings.TrimRight(sandbox.Printable(s.text), "\n"), "\n")
+		lines := strings.Split(strings.TrimRight(safetext.Output(s.text), "\n"), "\n")
 		if len(lines) > 20 {
 			lines = append(append(lines[:10:10], v.paint("2", fmt.Sprintf("  [... %d lines ...]", len(lines)-20))), lines[len(lines)-10:]...)
 		}
@@ -179,7 +180,7 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 		}
 	}
 	if r.Error != "" {
-		fmt.Fprintln(v.w, v.paint("31", "sandbox: ")+sandbox.Printable(r.Error))
+		fmt.Fprintln(v.w, v.paint("31", "sandbox: ")+safetext.Output(r.Error))
 	}
 }
 
@@ -215,7 +216,7 @@ func (v *runView) Summary(s RunSummary) {
 	case s.Approved:
 		fmt.Fprintln(v.w, v.paint("1;32", "✓ approved")+" · "+s.StopReason)
 	case s.Error != "":
-		fmt.Fprintln(v.w, v.paint("1;31", "✗ stopped by an error")+" · "+sandbox.Printable(s.Error))
+		fmt.Fprintln(v.w, v.paint("1;31", "✗ stopped by an error")+" · "+safetext.Output(s.Error))
 	default:
 		fmt.Fprintln(v.w, v.paint("1;33", "✗ not approved")+" · "+s.StopReason)
 	}
@@ -233,13 +234,13 @@ func (v *runView) Summary(s RunSummary) {
 		tok = append(tok, "none reported")
 	}
 	fmt.Fprintf(v.w, "%d turns · %s · tokens: %s\n", s.Turns, fmtMS(float64(s.DurationMS)), strings.Join(tok, ", "))
-	fmt.Fprintf(v.w, "workspace %s", sandbox.Printable(s.Workspace))
+	fmt.Fprintf(v.w, "workspace %s", safetext.Output(s.Workspace))
 	if len(s.Files) > 0 {
 		names := make([]string, len(s.Files))
 		for i, f := range s.Files {
-			names[i] = sandbox.Printable(f)
+			names[i] = safetext.Output(f)
 		}
 		fmt.Fprintf(v.w, ": %s", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(v.w, "\ntranscript %s\n", sandbox.Printable(s.Transcript))
+	fmt.Fprintf(v.w, "\ntranscript %s\n", safetext.Output(s.Transcript))
 }

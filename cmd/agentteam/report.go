@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/agentteam/agentteam/agents/codeblock"
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/safetext"
 )
 
 // reporter prints exec's human report as blocks finish; with JSON it stays
@@ -34,7 +34,7 @@ func (r *reporter) start(b codeblock.Block) {
 	}
 	title := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
 	if b.Filename != "" {
-		title += " · " + sandbox.Printable(b.Filename)
+		title += " · " + safetext.Output(b.Filename)
 	}
 	fmt.Fprintln(r.w, r.paint("1", "── "+title+" "+strings.Repeat("─", max(3, 50-len(title)))))
 }
@@ -44,7 +44,7 @@ func (r *reporter) block(b ExecBlock) {
 		return
 	}
 	if b.Skipped {
-		fmt.Fprintf(r.w, "%s block %d (%s, line %d): %s\n", r.paint("33", "skipped"), b.Index+1, sandbox.Printable(b.Language), b.Line, b.SkipReason)
+		fmt.Fprintf(r.w, "%s block %d (%s, line %d): %s\n", r.paint("33", "skipped"), b.Index+1, safetext.Output(b.Language), b.Line, b.SkipReason)
 		return
 	}
 	res := b.Result
@@ -61,16 +61,16 @@ func (r *reporter) block(b ExecBlock) {
 	r.stream("stdout", res.Stdout, res.StdoutBytes)
 	r.stream("stderr", res.Stderr, res.StderrBytes)
 	if res.Error != "" {
-		fmt.Fprintln(r.w, r.paint("31", "error: ")+sandbox.Printable(res.Error))
+		fmt.Fprintln(r.w, r.paint("31", "error: ")+safetext.Output(res.Error))
 	}
 	for _, f := range res.Files.Created {
-		fmt.Fprintln(r.w, r.paint("2", "  + "+sandbox.Printable(f)))
+		fmt.Fprintln(r.w, r.paint("2", "  + "+safetext.Output(f)))
 	}
 	for _, f := range res.Files.Modified {
-		fmt.Fprintln(r.w, r.paint("2", "  ~ "+sandbox.Printable(f)))
+		fmt.Fprintln(r.w, r.paint("2", "  ~ "+safetext.Output(f)))
 	}
 	for _, f := range res.Files.Deleted {
-		fmt.Fprintln(r.w, r.paint("2", "  - "+sandbox.Printable(f)))
+		fmt.Fprintln(r.w, r.paint("2", "  - "+safetext.Output(f)))
 	}
 }
 
@@ -83,7 +83,7 @@ func (r *reporter) stream(name, text string, total int64) {
 		head = fmt.Sprintf("%s (%d bytes, cut)", name, total)
 	}
 	fmt.Fprintln(r.w, r.paint("2", head+":"))
-	body := strings.TrimRight(sandbox.Printable(text), "\n")
+	body := strings.TrimRight(safetext.Output(text), "\n")
 	for _, l := range strings.Split(body, "\n") {
 		fmt.Fprintln(r.w, "  "+l)
 	}
@@ -99,7 +99,7 @@ func (r *reporter) summary(rep ExecReport) {
 			}
 		}
 	}
-	fmt.Fprintf(r.w, "\n%d of %d blocks run passed · workspace %s\n", passed, ran, sandbox.Printable(rep.Workspace))
+	fmt.Fprintf(r.w, "\n%d of %d blocks run passed · workspace %s\n", passed, ran, safetext.Output(rep.Workspace))
 }
 
 func fmtMS(ms float64) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 )
 
@@ -111,7 +112,7 @@ func exitStatus(ctx context.Context, err error) (int, string) {
 }
 
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(sandbox.Printable(s)), " ")
+	return strings.Join(strings.Fields(safetext.Output(s)), " ")
 }
 
 // usageArgs wraps a cobra argument check so that its complaint is a usage error.

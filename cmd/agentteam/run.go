@@ -18,6 +18,7 @@ import (
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/replay"
 	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/team"
 	"github.com/agentteam/agentteam/transcript"
@@ -408,7 +409,7 @@ func terminalApprover(s IO, view *runView) agents.Approver {
 		defer view.mu.Unlock()
 		fmt.Fprintf(s.ErrOut, "\nThe coder's message has %d block(s) to run:\n", len(blocks))
 		for _, b := range blocks {
-			fmt.Fprintf(s.ErrOut, "── block %d · %s ──\n%s\n", b.Index+1, b.Language, sandbox.Printable(strings.TrimRight(b.Code, "\n")))
+			fmt.Fprintf(s.ErrOut, "── block %d · %s ──\n%s\n", b.Index+1, b.Language, safetext.Output(strings.TrimRight(b.Code, "\n")))
 		}
 		fmt.Fprint(s.ErrOut, "Run them in the sandbox? [y/N] ")
 		answer := make(chan string, 1)
