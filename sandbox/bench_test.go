@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -108,7 +109,11 @@ func BenchmarkCompare(b *testing.B) {
 		}
 		return nil
 	}, func() { open.Close(context.Background()) })
-	args := RunArgs(cfg, dir)
+	profile := filepath.Join(b.TempDir(), "seccomp.json")
+	if err := os.WriteFile(profile, []byte(SeccompProfile()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	args := RunArgs(cfg, dir, profile)
 	dockerRun := median("docker run --rm", n/3, 0, func() error {
 		out, err := exec.Command("docker", append(args, "python3", "-c", "print(1)")...).CombinedOutput()
 		if err != nil {

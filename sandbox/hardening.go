@@ -82,15 +82,19 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) sp
 		host: &container.HostConfig{
 			NetworkMode:    "none",
 			CapDrop:        []string{"ALL"},
-			SecurityOpt:    []string{"no-new-privileges"},
+			SecurityOpt:    []string{"no-new-privileges", "seccomp=" + seccompProfile()},
 			ReadonlyRootfs: true,
 			Tmpfs:          map[string]string{"/tmp": tmpfs},
 			// No Docker init: the runner is PID 1 and reaps every orphan
 			// itself. As PID 1 it cannot be killed or stopped from inside
 			// the container, and being non-dumpable it cannot be ptraced;
 			// Docker's init could be both.
-			Init:         &f,
-			IpcMode:      "private",
+			Init:    &f,
+			IpcMode: "private",
+			// A shared-memory segment dies with the last process attached
+			// to it, so none outlives its block (the IPC namespace is the
+			// container's own, so the setting is too).
+			Sysctls:      map[string]string{"kernel.shm_rmid_forced": "1"},
 			CgroupnsMode: "private", // the block sees its own cgroup, not the host's tree
 			ShmSize:      cfg.TmpBytes,
 			AutoRemove:   true, // a container whose host process died removes itself
@@ -145,6 +149,8 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 	check(slices.ContainsFunc(h.SecurityOpt, func(o string) bool {
 		return o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
 	}), "no-new-privileges not set (SecurityOpt %v)", h.SecurityOpt)
+	check(slices.Contains(h.SecurityOpt, "seccomp="+seccompProfile()), "the sandbox's seccomp profile is not applied")
+	check(h.Sysctls["kernel.shm_rmid_forced"] == "1", "kernel.shm_rmid_forced is not 1")
 	for _, o := range h.SecurityOpt {
 		check(!strings.Contains(o, "unconfined") && !strings.HasPrefix(o, "label=disable") && !strings.HasPrefix(o, "label:disable"),
 			"security option %q weakens confinement", o)
@@ -219,6 +225,20 @@ func verifyReady(r protocol.Ready, runtime string) error {
 	if r.Seccomp != 2 && runtime != "runsc" {
 		bad = append(bad, fmt.Sprintf("seccomp mode %d, not filtering", r.Seccomp))
 	}
+	if runtime != "runsc" {
+		var allowed []string
+		for _, name := range ProbedSyscalls {
+			if !slices.Contains(r.RefusedSyscalls, name) {
+				allowed = append(allowed, name)
+			}
+		}
+		if len(allowed) > 0 {
+			bad = append(bad, "the seccomp filter allows "+strings.Join(allowed, ", ")+" (not the sandbox's profile)")
+		}
+		if !r.ShmRmidForced {
+			bad = append(bad, "kernel.shm_rmid_forced is not 1")
+		}
+	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%w: inside the container: %s", ErrHardening, strings.Join(bad, "; "))
 	}
@@ -238,8 +258,10 @@ func isRoot(user string) bool {
 // RunArgs returns the arguments of `docker run --rm` that start a container
 // with the same hardening as a session's (without its labels), for
 // comparisons and for people who want to reproduce a sandbox by hand. The
-// command to run goes after them.
-func RunArgs(cfg Config, workspaceDir string) []string {
+// command to run goes after them. The docker CLI reads a seccomp profile
+// from a file: seccompFile names one holding SeccompProfile(), or is empty
+// for the engine's default profile.
+func RunArgs(cfg Config, workspaceDir, seccompFile string) []string {
 	cfg, _ = cfg.withDefaults()
 	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, nil)
 	h, c := sp.host, sp.config
@@ -248,7 +270,10 @@ func RunArgs(cfg Config, workspaceDir string) []string {
 		"--memory", strconv.FormatInt(h.Memory, 10), "--memory-swap", strconv.FormatInt(h.MemorySwap, 10),
 		"--cpus", strconv.FormatFloat(float64(h.NanoCPUs)/1e9, 'f', -1, 64), "--shm-size", strconv.FormatInt(h.ShmSize, 10),
 		"--ipc", "private", "--cgroupns", "private", "--hostname", c.Hostname, "--user", c.User, "--log-driver", "none",
-		"--oom-score-adj", strconv.Itoa(h.OomScoreAdj), "-v", h.Mounts[0].Source + ":" + h.Mounts[0].Target, "-w", c.WorkingDir}
+		"--oom-score-adj", strconv.Itoa(h.OomScoreAdj), "--sysctl", "kernel.shm_rmid_forced=1", "-v", h.Mounts[0].Source + ":" + h.Mounts[0].Target, "-w", c.WorkingDir}
+	if seccompFile != "" {
+		args = append(args, "--security-opt", "seccomp="+seccompFile)
+	}
 	if h.Runtime != "" {
 		args = append(args, "--runtime", h.Runtime)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-units"
+
+	"github.com/agentteam/agentteam/sandbox/protocol"
 )
 
 // TestContainerIsHardened inspects a live session's container: each setting
@@ -31,7 +34,9 @@ func TestContainerIsHardened(t *testing.T) {
 	}{
 		{"network none", h.NetworkMode == "none"},
 		{"all capabilities dropped", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && len(h.CapAdd) == 0},
-		{"no-new-privileges", strings.Join(h.SecurityOpt, ",") == "no-new-privileges"},
+		{"no-new-privileges", slices.Contains(h.SecurityOpt, "no-new-privileges")},
+		{"the sandbox's seccomp profile", slices.Equal(h.SecurityOpt, []string{"no-new-privileges", "seccomp=" + SeccompProfile()})},
+		{"shared memory dies with its last process", h.Sysctls["kernel.shm_rmid_forced"] == "1"},
 		{"read-only root", h.ReadonlyRootfs},
 		{"size-capped tmpfs /tmp", strings.Contains(h.Tmpfs["/tmp"], "size=16777216")},
 		{"non-root user", c.User == "10001:10001"},
@@ -82,7 +87,8 @@ func TestContainerIsHardened(t *testing.T) {
 	}
 	// And from inside, as the runner saw it before any block ran.
 	r := s.box.ready
-	if r.UID != 10001 || !r.NoNewPrivs || r.Seccomp != 2 || strings.Trim(r.CapEff, "0") != "" || strings.Trim(r.CapBnd, "0") != "" {
+	if r.UID != 10001 || !r.NoNewPrivs || r.Seccomp != 2 || strings.Trim(r.CapEff, "0") != "" || strings.Trim(r.CapBnd, "0") != "" ||
+		!r.ShmRmidForced || !slices.Equal(r.RefusedSyscalls, ProbedSyscalls) {
 		t.Errorf("confinement seen from inside: %+v", r)
 	}
 }
@@ -114,6 +120,8 @@ func TestVerifyFailsClosed(t *testing.T) {
 		{"capability added", func(s *spec) { s.host.CapAdd = []string{"NET_RAW"} }, "capabilities added"},
 		{"new privileges allowed", func(s *spec) { s.host.SecurityOpt = nil }, "no-new-privileges"},
 		{"seccomp off", func(s *spec) { s.host.SecurityOpt = append(s.host.SecurityOpt, "seccomp=unconfined") }, "weakens"},
+		{"the engine's seccomp profile", func(s *spec) { s.host.SecurityOpt = []string{"no-new-privileges"} }, "seccomp profile is not applied"},
+		{"shared memory outlives its process", func(s *spec) { s.host.Sysctls = nil }, "shm_rmid_forced"},
 		{"writable root", func(s *spec) { s.host.ReadonlyRootfs = false }, "root filesystem is writable"},
 		{"uncapped tmp", func(s *spec) { s.host.Tmpfs = map[string]string{"/tmp": "rw"} }, "/tmp"},
 		{"another init", func(s *spec) { t := true; s.host.Init = &t }, "the init process is not the runner"},
@@ -143,6 +151,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 			cc.Env = append([]string(nil), cc.Env...)
 			hc.Ulimits = append(hc.Ulimits[:0:0], hc.Ulimits...)
 			hc.Mounts = append(hc.Mounts[:0:0], hc.Mounts...)
+			hc.SecurityOpt = slices.Clone(hc.SecurityOpt)
 			weak := spec{config: &cc, host: &hc}
 			tc.weaken(&weak)
 			created, err := d.cli.ContainerCreate(context.Background(), weak.config, weak.host, nil, nil, "")
@@ -242,4 +251,34 @@ func at(lines []string, i int) string {
 		return lines[i]
 	}
 	return "<missing>"
+}
+
+// TestVerifyReadyFailsClosed: what the runner reports from inside must show
+// the sandbox's own seccomp profile and IPC setting, not just some filter.
+func TestVerifyReadyFailsClosed(t *testing.T) {
+	good := protocol.Ready{PID: 1, UID: 10001, GID: 10001, CapEff: "0000000000000000", CapBnd: "0000000000000000",
+		NoNewPrivs: true, Seccomp: 2, ShmRmidForced: true, RefusedSyscalls: slices.Clone(ProbedSyscalls)}
+	if err := verifyReady(good, ""); err != nil {
+		t.Fatalf("hardened runner refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		weaken func(*protocol.Ready)
+		want   string
+	}{
+		{"engine default profile (io_uring allowed)", func(r *protocol.Ready) { r.RefusedSyscalls = r.RefusedSyscalls[1:] }, "allows io_uring_setup"},
+		{"no probe refused", func(r *protocol.Ready) { r.RefusedSyscalls = nil }, "allows io_uring_setup, ptrace"},
+		{"no filter", func(r *protocol.Ready) { r.Seccomp = 0 }, "seccomp mode 0"},
+		{"shm segments outlive", func(r *protocol.Ready) { r.ShmRmidForced = false }, "shm_rmid_forced"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := good
+			r.RefusedSyscalls = slices.Clone(good.RefusedSyscalls)
+			tc.weaken(&r)
+			err := verifyReady(r, "")
+			if !errors.Is(err, ErrHardening) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verifyReady = %v, want ErrHardening mentioning %q", err, tc.want)
+			}
+		})
+	}
 }

@@ -327,7 +327,7 @@ func TestHostileBlocks(t *testing.T) {
 		sessions[timeout] = open{s, dir}
 		return s, dir
 	}
-	for _, tc := range hostileCases() {
+	for _, tc := range append(hostileCases(), seccompCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, dir := sessionFor(tc.timeout)
 			before := s.box
@@ -341,5 +341,23 @@ func TestHostileBlocks(t *testing.T) {
 			}
 			assertAlive(t, s)
 		})
+	}
+}
+
+// seccompCases are blocks that only the sandbox's own seccomp profile
+// refuses: Docker 20.10's default profile allows each of them.
+func seccompCases() []hostileCase {
+	refused := func(name, setup, call string) hostileCase {
+		return hostileCase{name: name, lang: Python,
+			code: "import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n" + setup +
+				"r = " + call + "\nprint(r, ctypes.get_errno())",
+			check: wantOut("-1 1\n")}
+	}
+	return []hostileCase{
+		refused("io_uring_setup", "", "libc.syscall(425, 8, ctypes.create_string_buffer(120))"),
+		refused("userfaultfd user mode", "", "libc.syscall(323, 1)"),
+		// A child of its own, which the default profile lets it trace.
+		refused("ptrace a child", "pid = os.fork()\nif pid == 0:\n    time.sleep(5); os._exit(0)\n", "libc.ptrace(16, pid, 0, 0)"),
+		refused("process_vm_readv", "", "libc.process_vm_readv(os.getpid(), None, 0, None, 0, 0)"),
 	}
 }

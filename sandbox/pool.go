@@ -22,11 +22,14 @@ import (
 //
 // Each container has its own slot directory, mounted at /workspace: a
 // session moves its workspace's files into the slot, and back out when it
-// closes (renames, so the slots live on the workspaces' file system). Then
-// the runner kills every process, empties /tmp and /dev/shm and reports
-// what it could not clear; the host checks that report, the runner's
-// confinement and that the slot is empty. A container that fails any of
-// it is removed, never lent again.
+// closes (renames, so the slots live on the workspaces' file system). First
+// the runner kills every process, removes every IPC object, empties /tmp
+// and /dev/shm and reports what it could not clear, and starts nothing;
+// then the files move out; the host checks the runner's report, its
+// confinement and that the slot is empty, and only then tells the runner to
+// start the next block's interpreter. A container that fails any of it is
+// removed, never lent again. So the next task starts from the state of a
+// fresh container: nothing of the last task runs, or waits to run, in it.
 type Pool struct {
 	d    *Docker
 	root string
@@ -193,8 +196,9 @@ func (p *Pool) reset(b *box) error {
 			if err := f.Decode(&r); err != nil {
 				return err
 			}
-			if r.Leftover != 0 || r.TmpLeft != 0 {
-				return fmt.Errorf("not clean after reset: %d process(es), %d entries in /tmp and /dev/shm", r.Leftover, r.TmpLeft)
+			if r.Leftover != 0 || r.TmpLeft != 0 || r.IPCLeft != 0 {
+				return fmt.Errorf("not clean after reset: %d process(es), %d entries in /tmp and /dev/shm, %d IPC object(s)",
+					r.Leftover, r.TmpLeft, r.IPCLeft)
 			}
 			return verifyReady(r, p.d.cfg.Runtime)
 		case <-deadline:
@@ -232,6 +236,11 @@ func (ps *pooledSession) Close(ctx context.Context) error {
 	if clean && moveErr == nil {
 		u, err := s.ws.Usage(1, 1)
 		clean = err == nil && u.Entries == 0
+	}
+	// Only now, with the slot checked empty, may the next block's
+	// interpreter start in the container.
+	if clean && moveErr == nil {
+		clean = c.b.send(protocol.TypeWarm, struct{}{}) == nil
 	}
 	if !clean || moveErr != nil {
 		if moveErr != nil {

@@ -175,8 +175,9 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 				s.discard()
 				return nil, ctxErr
 			}
-			if out.Leftover != 0 {
-				s.d.log.Warn("sandbox not clean after block; replacing its container", "leftover", out.Leftover, "runner_stderr", b.stderr.String())
+			if out.Leftover != 0 || out.IPCLeft != 0 {
+				s.d.log.Warn("sandbox not clean after block; replacing its container", "leftover", out.Leftover,
+					"ipc_left", out.IPCLeft, "runner_stderr", b.stderr.String())
 				s.discard()
 			}
 			return &out, ctxErr

@@ -44,6 +44,7 @@ const (
 	TypeCancel Type = 4 // host → runner: stop the running block
 	TypeResult Type = 5 // runner → host: the block's outcome
 	TypeReset  Type = 6 // host → runner: make the container as new for another session; answered with Ready
+	TypeWarm   Type = 7 // host → runner: the workspace is ready for the next session; start the next block's interpreter
 )
 
 // Token authenticates frames between one host session and one container.
@@ -84,11 +85,19 @@ type Ready struct {
 	// a block that thrashes at the limit ("cgroup v1", "cgroup v2"), or is
 	// empty when it cannot read them.
 	MemoryGuard string `json:"memory_guard,omitempty"`
-	// After a reset: processes other than the runner still alive, and
-	// entries left in /tmp and /dev/shm. The host discards a container
-	// where either is not 0.
+	// ShmRmidForced: kernel.shm_rmid_forced is 1, so a shared-memory
+	// segment dies with the last process attached to it.
+	ShmRmidForced bool `json:"shm_rmid_forced"`
+	// RefusedSyscalls names the probed system calls that the seccomp
+	// filter refused (EPERM), which tells the sandbox's own profile from
+	// an engine's default.
+	RefusedSyscalls []string `json:"refused_syscalls"`
+	// After a reset: processes other than the runner still alive, entries
+	// left in /tmp and /dev/shm, and IPC objects (SysV and POSIX message
+	// queues) left. The host discards a container where any is not 0.
 	Leftover int `json:"leftover"`
 	TmpLeft  int `json:"tmp_left"`
+	IPCLeft  int `json:"ipc_left"`
 }
 
 // Run asks the runner to run one block.
@@ -132,6 +141,9 @@ type Result struct {
 	// Leftover counts processes still alive after the block's sweep; the
 	// host discards a container whose sweep was not clean.
 	Leftover int `json:"leftover,omitempty"`
+	// IPCLeft counts IPC objects the block left that the sweep could not
+	// remove; the host discards such a container too.
+	IPCLeft int `json:"ipc_left,omitempty"`
 }
 
 // Write sends one frame.

@@ -105,9 +105,15 @@ func Serve(in io.Reader, out io.Writer) error {
 		}
 	}()
 	for f := range frames {
-		if f.Type == protocol.TypeReset {
+		switch f.Type {
+		case protocol.TypeReset:
 			if err := s.send(protocol.TypeReady, s.reset()); err != nil {
 				return err
+			}
+			continue
+		case protocol.TypeWarm:
+			if s.warm == nil && countOthers() == 0 {
+				s.warm, _ = startWarmPython()
 			}
 			continue
 		}
@@ -122,7 +128,7 @@ func Serve(in io.Reader, out io.Writer) error {
 		if err := s.send(protocol.TypeResult, res); err != nil {
 			return err
 		}
-		if res.Leftover == 0 {
+		if res.Leftover == 0 && res.IPCLeft == 0 {
 			s.warm, _ = startWarmPython()
 		}
 	}
@@ -291,6 +297,7 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 		}
 	}
 	res.Leftover = sweep()
+	res.IPCLeft = sweepIPC()
 
 	// Every writer of the pipes is dead now; the copies end at EOF. A
 	// leftover process could still hold a pipe, so do not wait forever.
@@ -359,21 +366,22 @@ func placeScript(req protocol.Run) (string, *os.File, error) {
 }
 
 // reset makes the container as it was when it started, for another
-// session: no process but the runner, empty /tmp (reseeded) and /dev/shm,
-// a fresh warm interpreter. It reports what it could not clear.
+// session: no process but the runner, no IPC object, empty /tmp (reseeded)
+// and /dev/shm. It reports what it could not clear. It starts no
+// interpreter: the host still has to move the last session's files out of
+// the workspace, and says so with a Warm frame once it has checked that the
+// workspace is empty.
 func (s *server) reset() protocol.Ready {
 	if s.warm != nil {
 		s.warm.discard()
 		s.warm = nil
 	}
 	leftover := sweep()
+	ipc := sweepIPC()
 	left := wipe("/tmp") + wipe("/dev/shm")
 	seedTmp(tmpSkel, "/tmp")
 	r := s.confinement()
-	r.Leftover, r.TmpLeft = leftover, left
-	if leftover == 0 {
-		s.warm, _ = startWarmPython()
-	}
+	r.Leftover, r.TmpLeft, r.IPCLeft = leftover, left, ipc
 	return r
 }
 
@@ -513,5 +521,7 @@ func readConfinement() protocol.Ready {
 		}
 	}
 	_, r.OOMCounter = oomKills()
+	r.ShmRmidForced = shmRmidForced()
+	r.RefusedSyscalls = refusedCalls()
 	return r
 }

@@ -1,0 +1,80 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// IPC objects outlive the processes that made them: a SysV shared-memory
+// segment stays charged to the container's memory limit (so every later
+// block is OOM-killed), and queues, semaphores and POSIX message queues
+// carry data from one block, or one pooled task, to the next. Emptying /tmp
+// and /dev/shm touches none of them. The container has its own IPC
+// namespace, so every object listed here is the sandbox's own.
+
+const (
+	sysvDir   = "/proc/sysvipc"
+	mqueueDir = "/dev/mqueue"
+	ipcRMID   = 0 // IPC_RMID, the same for shmctl, msgctl and semctl
+)
+
+// sweepIPC removes every SysV segment, queue and semaphore set and every
+// POSIX message queue it can, and returns how many are left.
+func sweepIPC() int {
+	for _, id := range sysvIDs("shm") {
+		unix.SysvShmCtl(id, ipcRMID, nil)
+	}
+	for _, id := range sysvIDs("msg") {
+		unix.Syscall(unix.SYS_MSGCTL, uintptr(id), ipcRMID, 0)
+	}
+	for _, id := range sysvIDs("sem") {
+		unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, ipcRMID, 0, 0, 0)
+	}
+	if entries, err := os.ReadDir(mqueueDir); err == nil {
+		for _, e := range entries {
+			os.Remove(filepath.Join(mqueueDir, e.Name())) // unlink is mq_unlink there
+		}
+	}
+	return countIPC()
+}
+
+// countIPC counts the IPC objects in the container's IPC namespace.
+func countIPC() int {
+	n := len(sysvIDs("shm")) + len(sysvIDs("msg")) + len(sysvIDs("sem"))
+	if entries, err := os.ReadDir(mqueueDir); err == nil {
+		n += len(entries)
+	}
+	return n
+}
+
+// sysvIDs lists the ids in /proc/sysvipc/KIND (the second column; the first
+// line is a header).
+func sysvIDs(kind string) []int {
+	data, err := os.ReadFile(filepath.Join(sysvDir, kind))
+	if err != nil {
+		return nil
+	}
+	var ids []int
+	for i, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 2 {
+			continue
+		}
+		if id, err := strconv.Atoi(f[1]); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// shmRmidForced reports whether the kernel destroys a shared-memory segment
+// as soon as no process has it attached (kernel.shm_rmid_forced=1), so a
+// segment cannot outlive the block that made it.
+func shmRmidForced() bool {
+	data, err := os.ReadFile("/proc/sys/kernel/shm_rmid_forced")
+	return err == nil && strings.TrimSpace(string(data)) == "1"
+}
