@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -90,8 +89,7 @@ func TestContainerIsHardened(t *testing.T) {
 // testLabels marks a container as this test process's, so that TestMain
 // finds it if it leaks.
 func testLabels() map[string]string {
-	host, _ := os.Hostname()
-	return map[string]string{LabelManaged: "true", LabelOwner: host + "/" + strconv.Itoa(os.Getpid())}
+	return map[string]string{LabelManaged: "true", LabelOwner: OwnerLabel()}
 }
 
 // TestVerifyFailsClosed creates real containers with one protection missing

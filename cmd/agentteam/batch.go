@@ -257,6 +257,7 @@ func (opts *BatchOptions) fleet(ctx context.Context, runner *teamRunner) (*sandb
 		if err != nil {
 			return nil, fmt.Errorf("engine %s: %w", h, err)
 		}
+		d.StartSweep(ctx)
 		if i == 0 {
 			dockers, runner.docker = []*sandbox.Docker{d}, d
 		} else {

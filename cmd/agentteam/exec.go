@@ -129,6 +129,7 @@ func execBlocks(ctx context.Context, opts *ExecOptions, cfg sandbox.Config, bloc
 	if err := d.Check(ctx); err != nil {
 		return err
 	}
+	d.StartSweep(ctx) // the containers of killed runs; never waited for
 	ws, err := openWorkspace(opts.IO, opts.Workspace)
 	if err != nil {
 		return err

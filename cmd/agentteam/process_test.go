@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/agentteam/agentteam/model/fakeserver"
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/transcript"
 )
 
@@ -167,4 +172,97 @@ func TestNonRootUser(t *testing.T) {
 		t.Errorf("made.txt belongs to uid %d, not the user's %d", owner, uid)
 	}
 	assertNoContainersOf(t, dockerClient(t), cmd.Process.Pid)
+}
+
+// TestSweepAfterKill: a SIGKILLed agentteam cleans up nothing itself. A
+// container it had started removes itself (TestSIGKILL); one it had only
+// created (AutoRemove covers started containers alone: a kill while the
+// create request is in flight, or between create and start) is removed by
+// the sweep of the next command that opens the engine, as is one whose
+// owner's pid now names another process; a live owner's container stays.
+func TestSweepAfterKill(t *testing.T) {
+	bin := buildBinary(t)
+	cli := dockerClient(t)
+	dir := t.TempDir()
+	sleeper := writeFile(t, dir, "sleep.md", "```sh\necho started\nsleep 60\n```\n")
+	var killed []int
+	ownerOfKilled := ""
+	for _, point := range []struct {
+		name  string
+		after time.Duration // after start; -1: as soon as its container shows
+	}{
+		{"while it connects", 50 * time.Millisecond},
+		{"while it creates", 150 * time.Millisecond},
+		{"while it starts", 300 * time.Millisecond},
+		{"at its first container", -1},
+		{"while its block runs", 3 * time.Second},
+	} {
+		cmd := exec.Command(bin, "exec", "--workspace", filepath.Join(dir, "ws"), sleeper)
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pid := cmd.Process.Pid
+		killed = append(killed, pid)
+		if point.after < 0 {
+			for deadline := time.Now().Add(20 * time.Second); len(ownedBy(t, cli, pid)) == 0 && time.Now().Before(deadline); {
+			}
+		} else {
+			time.Sleep(point.after)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		for _, c := range ownedBy(t, cli, pid) {
+			t.Logf("killed %s: container %s %s", point.name, c.ID[:12], c.State)
+			ownerOfKilled = c.Labels[sandbox.LabelOwner]
+			t.Cleanup(func() { cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+		}
+	}
+	if ownerOfKilled == "" {
+		t.Fatal("no killed process had made a container")
+	}
+
+	// What a kill between create and start leaves, made directly: a kill
+	// rarely lands in that window, which is kept short.
+	mine := sandbox.OwnerLabel()
+	i := strings.LastIndexByte(mine, '/')
+	start, _ := strconv.ParseUint(mine[i+1:], 10, 64)
+	mk := func(owner string) string {
+		c, err := cli.ContainerCreate(context.Background(), &container.Config{Image: sandbox.Defaults().Image, Cmd: []string{"/bin/sh", "-c", "sleep 30"},
+			Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner, sandbox.LabelSession: "test-sweep-after-kill"}},
+			&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+		return c.ID
+	}
+	created := mk(ownerOfKilled)
+	reused := mk(mine[:i] + "/" + strconv.FormatUint(start+1, 10)) // this test's pid, another process's start
+	live := mk(mine)
+
+	next := exec.Command(bin, "exec", writeFile(t, dir, "true.md", "```sh\ntrue\n```\n"))
+	next.Dir = dir
+	if out, err := next.CombinedOutput(); err != nil {
+		t.Fatalf("the next command: %v\n%s", err, out)
+	}
+	exists := func(id string) bool {
+		_, err := cli.ContainerInspect(context.Background(), id)
+		return err == nil
+	}
+	waitNone(t, "containers of killed processes left after the next command", func() []string {
+		var left []string
+		for _, pid := range killed {
+			for _, c := range ownedBy(t, cli, pid) {
+				left = append(left, c.ID[:12]+" ("+c.State+")")
+			}
+		}
+		if exists(reused) {
+			left = append(left, "the container of a reused pid")
+		}
+		return left
+	})
+	if exists(created) || !exists(live) {
+		t.Fatalf("created-never-started removed %v, live kept %v", !exists(created), exists(live))
+	}
 }

@@ -223,6 +223,7 @@ func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRu
 		d.Close()
 		return nil, err
 	}
+	d.StartSweep(ctx) // the containers of killed runs; never waited for
 	r.docker, r.sandboxes = d, d
 	return r, nil
 }
