@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -264,5 +266,109 @@ func TestSweepAfterKill(t *testing.T) {
 	})
 	if exists(created) || !exists(live) {
 		t.Fatalf("created-never-started removed %v, live kept %v", !exists(created), exists(live))
+	}
+}
+
+// TestStdoutClosed: when the reader of agentteam's stdout goes away after
+// the first line (`agentteam run --json | head -1`), run, exec and batch
+// stop as on Ctrl-C, not killed by SIGPIPE: exit 141 with a note on stderr,
+// no container left, the transcript ending with its result, a batch's
+// finished tasks kept in its results.
+func TestStdoutClosed(t *testing.T) {
+	bin := buildBinary(t)
+	cli := dockerClient(t)
+	slow := fakeserver.Step{Content: "```sh\necho hi\n```", DelayMS: 30000}
+	cases := []struct {
+		name   string
+		script fakeserver.Script
+		files  map[string]string
+		args   []string
+		check  func(t *testing.T, dir string)
+	}{
+		{
+			name:   "run",
+			script: fakeserver.Script{Replies: []fakeserver.Step{slow}},
+			args:   []string{"run", "--json", "--transcript", "t.jsonl", "Say hi."},
+			check: func(t *testing.T, dir string) {
+				evs, err := transcript.ReadFile(filepath.Join(dir, "t.jsonl"))
+				if err != nil || len(evs) < 2 {
+					t.Fatalf("transcript: %v %+v", err, evs)
+				}
+				last := evs[len(evs)-1]
+				if last.Type != "result" || last.Extra["exit_code"] != float64(ExitStdoutClosed) {
+					t.Fatalf("the transcript's last event: %+v", last)
+				}
+			},
+		},
+		{
+			name:  "exec",
+			files: map[string]string{"m.md": "```sh\necho one\n```\n```sh\nsleep 60\n```\n"},
+			args:  []string{"exec", "m.md"},
+		},
+		{
+			name: "batch",
+			script: fakeserver.Script{Replies: []fakeserver.Step{
+				{Content: "```sh\necho one\n```"}, {Content: "APPROVE"}, slow,
+			}},
+			files: map[string]string{"tasks.jsonl": `{"id": "1", "task": "One."}` + "\n" + `{"id": "2", "task": "Two."}` + "\n" + `{"id": "3", "task": "Three."}` + "\n"},
+			args:  []string{"batch", "-j", "1", "--json", "tasks.jsonl"},
+			check: func(t *testing.T, dir string) {
+				data, err := os.ReadFile(filepath.Join(dir, "tasks.results.jsonl"))
+				if err != nil || strings.Count(string(data), "\n") != 1 || !strings.Contains(string(data), `"id":"1"`) {
+					t.Fatalf("results: %v %s", err, data)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, text := range tc.files {
+				writeFile(t, dir, name, text)
+			}
+			srv := fakeserver.New(tc.script)
+			defer srv.Close()
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Dir, cmd.Stdout, cmd.Stderr = dir, w, &stderr
+			cmd.Env = append(os.Environ(), "OPENAI_BASE_URL="+srv.URL, "OPENAI_API_KEY=")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			w.Close()
+			line, err := bufio.NewReader(r).ReadString('\n')
+			if err != nil {
+				t.Fatalf("first line: %v (stderr %s)", err, stderr.String())
+			}
+			// Close while a container is up, so that it is the interrupted
+			// path that removes it.
+			for deadline := time.Now().Add(20 * time.Second); len(ownedBy(t, cli, cmd.Process.Pid)) == 0; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no sandbox container appeared")
+				}
+			}
+			r.Close()
+			start := time.Now()
+			err = cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != ExitStdoutClosed {
+				t.Fatalf("exit: %v (%v), want status %d; first line %q; stderr:\n%s", err, cmd.ProcessState, ExitStdoutClosed, line, stderr.String())
+			}
+			if d := time.Since(start); d > 15*time.Second {
+				t.Errorf("took %s to stop", d)
+			}
+			if !strings.Contains(stderr.String(), "agentteam: stopped: standard output was closed") {
+				t.Errorf("stderr: %s", stderr.String())
+			}
+			assertNoContainersOf(t, cli, cmd.Process.Pid)
+			if tc.check != nil {
+				tc.check(t, dir)
+			}
+		})
 	}
 }

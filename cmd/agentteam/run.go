@@ -66,7 +66,7 @@ back with no network; with --replay and no TASK, the recorded task is used.
 
 Exit status: 0 approved, 3 stopped without approval (max turns, timeout, token
 budget), 1 an error (model, no key, ...), 2 usage error, 4 the sandbox cannot
-run, 130 interrupted.`,
+run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args
