@@ -190,14 +190,15 @@ func TestSweepAfterKill(t *testing.T) {
 	var killed []int
 	ownerOfKilled := ""
 	for _, point := range []struct {
-		name  string
-		after time.Duration // after start; -1: as soon as its container shows
+		name      string
+		container bool          // count from when its first container shows, not from its start
+		after     time.Duration // then wait this long
 	}{
-		{"while it connects", 50 * time.Millisecond},
-		{"while it creates", 150 * time.Millisecond},
-		{"while it starts", 300 * time.Millisecond},
-		{"at its first container", -1},
-		{"while its block runs", 3 * time.Second},
+		{"while it connects", false, 50 * time.Millisecond},
+		{"while it creates", false, 150 * time.Millisecond},
+		{"while it starts", false, 300 * time.Millisecond},
+		{"at its first container", true, 0},
+		{"while its block runs", true, time.Second},
 	} {
 		cmd := exec.Command(bin, "exec", "--workspace", filepath.Join(dir, "ws"), sleeper)
 		cmd.Dir = dir
@@ -206,12 +207,9 @@ func TestSweepAfterKill(t *testing.T) {
 		}
 		pid := cmd.Process.Pid
 		killed = append(killed, pid)
-		if point.after < 0 {
-			for deadline := time.Now().Add(20 * time.Second); len(ownedBy(t, cli, pid)) == 0 && time.Now().Before(deadline); {
-			}
-		} else {
-			time.Sleep(point.after)
+		for deadline := time.Now().Add(20 * time.Second); point.container && len(ownedBy(t, cli, pid)) == 0 && time.Now().Before(deadline); {
 		}
+		time.Sleep(point.after)
 		cmd.Process.Kill()
 		cmd.Wait()
 		for _, c := range ownedBy(t, cli, pid) {
