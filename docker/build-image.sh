@@ -57,7 +57,6 @@ fi
 # output only when it fails.
 log=$(mktemp)
 docker build --network none -q \
-  --label org.agentteam.managed=true \
   --build-arg BASE_IMAGE="$BASE_IMAGE" \
   -f "$here/Dockerfile.sandbox" -t "$IMAGE" "$here" >"$log" 2>&1 \
   || { cat "$log" >&2; rm -f "$log"; die "docker build of $IMAGE failed"; }

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -237,35 +236,62 @@ func (b *box) streamErr() error {
 	return b.err
 }
 
-// startBox creates, verifies, attaches and starts a container, and waits
+// startBox creates, attaches, starts and verifies a container, and waits
 // for its runner. On any failure nothing is left behind.
+//
+// A container is started right after it is created and attached, and
+// verified after that: AutoRemove covers only containers that have started,
+// so the time between create and start is the time in which a killed
+// process leaves a container behind (the sweep of the next command removes
+// it then). Starting first is safe: until it is greeted, the runner runs
+// nothing but its own set-up, and the greeting is sent only once inspect
+// shows every protection in effect, so no block can reach a container that
+// was not verified.
 func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *box, err error) {
 	imageEnv, err := d.image(ctx)
 	if err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
 	labels := map[string]string{
 		LabelManaged: "true",
 		LabelSession: sessionID,
-		LabelOwner:   host + "/" + strconv.Itoa(os.Getpid()),
+		LabelOwner:   ownerLabel(),
 	}
 	sp := newSpec(d.cfg, user, dir, labels)
-	// Create on a context the caller cannot cancel: a request cut off
-	// mid-way can leave a created container whose id we never learn, and
-	// AutoRemove only covers containers that have started.
-	createCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	created, err := d.cli.ContainerCreate(createCtx, sp.config, sp.host, nil, nil, "agentteam-"+sessionID+"-"+randHex(3))
-	cancel()
+	tok, err := protocol.NewToken()
+	if err != nil {
+		return nil, err
+	}
+	// Create, attach and start on a context the caller cannot cancel: a
+	// request cut off mid-way can leave a created container whose id we
+	// never learn, or one that never starts and so never removes itself.
+	// The caller's cancellation is looked at once it has started.
+	startCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	created, err := d.cli.ContainerCreate(startCtx, sp.config, sp.host, nil, nil, "agentteam-"+sessionID+"-"+randHex(3))
 	if err != nil {
 		return nil, d.classify("create sandbox container", err)
 	}
-	b := &box{id: created.ID}
+	b := &box{id: created.ID, tok: tok}
 	defer func() { // b, not the named result, which a failing return sets to nil
 		if err != nil {
 			d.remove(b)
 		}
 	}()
+	// Attach before start: the runner's stdin then closes when this process
+	// dies, so it exits and the container removes itself; and no frame can
+	// be written before anyone reads.
+	hj, err := d.cli.ContainerAttach(startCtx, b.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, d.classify("attach sandbox container", err)
+	}
+	b.conn = hj.Conn
+	b.stderr = newTailBuffer(4 << 10)
+	b.frames = make(chan protocol.Frame, 4)
+	go b.read(hj.Reader)
+	if err := d.cli.ContainerStart(startCtx, b.id, container.StartOptions{}); err != nil {
+		return nil, d.classify("start sandbox container", err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start sandbox runner: %w", err)
 	}
@@ -275,20 +301,6 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 	}
 	if err := sp.verify(got, imageEnv); err != nil {
 		return nil, err
-	}
-	if b.tok, err = protocol.NewToken(); err != nil {
-		return nil, err
-	}
-	hj, err := d.cli.ContainerAttach(ctx, b.id, container.AttachOptions{Stream: true, Stdin: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return nil, d.classify("attach sandbox container", err)
-	}
-	b.conn = hj.Conn
-	b.stderr = newTailBuffer(4 << 10)
-	b.frames = make(chan protocol.Frame, 4)
-	go b.read(hj.Reader)
-	if err := d.cli.ContainerStart(ctx, b.id, container.StartOptions{}); err != nil {
-		return nil, d.classify("start sandbox container", err)
 	}
 	if err := b.send(protocol.TypeHello, protocol.Hello{Version: protocol.Version}); err != nil {
 		return nil, fmt.Errorf("greet sandbox runner: %w", err)

@@ -65,6 +65,9 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 		return checks
 	}
 	defer d.Close()
+	// Like every command that opens the engine, doctor sweeps the containers
+	// of dead runs; it then reports what the sweep found.
+	swept := d.StartSweep(ctx)
 	info, err := d.cli.Info(ctx)
 	if err != nil {
 		add(Check{Name: "docker engine", Detail: err.Error(), Fix: "check that the engine answers: docker info"})
@@ -151,18 +154,24 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 	add(guard)
 	add(Check{Name: "first block", OK: true, Detail: fmt.Sprintf("%d ms from nothing to the first result", first.Milliseconds())})
 
-	left, err := d.List(ctx, "")
+	left, err := swept()
 	switch {
 	case err != nil:
-		add(Check{Name: "leftovers", Detail: err.Error()})
+		add(Check{Name: "leftovers", Detail: err.Error(), Fix: "agentteam cleanup"})
 	default:
-		orphans := 0
+		orphans, removed := 0, 0
 		for _, l := range left {
-			if l.Orphan {
+			switch {
+			case l.Removed:
+				removed++
+			case l.Orphan:
 				orphans++
 			}
 		}
 		c := Check{Name: "leftovers", OK: orphans == 0, Detail: fmt.Sprintf("%d sandbox container(s) of dead runs", orphans)}
+		if removed > 0 {
+			c.Detail += fmt.Sprintf("; %d removed just now", removed)
+		}
 		if orphans > 0 {
 			c.Fix = "agentteam cleanup"
 		}

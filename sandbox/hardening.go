@@ -15,10 +15,11 @@ import (
 )
 
 // Labels put on every container, so that Sweep finds them after a crash.
+// A container is agentteam's only with both LabelManaged and LabelOwner.
 const (
 	LabelManaged = "org.agentteam.managed"
 	LabelSession = "org.agentteam.session"
-	LabelOwner   = "org.agentteam.owner" // host name and pid of the process that made it
+	LabelOwner   = "org.agentteam.owner" // "host/pid/start" of the process that made it (see OwnerLabel)
 )
 
 // sandboxUID is the image's dedicated user (docker/Dockerfile.sandbox).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -96,8 +95,7 @@ func TestContainerIsHardened(t *testing.T) {
 // testLabels marks a container as this test process's, so that TestMain
 // finds it if it leaks.
 func testLabels() map[string]string {
-	host, _ := os.Hostname()
-	return map[string]string{LabelManaged: "true", LabelOwner: host + "/" + strconv.Itoa(os.Getpid())}
+	return map[string]string{LabelManaged: "true", LabelOwner: OwnerLabel()}
 }
 
 // TestVerifyFailsClosed creates real containers with one protection missing

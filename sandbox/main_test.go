@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -66,9 +65,8 @@ func volumeCount(cli *client.Client) int {
 // ownContainers lists the sandbox containers this test process made (other
 // packages' tests may run at the same time).
 func ownContainers(cli *client.Client) []string {
-	host, _ := os.Hostname()
 	list, err := cli.ContainerList(context.Background(), container.ListOptions{
-		All: true, Filters: filters.NewArgs(filters.Arg("label", LabelOwner+"="+host+"/"+strconv.Itoa(os.Getpid()))),
+		All: true, Filters: filters.NewArgs(filters.Arg("label", LabelOwner+"="+OwnerLabel())),
 	})
 	if err != nil {
 		panic(err)

@@ -57,7 +57,8 @@ stops starting tasks, cancels the running ones, removes their containers and
 keeps what finished.
 
 Exit status: 0 every task approved, 3 some not approved, 1 some task failed with
-an error, 2 usage error, 4 the sandbox cannot run, 130 interrupted.`,
+an error, 2 usage error, 4 the sandbox cannot run, 130 interrupted, 141 stdout
+closed (| head; it stops as on Ctrl-C and keeps what finished).`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
@@ -257,6 +258,7 @@ func (opts *BatchOptions) fleet(ctx context.Context, runner *teamRunner) (*sandb
 		if err != nil {
 			return nil, fmt.Errorf("engine %s: %w", h, err)
 		}
+		d.StartSweep(ctx)
 		if i == 0 {
 			dockers, runner.docker = []*sandbox.Docker{d}, d
 		} else {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 )
 
@@ -15,6 +16,7 @@ type CleanupOptions struct {
 	IO      IO
 	All     bool
 	Session string
+	DryRun  bool
 	JSON    bool
 }
 
@@ -23,13 +25,16 @@ func newCleanupCmd(s IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove sandbox containers left behind by killed runs",
-		Long: `Finds the containers agentteam made (by their labels) and removes those whose
-process is gone. With --all it also removes those of runs still going.`,
+		Long: `Finds the containers agentteam made (those with both its managed and owner
+labels) and removes those whose process is gone. With --all it also removes
+those of runs still going. Containers made from the sandbox image by other
+means (docker run) carry no owner label and are never touched.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCleanup(cmd.Context(), opts) },
 	}
 	cmd.Flags().BoolVar(&opts.All, "all", false, "also remove the containers of running agentteam processes")
 	cmd.Flags().StringVar(&opts.Session, "session", "", "only the containers of this session (label org.agentteam.session)")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "list what would be removed, remove nothing")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the containers found as JSON")
 	return cmd
 }
@@ -40,7 +45,7 @@ func runCleanup(ctx context.Context, opts *CleanupOptions) error {
 		return err
 	}
 	defer d.Close()
-	found, sweepErr := d.Sweep(ctx, opts.Session, opts.All)
+	found, sweepErr := d.Sweep(ctx, sandbox.SweepOptions{Session: opts.Session, All: opts.All, DryRun: opts.DryRun})
 	if opts.JSON {
 		if found == nil {
 			found = []sandbox.Leftover{}
@@ -52,13 +57,22 @@ func runCleanup(ctx context.Context, opts *CleanupOptions) error {
 	}
 	removed := 0
 	for _, l := range found {
-		if l.Removed {
+		name, owner := safetext.Name(l.Name), safetext.Name(l.Owner)
+		switch {
+		case l.Removed:
 			removed++
-			fmt.Fprintf(opts.IO.Out, "removed %s (%s, owner %s)\n", l.Name, l.State, l.Owner)
-		} else {
-			fmt.Fprintf(opts.IO.Out, "kept    %s (%s): its process %s is still running (use --all)\n", l.Name, l.State, l.Owner)
+			fmt.Fprintf(opts.IO.Out, "removed %s (%s, owner %s)\n", name, l.State, owner)
+		case opts.DryRun && (opts.All || l.Orphan):
+			removed++
+			fmt.Fprintf(opts.IO.Out, "would remove %s (%s, owner %s)\n", name, l.State, owner)
+		default:
+			fmt.Fprintf(opts.IO.Out, "kept    %s (%s): its process %s is still running (use --all)\n", name, l.State, owner)
 		}
 	}
-	fmt.Fprintf(opts.IO.Out, "%d sandbox container(s) removed\n", removed)
+	if opts.DryRun {
+		fmt.Fprintf(opts.IO.Out, "%d sandbox container(s) would be removed (dry run: none was)\n", removed)
+	} else {
+		fmt.Fprintf(opts.IO.Out, "%d sandbox container(s) removed\n", removed)
+	}
 	return sweepErr
 }

@@ -54,7 +54,8 @@ blocks in order in one sandbox session, and stops at the first failure.
 Untagged and other blocks are reported as skipped.
 
 Exit status: 0 every block passed, 1 a block failed or none could run,
-2 usage error, 4 the sandbox cannot run, 130 interrupted.`,
+2 usage error, 4 the sandbox cannot run, 130 interrupted, 141 stdout closed
+(| head; it stops as on Ctrl-C).`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -129,6 +130,7 @@ func execBlocks(ctx context.Context, opts *ExecOptions, cfg sandbox.Config, bloc
 	if err := d.Check(ctx); err != nil {
 		return err
 	}
+	d.StartSweep(ctx) // the containers of killed runs; never waited for
 	ws, err := openWorkspace(opts.IO, opts.Workspace)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,28 +47,24 @@ func dockerClient(t *testing.T) *client.Client {
 	return cli
 }
 
-// sandboxContainers lists the containers agentteam made, by label.
-func sandboxContainers(t *testing.T, cli *client.Client) []container.Summary {
-	t.Helper()
-	list, err := cli.ContainerList(context.Background(), container.ListOptions{
-		All: true, Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelManaged+"=true")),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return list
-}
-
-// ownedBy lists the sandbox containers of the agentteam process pid.
+// ownedBy lists the sandbox containers of the agentteam process pid (owner
+// label "host/pid/start", or the older "host/pid").
 func ownedBy(t *testing.T, cli *client.Client, pid int) []container.Summary {
 	t.Helper()
 	host, _ := os.Hostname()
+	me := host + "/" + strconv.Itoa(pid)
 	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelOwner+"="+host+"/"+strconv.Itoa(pid)))})
+		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelOwner))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return list
+	var mine []container.Summary
+	for _, c := range list {
+		if o := c.Labels[sandbox.LabelOwner]; o == me || strings.HasPrefix(o, me+"/") {
+			mine = append(mine, c)
+		}
+	}
+	return mine
 }
 
 // waitNone polls left until it returns nothing, for at most 5 s (auto-
@@ -314,39 +311,105 @@ func TestExecInterrupted(t *testing.T) {
 	assertNoContainers(t, dockerClient(t))
 }
 
+// TestCleanupSweepsOrphans: cleanup removes the containers of dead owners,
+// --all those of live ones too, --dry-run nothing; a container made from
+// the image with the managed label but no owner (a user's `docker run`, or
+// any container of an image built with that label) is agentteam's in no
+// case: never listed, never removed, not a leftover for doctor.
 func TestCleanupSweepsOrphans(t *testing.T) {
 	cli := dockerClient(t)
 	host, _ := os.Hostname()
 	// A session label of its own keeps this test away from the containers
 	// of other tests running at the same time.
 	session := "test-cleanup-" + strconv.Itoa(os.Getpid())
-	mk := func(owner string) string {
+	mk := func(labels map[string]string, start bool) string {
+		labels[sandbox.LabelSession] = session
 		c, err := cli.ContainerCreate(context.Background(), &container.Config{
-			Image: sandbox.Defaults().Image, Cmd: []string{"true"},
-			Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner, sandbox.LabelSession: session},
+			Image: sandbox.Defaults().Image, Cmd: []string{"/bin/sh", "-c", "sleep 30"}, Labels: labels,
 		}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
+		if start {
+			if err := cli.ContainerStart(context.Background(), c.ID, container.StartOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		return c.ID
 	}
-	orphan := mk(host + "/999999999")
-	live := mk(host + "/" + strconv.Itoa(os.Getpid()))
-	exists := func(id string) bool {
-		_, err := cli.ContainerInspect(context.Background(), id)
-		return err == nil
+	managed := func(owner string) map[string]string {
+		return map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner}
 	}
-	code, out, errOut := cliIn(t, "cleanup", "--session", session)
-	if code != 0 || exists(orphan) || !exists(live) || !strings.Contains(out, "removed") {
-		t.Fatalf("cleanup: exit %d, orphan left %v, live kept %v\n%s%s", code, exists(orphan), exists(live), out, errOut)
+	ids := map[string]string{
+		"orphan":   mk(managed(host+"/999999999"), false),
+		"live":     mk(managed(sandbox.OwnerLabel()), false),
+		"live-old": mk(managed(host+"/"+strconv.Itoa(os.Getpid())), false), // the older "host/pid" label
+		"foreign":  mk(map[string]string{sandbox.LabelManaged: "true"}, true),
 	}
-	code, out, _ = cliIn(t, "cleanup", "--all", "--json", "--session", session)
-	var res struct {
-		Containers []sandbox.Leftover `json:"containers"`
+	state := func(name string) string {
+		c, err := cli.ContainerInspect(context.Background(), ids[name])
+		if err != nil {
+			return "gone"
+		}
+		return c.State.Status
 	}
-	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || exists(live) || len(res.Containers) != 1 || !res.Containers[0].Removed {
-		t.Fatalf("cleanup --all: exit %d, %v, live left %v: %s", code, err, exists(live), out)
+	for _, step := range []struct {
+		args   []string
+		listed []string // in the --json output
+		want   map[string]string
+	}{
+		{[]string{"cleanup", "--dry-run", "--all", "--json"}, []string{"live", "live-old", "orphan"},
+			map[string]string{"orphan": "created", "live": "created", "live-old": "created", "foreign": "running"}},
+		{[]string{"cleanup"}, nil,
+			map[string]string{"orphan": "gone", "live": "created", "live-old": "created", "foreign": "running"}},
+		{[]string{"cleanup", "--all", "--json"}, []string{"live", "live-old"},
+			map[string]string{"live": "gone", "live-old": "gone", "foreign": "running"}},
+	} {
+		code, out, errOut := cliIn(t, append(step.args, "--session", session)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", step.args, code, out, errOut)
+		}
+		if step.listed != nil {
+			var res struct {
+				Containers []sandbox.Leftover `json:"containers"`
+			}
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				t.Fatalf("%v: %v: %s", step.args, err, out)
+			}
+			var listed []string
+			for _, c := range res.Containers {
+				for name, id := range ids {
+					if c.ID == id {
+						listed = append(listed, name)
+					}
+				}
+				if c.Removed == slices.Contains(step.args, "--dry-run") {
+					t.Errorf("%v: %s removed %v", step.args, c.Name, c.Removed)
+				}
+			}
+			slices.Sort(listed)
+			if !slices.Equal(listed, step.listed) {
+				t.Errorf("%v listed %v, want %v", step.args, listed, step.listed)
+			}
+		}
+		for name, want := range step.want {
+			if got := state(name); got != want {
+				t.Errorf("after %v: %s is %s, want %s\n%s", step.args, name, got, want, out)
+			}
+		}
+	}
+	askEnv(t)
+	_, out, _ := cliIn(t, "doctor", "--json")
+	var rep struct {
+		Checks []sandbox.Check `json:"checks"`
+	}
+	json.Unmarshal([]byte(out), &rep)
+	if i := slices.IndexFunc(rep.Checks, func(c sandbox.Check) bool { return c.Name == "leftovers" }); i < 0 || !rep.Checks[i].OK {
+		t.Errorf("doctor's leftovers check: %s", out)
+	}
+	if state("foreign") != "running" {
+		t.Errorf("doctor removed a container that is not agentteam's: %s", state("foreign"))
 	}
 }
 

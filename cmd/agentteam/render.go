@@ -110,7 +110,7 @@ func (v *runView) BlockStart(agent string, b codeblock.Block) {
 	v.turnOf(agent)
 	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
 	if b.Filename != "" {
-		label += " · " + safetext.Output(b.Filename)
+		label += " · " + safetext.Name(b.Filename)
 	}
 	if !v.tty {
 		fmt.Fprintf(v.w, "running %s\n", label)
@@ -195,7 +195,9 @@ type RunSummary struct {
 	DurationMS int64                  `json:"duration_ms"`
 	Workspace  string                 `json:"workspace"`
 	Transcript string                 `json:"transcript"`
-	Files      []string               `json:"files"`
+	Files      []string               `json:"files"` // sorted, at most maxFilesListed
+	// FilesOmitted counts the files found beyond those in Files.
+	FilesOmitted int `json:"files_omitted,omitempty"`
 	// LastExitCode is the exit code of the last block that ran, if any.
 	LastExitCode *int   `json:"last_exit_code"`
 	Engine       string `json:"engine,omitempty"` // batch: the engine the sandbox ran on
@@ -234,13 +236,12 @@ func (v *runView) Summary(s RunSummary) {
 		tok = append(tok, "none reported")
 	}
 	fmt.Fprintf(v.w, "%d turns · %s · tokens: %s\n", s.Turns, fmtMS(float64(s.DurationMS)), strings.Join(tok, ", "))
-	fmt.Fprintf(v.w, "workspace %s", safetext.Output(s.Workspace))
-	if len(s.Files) > 0 {
-		names := make([]string, len(s.Files))
-		for i, f := range s.Files {
-			names[i] = safetext.Output(f)
-		}
+	fmt.Fprintf(v.w, "workspace %s", safetext.Name(s.Workspace))
+	if names, more := shownNames(s.Files); len(names) > 0 {
 		fmt.Fprintf(v.w, ": %s", strings.Join(names, ", "))
+		if more += s.FilesOmitted; more > 0 {
+			fmt.Fprintf(v.w, ", … and %d more", more)
+		}
 	}
-	fmt.Fprintf(v.w, "\ntranscript %s\n", safetext.Output(s.Transcript))
+	fmt.Fprintf(v.w, "\ntranscript %s\n", safetext.Name(s.Transcript))
 }

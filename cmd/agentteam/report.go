@@ -34,7 +34,7 @@ func (r *reporter) start(b codeblock.Block) {
 	}
 	title := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
 	if b.Filename != "" {
-		title += " · " + safetext.Output(b.Filename)
+		title += " · " + safetext.Name(b.Filename)
 	}
 	fmt.Fprintln(r.w, r.paint("1", "── "+title+" "+strings.Repeat("─", max(3, 50-len(title)))))
 }
@@ -63,15 +63,33 @@ func (r *reporter) block(b ExecBlock) {
 	if res.Error != "" {
 		fmt.Fprintln(r.w, r.paint("31", "error: ")+safetext.Output(res.Error))
 	}
-	for _, f := range res.Files.Created {
-		fmt.Fprintln(r.w, r.paint("2", "  + "+safetext.Output(f)))
+	for _, l := range []struct {
+		mark  string
+		names []string
+	}{{"+", res.Files.Created}, {"~", res.Files.Modified}, {"-", res.Files.Deleted}} {
+		shown, more := shownNames(l.names)
+		for _, name := range shown {
+			fmt.Fprintln(r.w, r.paint("2", "  "+l.mark+" "+name))
+		}
+		if more > 0 {
+			fmt.Fprintln(r.w, r.paint("2", fmt.Sprintf("  %s … and %d more", l.mark, more)))
+		}
 	}
-	for _, f := range res.Files.Modified {
-		fmt.Fprintln(r.w, r.paint("2", "  ~ "+safetext.Output(f)))
+}
+
+// maxNamesShown caps a list of file names on the terminal: a block can
+// make a hundred thousand files, and a report is read, not searched.
+const maxNamesShown = 20
+
+// shownNames returns the first maxNamesShown names, each escaped to one
+// line (a name made in the sandbox may hold a newline and then text that
+// looks like agentteam's own), and how many it left out.
+func shownNames(names []string) ([]string, int) {
+	shown := make([]string, 0, min(len(names), maxNamesShown))
+	for _, n := range names[:min(len(names), maxNamesShown)] {
+		shown = append(shown, safetext.Name(n))
 	}
-	for _, f := range res.Files.Deleted {
-		fmt.Fprintln(r.w, r.paint("2", "  - "+safetext.Output(f)))
-	}
+	return shown, len(names) - len(shown)
 }
 
 func (r *reporter) stream(name, text string, total int64) {
@@ -99,7 +117,7 @@ func (r *reporter) summary(rep ExecReport) {
 			}
 		}
 	}
-	fmt.Fprintf(r.w, "\n%d of %d blocks run passed · workspace %s\n", passed, ran, safetext.Output(rep.Workspace))
+	fmt.Fprintf(r.w, "\n%d of %d blocks run passed · workspace %s\n", passed, ran, safetext.Name(rep.Workspace))
 }
 
 func fmtMS(ms float64) string {

@@ -23,6 +23,9 @@ const (
 	ExitNotApproved = 3   // a team stopped without approval
 	ExitSandbox     = 4   // the sandbox cannot run: no engine, no image, no runtime, hardening not in effect
 	ExitInterrupted = 130 // Ctrl-C
+	// ExitStdoutClosed is 128+SIGPIPE, what a shell reports for a program a
+	// closed pipe killed; agentteam stops cleanly first.
+	ExitStdoutClosed = 141 // standard output closed, e.g. a pipe to head
 )
 
 // exitError carries an exit status with an optional message.
@@ -77,18 +80,30 @@ func (s IO) getenv(k string) string {
 
 // Main runs the CLI with args and returns the exit status.
 func Main(ctx context.Context, args []string, s IO) int {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	out := &stdoutGuard{w: s.Out, closed: func() { cancel(errStdoutClosed) }}
+	if f, ok := s.Out.(*os.File); ok {
+		go watchStdout(ctx, f, out)
+	}
+	s.Out = out
 	root := newRootCmd(s)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	code, msg := exitStatus(ctx, err)
 	if msg != "" {
-		fmt.Fprintln(s.ErrOut, "agentteam: "+msg)
+		fmt.Fprintln(s.ErrOut, "agentteam: "+msg) // stderr may be gone too: nothing to do about it
 	}
 	return code
 }
 
 // exitStatus maps an error to the exit status and the one line to print.
+// A closed stdout wins over the rest: whatever the command did after it,
+// its output was lost.
 func exitStatus(ctx context.Context, err error) (int, string) {
+	if errors.Is(context.Cause(ctx), errStdoutClosed) {
+		return ExitStdoutClosed, "stopped: " + errStdoutClosed.Error()
+	}
 	if err == nil {
 		return ExitOK, ""
 	}

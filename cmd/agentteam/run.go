@@ -3,15 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/agents/codeblock"
@@ -66,7 +68,7 @@ back with no network; with --replay and no TASK, the recorded task is used.
 
 Exit status: 0 approved, 3 stopped without approval (max turns, timeout, token
 budget), 1 an error (model, no key, ...), 2 usage error, 4 the sandbox cannot
-run, 130 interrupted.`,
+run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args
@@ -223,6 +225,7 @@ func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRu
 		d.Close()
 		return nil, err
 	}
+	d.StartSweep(ctx) // the containers of killed runs; never waited for
 	r.docker, r.sandboxes = d, d
 	return r, nil
 }
@@ -300,7 +303,8 @@ func (r *teamRunner) run(ctx context.Context, t taskRun) (RunSummary, error) {
 	executor.Close(context.WithoutCancel(ctx)) // before the summary: no container outlives the run
 
 	sum := RunSummary{Type: eventResult, Approved: res.Approved, StopReason: res.StopReason, Turns: res.Turns, Usage: res.Usage,
-		DurationMS: res.Duration.Milliseconds(), Workspace: t.dir, Transcript: t.transcript, Files: listFiles(t.dir), Engine: engine}
+		DurationMS: res.Duration.Milliseconds(), Workspace: t.dir, Transcript: t.transcript, Engine: engine}
+	sum.Files, sum.FilesOmitted = listFiles(t.dir)
 	if lastBlock != nil {
 		code := lastBlock.ExitCode
 		sum.LastExitCode = &code
@@ -426,23 +430,61 @@ func terminalApprover(s IO, view *runView) agents.Approver {
 	}
 }
 
-// listFiles names the regular files the team left in the workspace.
-func listFiles(dir string) []string {
-	ws, err := workspace.Open(dir)
+// Bounds of listFiles.
+const (
+	maxFilesListed = 200  // names in a run's summary
+	maxFilesWalked = 5000 // directory entries looked at
+	maxFilesDepth  = 32   // directory levels descended
+)
+
+// listFiles names the regular files the team left in the workspace, sorted,
+// at most maxFilesListed of them, and counts the others it found. The walk
+// is bounded (entries, depth) and follows no symlink: the sandbox made what
+// it walks. Hidden files and directories (.git, __pycache__) are left out.
+func listFiles(dir string) (files []string, omitted int) {
+	root, err := os.Open(dir) // chosen by the host, not the sandbox
 	if err != nil {
-		return nil
+		return nil, 0
 	}
-	defer ws.Close()
-	snap, err := ws.Snapshot(10000)
-	if err != nil && !errors.Is(err, workspace.ErrTooManyEntries) {
-		return nil
-	}
-	var files []string
-	for p, fi := range snap {
-		if fi.Mode.IsRegular() && !workspace.Hidden(p) {
-			files = append(files, p)
+	defer root.Close()
+	walked := 0
+	var walk func(d *os.File, rel string, depth int) bool // false: stop
+	walk = func(d *os.File, rel string, depth int) bool {
+		for {
+			entries, err := d.ReadDir(256) // batches: a huge directory is never read whole
+			for _, e := range entries {
+				if walked++; walked > maxFilesWalked {
+					return false
+				}
+				p := path.Join(rel, e.Name())
+				switch {
+				case workspace.Hidden(p):
+				case e.Type().IsRegular():
+					files = append(files, p)
+				case e.IsDir() && depth < maxFilesDepth:
+					// Relative to the open parent and without following a
+					// symlink, so no name leads the walk out of the workspace.
+					fd, err := unix.Openat(int(d.Fd()), e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+					if err != nil {
+						continue
+					}
+					sub := os.NewFile(uintptr(fd), p)
+					more := walk(sub, p, depth+1)
+					sub.Close()
+					if !more {
+						return false
+					}
+				}
+			}
+			if err != nil { // io.EOF, or a directory that cannot be read: skip the rest of it
+				return true
+			}
 		}
 	}
+	walk(root, "", 0)
 	slices.Sort(files)
-	return files
+	if len(files) > maxFilesListed {
+		omitted, files = len(files)-maxFilesListed, files[:maxFilesListed]
+	}
+	return files, omitted
 }
