@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,10 @@ type Docker struct {
 	imageOnce sync.Once
 	imageEnv  []string
 	imageErr  error
+
+	runtimeOnce sync.Once
+	gvisor      bool // the runtime is gVisor's runsc (from its binary, not its registered name)
+	runtimeErr  error
 }
 
 // Option configures a Docker executor.
@@ -152,23 +157,48 @@ func (d *Docker) Check(ctx context.Context) error {
 	if _, err := d.image(ctx); err != nil {
 		return err
 	}
-	if d.cfg.Runtime == "" {
-		return nil
-	}
-	info, err := d.cli.Info(ctx)
-	if err != nil {
-		return d.classify("read engine info", err)
-	}
-	if _, ok := info.Runtimes[d.cfg.Runtime]; !ok {
-		names := make([]string, 0, len(info.Runtimes))
-		for n := range info.Runtimes {
-			names = append(names, n)
+	_, err := d.runtime(ctx)
+	return err
+}
+
+// GVisor reports whether sessions run under gVisor, once Check or a session
+// has asked the engine.
+func (d *Docker) GVisor() bool { return d.gvisor }
+
+// runtime finds the runtime sessions run under, once per executor, and
+// whether it is gVisor: by the binary the engine runs (runsc), whatever
+// name it was registered under. The runner confirms it from inside.
+func (d *Docker) runtime(ctx context.Context) (bool, error) {
+	d.runtimeOnce.Do(func() {
+		info, err := d.cli.Info(ctx)
+		if err != nil {
+			d.runtimeErr = d.classify("read engine info", err)
+			return
 		}
-		slices.Sort(names)
-		return fmt.Errorf("%w: the engine has no runtime %q (it has %s); register it in /etc/docker/daemon.json or drop --runtime",
-			ErrRuntimeMissing, d.cfg.Runtime, strings.Join(names, ", "))
+		name := cmp.Or(d.cfg.Runtime, info.DefaultRuntime)
+		rt, ok := info.Runtimes[name]
+		if !ok && d.cfg.Runtime != "" {
+			names := make([]string, 0, len(info.Runtimes))
+			for n := range info.Runtimes {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			d.runtimeErr = fmt.Errorf("%w: the engine has no runtime %q (it has %s); register it in /etc/docker/daemon.json or drop --runtime",
+				ErrRuntimeMissing, d.cfg.Runtime, strings.Join(names, ", "))
+			return
+		}
+		d.gvisor = isGVisor(name, rt.Path)
+	})
+	return d.gvisor, d.runtimeErr
+}
+
+// isGVisor tells gVisor's runsc by the runtime's binary (or, with no path,
+// its name).
+func isGVisor(name, path string) bool {
+	if path == "" {
+		path = name
 	}
-	return nil
+	return strings.HasPrefix(filepath.Base(path), "runsc")
 }
 
 // NewSession starts a hardened container for workspaceDir.
@@ -257,7 +287,11 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 		LabelSession: sessionID,
 		LabelOwner:   ownerLabel(),
 	}
-	sp := newSpec(d.cfg, user, dir, labels)
+	gvisor, err := d.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sp := newSpec(d.cfg, user, dir, labels, gvisor)
 	tok, err := protocol.NewToken()
 	if err != nil {
 		return nil, err
@@ -290,7 +324,7 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 	b.frames = make(chan protocol.Frame, 4)
 	go b.read(hj.Reader)
 	if err := d.cli.ContainerStart(startCtx, b.id, container.StartOptions{}); err != nil {
-		return nil, d.classify("start sandbox container", err)
+		return nil, d.startError(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("start sandbox runner: %w", err)
@@ -302,7 +336,7 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 	if err := sp.verify(got, imageEnv); err != nil {
 		return nil, err
 	}
-	if err := b.send(protocol.TypeHello, protocol.Hello{Version: protocol.Version}); err != nil {
+	if err := b.send(protocol.TypeHello, protocol.Hello{Version: protocol.Version, MemoryLimit: d.cfg.Memory}); err != nil {
 		return nil, fmt.Errorf("greet sandbox runner: %w", err)
 	}
 	select {
@@ -321,10 +355,28 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 	case <-time.After(30 * time.Second):
 		return nil, fmt.Errorf("start sandbox runner: no answer in 30s (runner said: %q)", b.stderr.String())
 	}
-	if err := verifyReady(b.ready, d.cfg.Runtime); err != nil {
+	if err := verifyReady(b.ready, gvisor); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// startError explains a container that would not start. The engine's own
+// words end with the runtime's, which say what is wrong: under a runtime
+// of the user's choice, name it and say what usually fixes it.
+func (d *Docker) startError(err error) error {
+	err = d.classify("start sandbox container", err)
+	if d.cfg.Runtime == "" || errors.Is(err, ErrEngineUnavailable) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	hint := "check how it is registered with the engine"
+	if d.gvisor {
+		hint = "register a current runsc built with 'make runsc' (runtimeArgs [\"--oci-seccomp\"])"
+		if strings.Contains(err.Error(), "network enabled in root network namespace") {
+			hint = "this runsc is too old for this kernel; build a current one with 'make runsc' and register it instead"
+		}
+	}
+	return fmt.Errorf("%w: the runtime %q cannot start the sandbox: %v; %s", ErrRuntimeFailed, d.cfg.Runtime, err, hint)
 }
 
 // read demultiplexes the attach stream: stdout carries frames, stderr the

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -37,11 +38,34 @@ type spec struct {
 	host   *container.HostConfig
 }
 
+// Under gVisor the container's cgroup holds gVisor's own kernel too: its
+// threads count against the pids limit (about 60 at rest) and its memory
+// against the memory limit, and the host's OOM killer or pids limit would
+// end the whole sandbox, runner included. So there the container gets this
+// much more room, and the block's own limits are enforced inside: the
+// process count by RLIMIT_NPROC (which gVisor's kernel counts per sandbox,
+// where Linux counts it per uid host-wide), memory by the runner's guard.
+const (
+	gvisorPids        = 512
+	gvisorMemoryShare = 2         // a half more of the block's memory
+	gvisorMemoryBase  = 128 << 20 // and this much
+)
+
 // newSpec returns the hardened container for one session. Nothing here is
 // optional: verify checks each setting on the created container.
-func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) spec {
+func newSpec(cfg Config, user, workspaceDir string, labels map[string]string, gvisor bool) spec {
 	f := false
-	pids := cfg.Pids
+	pids, memory := cfg.Pids, cfg.Memory
+	ulimits := []*units.Ulimit{
+		{Name: "nofile", Soft: cfg.OpenFiles, Hard: cfg.OpenFiles},
+		{Name: "fsize", Soft: cfg.FileSize, Hard: cfg.FileSize},
+		{Name: "core", Soft: 0, Hard: 0},
+	}
+	if gvisor {
+		pids += gvisorPids
+		memory += memory/gvisorMemoryShare + gvisorMemoryBase
+		ulimits = append(ulimits, &units.Ulimit{Name: "nproc", Soft: cfg.Pids, Hard: cfg.Pids})
+	}
 	threads := strconv.Itoa(cfg.threads())
 	env := []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
@@ -83,7 +107,7 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) sp
 		host: &container.HostConfig{
 			NetworkMode:    "none",
 			CapDrop:        []string{"ALL"},
-			SecurityOpt:    []string{"no-new-privileges", "seccomp=" + seccompProfile()},
+			SecurityOpt:    []string{"no-new-privileges", "seccomp=" + seccompProfile(gvisor)},
 			ReadonlyRootfs: true,
 			Tmpfs:          map[string]string{"/tmp": tmpfs},
 			// No Docker init: the runner is PID 1 and reaps every orphan
@@ -111,16 +135,12 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string) sp
 				Target: mountPoint,
 			}},
 			Resources: container.Resources{
-				Memory:     cfg.Memory,
-				MemorySwap: cfg.Memory,
+				Memory:     memory,
+				MemorySwap: memory,
 				NanoCPUs:   int64(cfg.CPUs * 1e9),
 				PidsLimit:  &pids,
-				// No nproc: with runc it counts the uid's processes host-wide.
-				Ulimits: []*units.Ulimit{
-					{Name: "nofile", Soft: cfg.OpenFiles, Hard: cfg.OpenFiles},
-					{Name: "fsize", Soft: cfg.FileSize, Hard: cfg.FileSize},
-					{Name: "core", Soft: 0, Hard: 0},
-				},
+				// No nproc under runc: it counts the uid's processes host-wide.
+				Ulimits: ulimits,
 			},
 			// MaskedPaths and ReadonlyPaths stay nil: an empty slice would
 			// remove Docker's default masks of /proc.
@@ -150,7 +170,7 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 	check(slices.ContainsFunc(h.SecurityOpt, func(o string) bool {
 		return o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"
 	}), "no-new-privileges not set (SecurityOpt %v)", h.SecurityOpt)
-	check(slices.Contains(h.SecurityOpt, "seccomp="+seccompProfile()), "the sandbox's seccomp profile is not applied")
+	check(slices.Contains(h.SecurityOpt, want.SecurityOpt[1]), "the sandbox's seccomp profile is not applied")
 	check(h.Sysctls["kernel.shm_rmid_forced"] == "1", "kernel.shm_rmid_forced is not 1")
 	for _, o := range h.SecurityOpt {
 		check(!strings.Contains(o, "unconfined") && !strings.HasPrefix(o, "label=disable") && !strings.HasPrefix(o, "label:disable"),
@@ -167,6 +187,7 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 	check(len(h.Binds) == 0 && len(h.VolumesFrom) == 0, "extra binds or volumes")
 	check(h.PidsLimit != nil && *h.PidsLimit == *want.PidsLimit, "pids limit not in effect")
 	check(h.Memory == want.Memory && h.MemorySwap == want.Memory, "memory %d / swap %d, want %d / %d", h.Memory, h.MemorySwap, want.Memory, want.Memory)
+	check(len(h.Ulimits) == len(want.Ulimits), "ulimits %d, want %d", len(h.Ulimits), len(want.Ulimits))
 	check(h.NanoCPUs == want.NanoCPUs, "CPU limit not in effect")
 	check(h.MaskedPaths != nil && slices.Contains(h.MaskedPaths, "/proc/kcore"), "default /proc masks missing")
 	for _, u := range want.Ulimits {
@@ -204,8 +225,10 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 	return nil
 }
 
-// verifyReady checks what the runner sees from inside, before any block runs.
-func verifyReady(r protocol.Ready, runtime string) error {
+// verifyReady checks what the runner sees from inside, before any block
+// runs. gvisor says whether the engine's runtime is gVisor; the runner's own
+// view of its kernel must agree.
+func verifyReady(r protocol.Ready, gvisor bool) error {
 	var bad []string
 	if r.PID != 1 {
 		bad = append(bad, fmt.Sprintf("the runner is pid %d, not the container's init", r.PID))
@@ -216,29 +239,41 @@ func verifyReady(r protocol.Ready, runtime string) error {
 	if strings.Trim(r.CapEff, "0") != "" {
 		bad = append(bad, "effective capabilities "+r.CapEff)
 	}
-	if strings.Trim(r.CapBnd, "0") != "" {
+	if strings.Trim(r.CapBnd, "0") != "" && !gvisor {
+		// gVisor shows a bounding set of its own kernel's; with no
+		// effective, permitted or ambient capability and no_new_privs,
+		// nothing can raise them.
 		bad = append(bad, "bounding capabilities "+r.CapBnd)
 	}
 	if !r.NoNewPrivs {
 		bad = append(bad, "no_new_privs is off")
 	}
-	// gVisor filters system calls in its own kernel, not with seccomp.
-	if r.Seccomp != 2 && runtime != "runsc" {
+	switch kernel := cmp.Or(r.Kernel, "linux"); {
+	case gvisor && kernel != "gvisor":
+		bad = append(bad, "the runtime is gVisor's runsc but the runner reports a "+kernel+" kernel")
+	case !gvisor && kernel == "gvisor":
+		bad = append(bad, "the runner reports gVisor's kernel under a runtime taken for runc")
+	}
+	// Seccomp mode 2 is the host kernel's filter; gVisor filters in its
+	// own kernel and shows mode 0. Either way the probes must be refused.
+	if r.Seccomp != 2 && !gvisor {
 		bad = append(bad, fmt.Sprintf("seccomp mode %d, not filtering", r.Seccomp))
 	}
-	if runtime != "runsc" {
-		var allowed []string
-		for _, name := range ProbedSyscalls {
-			if !slices.Contains(r.RefusedSyscalls, name) {
-				allowed = append(allowed, name)
-			}
+	var allowed []string
+	for _, name := range ProbedSyscalls {
+		if !slices.Contains(r.RefusedSyscalls, name) {
+			allowed = append(allowed, name)
 		}
-		if len(allowed) > 0 {
-			bad = append(bad, "the seccomp filter allows "+strings.Join(allowed, ", ")+" (not the sandbox's profile)")
+	}
+	if len(allowed) > 0 {
+		why := "the seccomp filter allows " + strings.Join(allowed, ", ") + " (not the sandbox's profile)"
+		if gvisor {
+			why += `; register runsc with runtimeArgs ["--oci-seccomp"] so gVisor applies it`
 		}
-		if !r.ShmRmidForced {
-			bad = append(bad, "kernel.shm_rmid_forced is not 1")
-		}
+		bad = append(bad, why)
+	}
+	if !r.ShmRmidForced && !gvisor {
+		bad = append(bad, "kernel.shm_rmid_forced is not 1")
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%w: inside the container: %s", ErrHardening, strings.Join(bad, "; "))
@@ -264,7 +299,7 @@ func isRoot(user string) bool {
 // for the engine's default profile.
 func RunArgs(cfg Config, workspaceDir, seccompFile string) []string {
 	cfg, _ = cfg.withDefaults()
-	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, nil)
+	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, nil, isGVisor(cfg.Runtime, ""))
 	h, c := sp.host, sp.config
 	args := []string{"run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"--read-only", "--tmpfs", "/tmp:" + h.Tmpfs["/tmp"], "--pids-limit", strconv.FormatInt(*h.PidsLimit, 10),

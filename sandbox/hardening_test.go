@@ -107,6 +107,10 @@ func TestVerifyFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gvisor, err := d.runtime(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	cases := []struct {
 		name   string
@@ -141,7 +145,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := newSpec(cfg, "10001:10001", dir, testLabels())
+			sp := newSpec(cfg, "10001:10001", dir, testLabels(), gvisor)
 			good := sp
 			// Weaken a copy of the container's configuration; verify compares
 			// against the hardened spec.
@@ -168,7 +172,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 		})
 	}
 	t.Run("hardened passes", func(t *testing.T) {
-		sp := newSpec(cfg, "10001:10001", dir, testLabels())
+		sp := newSpec(cfg, "10001:10001", dir, testLabels(), gvisor)
 		created, err := d.cli.ContainerCreate(context.Background(), sp.config, sp.host, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
@@ -256,7 +260,7 @@ func at(lines []string, i int) string {
 func TestVerifyReadyFailsClosed(t *testing.T) {
 	good := protocol.Ready{PID: 1, UID: 10001, GID: 10001, CapEff: "0000000000000000", CapBnd: "0000000000000000",
 		NoNewPrivs: true, Seccomp: 2, ShmRmidForced: true, RefusedSyscalls: slices.Clone(ProbedSyscalls)}
-	if err := verifyReady(good, ""); err != nil {
+	if err := verifyReady(good, false); err != nil {
 		t.Fatalf("hardened runner refused: %v", err)
 	}
 	for _, tc := range []struct {
@@ -273,7 +277,7 @@ func TestVerifyReadyFailsClosed(t *testing.T) {
 			r := good
 			r.RefusedSyscalls = slices.Clone(good.RefusedSyscalls)
 			tc.weaken(&r)
-			err := verifyReady(r, "")
+			err := verifyReady(r, false)
 			if !errors.Is(err, ErrHardening) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("verifyReady = %v, want ErrHardening mentioning %q", err, tc.want)
 			}

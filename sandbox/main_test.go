@@ -91,6 +91,9 @@ func testConfig() Config {
 		FileSize:         8 << 20,
 		MaxOutput:        4 << 10,
 		OutputLimit:      4 << 20,
+		// The hostile suite runs once per runtime: runc, and gVisor's runsc
+		// in a second engine (see TestUnderGVisor).
+		Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME"),
 	}
 }
 

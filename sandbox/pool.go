@@ -200,7 +200,7 @@ func (p *Pool) reset(b *box) error {
 				return fmt.Errorf("not clean after reset: %d process(es), %d entries in /tmp and /dev/shm, %d IPC object(s)",
 					r.Leftover, r.TmpLeft, r.IPCLeft)
 			}
-			return verifyReady(r, p.d.cfg.Runtime)
+			return verifyReady(r, p.d.gvisor)
 		case <-deadline:
 			return errors.New("no answer to reset in 10s")
 		}

@@ -103,6 +103,7 @@ var (
 	ErrImageMissing      = errors.New("sandbox image missing")
 	ErrHardening         = errors.New("sandbox hardening not in effect")
 	ErrRuntimeMissing    = errors.New("container runtime not registered")
+	ErrRuntimeFailed     = errors.New("container runtime failed")
 	ErrConfig            = errors.New("invalid sandbox configuration")
 )
 

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/moby/profiles/seccomp"
+	"github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // DeniedSyscalls are the system calls the sandbox's seccomp profile removes
@@ -35,31 +36,109 @@ var DeniedSyscalls = []string{
 // effect is not this one.
 var ProbedSyscalls = []string{"io_uring_setup", "ptrace", "perf_event_open", "keyctl", "unshare"}
 
-// seccompProfile is Docker's default profile (as moby/profiles ships it,
-// which also restricts socket families and clone flags) without
-// DeniedSyscalls, in the JSON the engine takes in SecurityOpt.
-var seccompProfile = sync.OnceValue(func() string {
+// seccompProfile returns the profile as JSON for the engine: Docker's
+// default profile (as moby/profiles ships it, which also restricts socket
+// families and clone flags) without DeniedSyscalls, and with signals that
+// cannot be caught (SIGKILL, SIGSTOP) refused when they target pid 1, the
+// runner. Linux never delivers those to a namespace's init from inside it;
+// gVisor does, so there a block could otherwise kill or freeze the runner.
+//
+// gVisor applies the profile inside its own kernel (runsc --oci-seccomp)
+// but answers every refusal with EPERM, ignoring the ENOSYS Docker's
+// profile asks for clone3; glibc then fails to start threads instead of
+// falling back to clone. So under gVisor clone3 is allowed: its flags are
+// read by gVisor's kernel, which is the wall there.
+func seccompProfile(gvisor bool) string {
+	if gvisor {
+		return gvisorProfile()
+	}
+	return runcProfile()
+}
+
+var (
+	runcProfile   = sync.OnceValue(func() string { return buildProfile(false) })
+	gvisorProfile = sync.OnceValue(func() string { return buildProfile(true) })
+)
+
+// signalCalls are the calls that send a signal to a pid: the argument that
+// names the target and the one that names the signal.
+var signalCalls = []struct {
+	name     string
+	pid, sig uint
+}{
+	{"kill", 0, 1}, {"tkill", 0, 1}, {"tgkill", 0, 2}, {"rt_sigqueueinfo", 0, 1}, {"rt_tgsigqueueinfo", 0, 2},
+}
+
+func buildProfile(gvisor bool) string {
 	p := seccomp.DefaultProfile()
+	denied := slices.Clone(DeniedSyscalls)
+	for _, c := range signalCalls {
+		denied = append(denied, c.name)
+	}
+	denied = append(denied, "pidfd_send_signal")
 	kept := p.Syscalls[:0]
 	for _, rule := range p.Syscalls {
-		names := slices.DeleteFunc(slices.Clone(rule.Names), func(n string) bool { return slices.Contains(DeniedSyscalls, n) })
-		if len(names) == 0 && rule.Name == "" {
+		if gvisor && slices.Contains(rule.Names, "clone3") && rule.Action != specs.ActAllow {
 			continue
 		}
-		if rule.Name != "" && slices.Contains(DeniedSyscalls, rule.Name) {
+		names := slices.DeleteFunc(slices.Clone(rule.Names), func(n string) bool { return slices.Contains(denied, n) })
+		if len(names) == 0 || rule.Name != "" && slices.Contains(denied, rule.Name) {
 			continue
 		}
 		rule.Names = names
 		kept = append(kept, rule)
 	}
+	if gvisor {
+		kept = append(kept, allow([]string{"clone3"}))
+	}
+	for _, c := range signalCalls {
+		kept = append(kept, signalRules(c.name, c.pid, c.sig)...)
+	}
+	kept = append(kept, sigRules("pidfd_send_signal", 1)...) // the target is a file descriptor: no SIGKILL or SIGSTOP at all
 	p.Syscalls = kept
 	data, err := json.Marshal(p)
 	if err != nil {
 		panic("sandbox: encode seccomp profile: " + err.Error()) // a fixed value: cannot happen
 	}
 	return string(data)
-})
+}
 
-// SeccompProfile returns the sandbox's seccomp profile as JSON, in the form
-// `docker run --security-opt seccomp=FILE` reads.
-func SeccompProfile() string { return seccompProfile() }
+func allow(names []string, args ...specs.LinuxSeccompArg) *seccomp.Syscall {
+	return &seccomp.Syscall{LinuxSyscall: specs.LinuxSyscall{Names: names, Action: specs.ActAllow, Args: args}}
+}
+
+// low32 matches when the low 32 bits of argument index, masked, equal
+// value. The kernel reads pid_t and int arguments from those bits alone, so
+// a comparison of all 64 could be dodged by setting the upper ones.
+func low32(index uint, mask, value uint32) specs.LinuxSeccompArg {
+	return specs.LinuxSeccompArg{Index: index, Value: uint64(mask), ValueTwo: uint64(value), Op: specs.OpMaskedEqual}
+}
+
+// signalRules allow name unless it targets pid 1 with SIGKILL or SIGSTOP:
+// every target but 1 (an even one, or an odd one with another bit set),
+// and every signal but those two. What no rule allows, the profile's
+// default refuses with EPERM.
+func signalRules(name string, pid, sig uint) []*seccomp.Syscall {
+	rules := []*seccomp.Syscall{allow([]string{name}, low32(pid, 1, 0))}
+	for bit := 1; bit < 32; bit++ {
+		rules = append(rules, allow([]string{name}, low32(pid, 1<<bit, 1<<bit)))
+	}
+	return append(rules, sigRules(name, sig)...)
+}
+
+// sigRules allow name for every signal number from 0 to 64 but SIGKILL (9)
+// and SIGSTOP (19), in ranges a mask can express.
+func sigRules(name string, sig uint) []*seccomp.Syscall {
+	var rules []*seccomp.Syscall
+	for _, r := range []struct{ mask, value uint32 }{
+		{^uint32(7), 0}, {^uint32(0), 8}, {^uint32(1), 10}, {^uint32(3), 12}, {^uint32(1), 16}, {^uint32(0), 18},
+		{^uint32(3), 20}, {^uint32(7), 24}, {^uint32(31), 32}, {^uint32(0), 64},
+	} {
+		rules = append(rules, allow([]string{name}, low32(sig, r.mask, r.value)))
+	}
+	return rules
+}
+
+// SeccompProfile returns the sandbox's seccomp profile under runc as JSON,
+// in the form `docker run --security-opt seccomp=FILE` reads.
+func SeccompProfile() string { return seccompProfile(false) }

@@ -120,7 +120,7 @@ func exitStatus(ctx context.Context, err error) (int, string) {
 	case errors.Is(err, sandbox.ErrConfig):
 		return ExitUsage, msg
 	case errors.Is(err, sandbox.ErrEngineUnavailable), errors.Is(err, sandbox.ErrImageMissing),
-		errors.Is(err, sandbox.ErrHardening), errors.Is(err, sandbox.ErrRuntimeMissing):
+		errors.Is(err, sandbox.ErrHardening), errors.Is(err, sandbox.ErrRuntimeMissing), errors.Is(err, sandbox.ErrRuntimeFailed):
 		return ExitSandbox, msg
 	}
 	return ExitFailure, msg

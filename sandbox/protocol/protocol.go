@@ -66,6 +66,11 @@ var ErrCorrupt = errors.New("corrupt sandbox frame")
 // Hello is the host's first frame.
 type Hello struct {
 	Version int `json:"version"`
+	// MemoryLimit is the memory a block may use, in bytes. Under runc it
+	// is the container's own limit and the kernel enforces it; under
+	// gVisor the container gets more (its kernel needs room of its own)
+	// and the runner enforces this one.
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
 }
 
 // Ready describes the runner's confinement as it sees it from inside, read
@@ -78,9 +83,12 @@ type Ready struct {
 	GID        int    `json:"gid"`
 	CapEff     string `json:"cap_eff"`      // hex mask from /proc/self/status
 	CapBnd     string `json:"cap_bnd"`      // bounding set
-	NoNewPrivs bool   `json:"no_new_privs"` // NoNewPrivs: 1
+	NoNewPrivs bool   `json:"no_new_privs"` // prctl(PR_GET_NO_NEW_PRIVS)
 	Seccomp    int    `json:"seccomp"`      // 0 off, 1 strict, 2 filter
 	OOMCounter bool   `json:"oom_counter"`  // the cgroup's oom_kill counter is readable
+	// Kernel is what the runner's system calls reach: "linux" (runc and
+	// the like) or "gvisor" (runsc's user-space kernel), from uname.
+	Kernel string `json:"kernel"`
 	// MemoryGuard names the memory cgroup files the runner watches to end
 	// a block that thrashes at the limit ("cgroup v1", "cgroup v2"), or is
 	// empty when it cannot read them.

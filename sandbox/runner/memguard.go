@@ -15,9 +15,15 @@ import (
 // python loop growing a list 16 KiB at a time sat at 254 of 256 MiB with
 // ~130,000 file refaults a second for 7.5 s to over 25 s before the OOM
 // kill, so the block would end as a timeout instead of what it is.
+//
+// Under gVisor there is no memory.stat and no refault count, and the host's
+// OOM killer would take gVisor's whole kernel, runner and all. There the
+// container is given more memory than a block may use, and the guard ends
+// a block once the sandbox's usage (gVisor's memory.usage_in_bytes) reaches
+// the block's limit.
 type memoryGuard struct {
-	version  string   // "cgroup v2" or "cgroup v1"
-	limit    int64    // the cgroup's memory limit in bytes
+	version  string   // "cgroup v2", "cgroup v1" or "gvisor"
+	limit    int64    // the block's memory limit in bytes
 	statPath string   // memory.stat
 	pinned   []string // memory.stat keys of memory that cannot be reclaimed
 	refaults []string // memory.stat keys counting refaulted file pages, first found wins
@@ -25,6 +31,45 @@ type memoryGuard struct {
 
 // guardPoll is how often the guard samples the cgroup while a block runs.
 const guardPoll = 25 * time.Millisecond
+
+// gvisorUsage is gVisor's count of the sandbox's memory in use.
+const gvisorUsage = "/sys/fs/cgroup/memory/memory.usage_in_bytes"
+
+// findGVisorGuard returns the usage guard for a block limit of limit bytes,
+// or nil when gVisor's usage file cannot be read.
+func findGVisorGuard(limit int64) *memoryGuard {
+	g := &memoryGuard{version: "gvisor", limit: limit, statPath: gvisorUsage}
+	if _, ok := g.usage(); !ok || limit <= 0 {
+		return nil
+	}
+	return g
+}
+
+// usage reads the bytes gVisor counts as in use.
+func (g *memoryGuard) usage() (int64, bool) {
+	data, err := os.ReadFile(g.statPath)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return n, err == nil
+}
+
+// newCheck returns the test for one block: it is called once per poll and
+// reports whether the block has exhausted its memory.
+func (g *memoryGuard) newCheck() func() bool {
+	if g.version == "gvisor" {
+		return func() bool {
+			used, ok := g.usage()
+			return ok && used >= g.limit
+		}
+	}
+	press := newPressure(g.limit)
+	return func() bool {
+		pinned, refaults, ok := g.sample()
+		return ok && press.observe(pinned, refaults)
+	}
+}
 
 // findMemoryGuard returns the guard for this container's memory cgroup (v2,
 // then v1), or nil when the cgroup files cannot be read or set no limit: the

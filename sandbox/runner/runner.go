@@ -86,6 +86,9 @@ func Serve(in io.Reader, out io.Writer) error {
 		return fmt.Errorf("read hello: protocol version %d, runner speaks %d", h.Version, protocol.Version)
 	}
 	s := &server{tok: hello.Token, out: out, guard: findMemoryGuard()}
+	if s.guard == nil && kernel() == "gvisor" {
+		s.guard = findGVisorGuard(h.MemoryLimit)
+	}
 	if err := s.send(protocol.TypeReady, s.confinement()); err != nil {
 		return err
 	}
@@ -190,6 +193,7 @@ func (s *server) startBlock(req protocol.Run, interp string) (*os.Process, *os.F
 	}
 	cmd := exec.Command(interp, script)
 	cmd.Dir = Workspace
+	cmd.SysProcAttr = blockAttr()
 	cmd.Stdout = stdoutW
 	cmd.Stderr = stderrW
 	if extra != nil {
@@ -259,11 +263,11 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	// The memory guard samples on the loop's own goroutine: a block may
 	// have taken every pid, and a goroutine of its own could need a thread.
 	var guardTick <-chan time.Time
-	var press *pressure
+	var exhausted func() bool
 	if s.guard != nil {
 		tick := time.NewTicker(guardPoll)
 		defer tick.Stop()
-		guardTick, press = tick.C, newPressure(s.guard.limit)
+		guardTick, exhausted = tick.C, s.guard.newCheck()
 	}
 
 	var state *os.ProcessState
@@ -275,7 +279,7 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 			res.TimedOut = true
 			killAll()
 		case <-guardTick:
-			if pinned, refaults, ok := s.guard.sample(); ok && press.observe(pinned, refaults) {
+			if exhausted() {
 				guardTick = nil
 				res.OOMKilled = true
 				killAll()
@@ -330,6 +334,11 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	}
 	return res
 }
+
+// blockAttr puts a block in a process group of its own, so that its
+// kill(0, ...) reaches its own processes and never the runner's group
+// (gVisor, unlike Linux, lets SIGKILL reach a namespace's init).
+func blockAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
 // placeScript returns the path to run. With a filename the code is saved in
 // the workspace (the model asked for that file); otherwise it lives in a
@@ -490,6 +499,16 @@ func oomKills() (int64, bool) {
 	return 0, false
 }
 
+// kernel names the kernel that serves the runner's system calls: gVisor
+// says so in its release string ("4.19.0-gvisor").
+func kernel() string {
+	var u unix.Utsname
+	if unix.Uname(&u) == nil && strings.Contains(unix.ByteSliceToString(u.Release[:]), "gvisor") {
+		return "gvisor"
+	}
+	return "linux"
+}
+
 // confinement is readConfinement with what the runner itself watches.
 func (s *server) confinement() protocol.Ready {
 	r := readConfinement()
@@ -514,12 +533,14 @@ func readConfinement() protocol.Ready {
 			r.CapEff = val
 		case "CapBnd":
 			r.CapBnd = val
-		case "NoNewPrivs":
-			r.NoNewPrivs = val == "1"
 		case "Seccomp":
 			r.Seccomp, _ = strconv.Atoi(val)
 		}
 	}
+	// prctl, not the status line: gVisor's /proc/self/status has none.
+	nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	r.NoNewPrivs = err == nil && nnp == 1
+	r.Kernel = kernel()
 	_, r.OOMCounter = oomKills()
 	r.ShmRmidForced = shmRmidForced()
 	r.RefusedSyscalls = refusedCalls()

@@ -128,6 +128,7 @@ func startWarmPython() (*warmProcess, error) {
 	cmd := exec.Command(interpreters["python"], "-c", pythonBoot, orDash("HOME"), orDash("PYTHONPATH"))
 	cmd.Dir = "/"
 	cmd.Env = warmEnv(os.Environ())
+	cmd.SysProcAttr = blockAttr()
 	cmd.Stdout = outW
 	cmd.Stderr = errW
 	cmd.ExtraFiles = []*os.File{ctlR}
