@@ -230,7 +230,7 @@ func (ps *pooledSession) Close(ctx context.Context) error {
 	clean := c.b != nil && ps.pool.reset(c.b) == nil
 	moveErr := workspace.MoveContents(ps.slot, ps.target)
 	if clean && moveErr == nil {
-		u, err := s.ws.Usage(1, 1)
+		u, err := s.ws.Usage(context.WithoutCancel(ctx), 1, 1)
 		clean = err == nil && u.Entries == 0
 	}
 	if !clean || moveErr != nil {

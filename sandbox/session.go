@@ -86,7 +86,7 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 		}
 	}
 	cfg := s.d.cfg
-	before, snapErr := s.ws.Snapshot(int(cfg.WorkspaceEntries))
+	before, snapErr := s.ws.Snapshot(ctx, int(cfg.WorkspaceEntries))
 
 	s.nextID++
 	req := protocol.Run{
@@ -116,7 +116,7 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 
 	if res.WorkspaceExceeded && snapErr == nil {
 		// Roll back what the block added, so the next block has room.
-		if n, err := s.ws.RemoveNew(before, 0); err != nil { // all of it, however many
+		if n, err := s.ws.RemoveNew(context.WithoutCancel(ctx), before, 0); err != nil { // all of it, however many
 			s.d.log.Warn("roll back workspace", "err", err)
 		} else {
 			res.Error = fmt.Sprintf("the block exceeded the workspace cap (%d bytes, %d entries); the %d entries it created were removed",
@@ -124,7 +124,7 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 		}
 	}
 	if snapErr == nil {
-		if after, err := s.ws.Snapshot(int(cfg.WorkspaceEntries) * 2); err == nil {
+		if after, err := s.ws.Snapshot(context.WithoutCancel(ctx), int(cfg.WorkspaceEntries)*2); err == nil {
 			res.Files = workspace.Diff(before, after)
 		}
 	}
@@ -259,7 +259,7 @@ func (s *session) watchWorkspace() (<-chan struct{}, func()) {
 			case <-time.After(interval):
 			}
 			t := time.Now()
-			u, err := s.ws.Usage(cfg.WorkspaceBytes+1, cfg.WorkspaceEntries+1)
+			u, err := s.ws.Usage(context.Background(), cfg.WorkspaceBytes+1, cfg.WorkspaceEntries+1)
 			if err == nil && (u.Bytes > cfg.WorkspaceBytes || u.Entries > cfg.WorkspaceEntries) {
 				close(full)
 				return

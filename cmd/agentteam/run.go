@@ -433,7 +433,7 @@ func listFiles(dir string) []string {
 		return nil
 	}
 	defer ws.Close()
-	snap, err := ws.Snapshot(10000)
+	snap, err := ws.Snapshot(context.Background(), 10000)
 	if err != nil && !errors.Is(err, workspace.ErrTooManyEntries) {
 		return nil
 	}
