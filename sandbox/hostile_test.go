@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentteam/agentteam/safetext"
+	"github.com/agentteam/agentteam/workspace"
 )
 
 // hostileCase is one block a hostile model might write and the exact safe
@@ -27,6 +28,11 @@ type hostileCase struct {
 	// timeout, when set, runs the block in a session with this timeout
 	// instead of the test config's 3 s.
 	timeout time.Duration
+	// entries, when set, runs the block in a session whose workspace may
+	// hold this many entries instead of the test config's 2,000.
+	entries int64
+	// maxWall, when set, is how long Run may take to return.
+	maxWall time.Duration
 	check   func(t *testing.T, r Result, dir string)
 }
 
@@ -277,6 +283,28 @@ func hostileCases() []hostileCase {
 				}
 			}},
 
+		{name: "5,000 long names", lang: Python, timeout: memoryTimeout, entries: 10_000,
+			code: "for i in range(5000):\n    open('%05d' % i + 'n' * 245, 'w').close()",
+			check: func(t *testing.T, r Result, dir string) {
+				if !r.OK() {
+					t.Fatalf("block failed: %+v", r)
+				}
+				listed, size := len(r.Files.Created)+len(r.Files.Modified)+len(r.Files.Deleted), 0
+				for _, n := range r.Files.Created {
+					size += len(n)
+				}
+				if listed > workspace.MaxListed || size > workspace.MaxListedBytes || listed+r.Files.Omitted != 5000 {
+					t.Errorf("result lists %d names (%d bytes) and omits %d, want within %d names, %d bytes, 5000 in all",
+						listed, size, r.Files.Omitted, workspace.MaxListed, workspace.MaxListedBytes)
+				}
+				if data, err := json.Marshal(r); err != nil || len(data) > 64<<10 {
+					t.Errorf("the result's JSON is %d bytes (%v), want under 64 KiB", len(data), err)
+				}
+				left, _ := filepath.Glob(filepath.Join(dir, "0*n"))
+				for _, f := range left {
+					os.Remove(f)
+				}
+			}},
 		// Output.
 		{name: "escape sequences", lang: Python, code: "print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\rhidden')",
 			check: func(t *testing.T, r Result, _ string) {
@@ -314,26 +342,37 @@ func TestHostileBlocks(t *testing.T) {
 		s   *session
 		dir string
 	}
-	sessions := map[time.Duration]open{}
-	sessionFor := func(timeout time.Duration) (*session, string) {
-		if o, ok := sessions[timeout]; ok {
+	type limits struct {
+		timeout time.Duration
+		entries int64
+	}
+	sessions := map[limits]open{}
+	sessionFor := func(l limits) (*session, string) {
+		if o, ok := sessions[l]; ok {
 			return o.s, o.dir
 		}
 		cfg := testConfig()
-		if timeout != 0 {
-			cfg.Timeout = timeout
+		if l.timeout != 0 {
+			cfg.Timeout = l.timeout
+		}
+		if l.entries != 0 {
+			cfg.WorkspaceEntries = l.entries
 		}
 		s, dir := newTestSession(t, newTestDocker(t, cfg))
-		sessions[timeout] = open{s, dir}
+		sessions[l] = open{s, dir}
 		return s, dir
 	}
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			s, dir := sessionFor(tc.timeout)
+			s, dir := sessionFor(limits{tc.timeout, tc.entries})
 			before := s.box
+			start := time.Now()
 			res, err := s.Run(context.Background(), Code{Language: tc.lang, Source: tc.code, Filename: tc.file})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
+			}
+			if took := time.Since(start); tc.maxWall != 0 && took > tc.maxWall {
+				t.Errorf("Run took %s, want at most %s", took, tc.maxWall)
 			}
 			tc.check(t, res, dir)
 			if replaced := s.box != before; replaced != tc.replaces {

@@ -93,11 +93,27 @@ func (w *Workspace) Snapshot(ctx context.Context, maxEntries int) (Snapshot, err
 	return snap, nil
 }
 
-// Changes lists what differs between two snapshots, each list sorted.
+// Caps on the names a Changes lists: a block can create
+// tens of thousands of files with names of kilobytes, and every listed name
+// ends up in a model's prompt and in the results. Names beyond the caps are
+// counted, not listed, so a report can say "and K more".
+const (
+	MaxListed      = 200      // names listed in all
+	MaxListedBytes = 16 << 10 // bytes of names listed in all
+)
+
+// Changes lists what differs between two snapshots, each list sorted and
+// all of them together within MaxListed names and MaxListedBytes bytes.
 type Changes struct {
 	Created  []string `json:"created"`
 	Modified []string `json:"modified"`
 	Deleted  []string `json:"deleted"`
+	// Omitted counts the created, modified and deleted names left out to
+	// stay within the caps.
+	Omitted int `json:"omitted,omitempty"`
+	// Links names which of the listed created and modified entries are
+	// symlinks: a report should say so, since a name alone does not tell.
+	Links []string `json:"links,omitempty"`
 }
 
 // MarshalJSON writes empty lists, never null, so consumers need no check.
@@ -109,15 +125,23 @@ func (c Changes) MarshalJSON() ([]byte, error) {
 		}
 		return l
 	}
-	return json.Marshal(plain{Created: orEmpty(c.Created), Modified: orEmpty(c.Modified), Deleted: orEmpty(c.Deleted)})
+	p := plain(c)
+	p.Created, p.Modified, p.Deleted = orEmpty(c.Created), orEmpty(c.Modified), orEmpty(c.Deleted)
+	return json.Marshal(p)
 }
 
 // Diff compares two snapshots. An entry is modified if its size, mode
 // (including its type) or modification time differ. Directories are left
 // out: their mtime changes with every file written in them, and the files
 // themselves are listed.
+//
+// Each list keeps its first names in sorted order. The lists take turns,
+// one name at a time, until MaxListed names or MaxListedBytes bytes are
+// listed, so that one deleted file still shows among thousands created; a
+// list stops at its first name that no longer fits. The rest are counted
+// in Omitted.
 func Diff(before, after Snapshot) Changes {
-	var c Changes
+	var created, modified, deleted []string
 	for p, a := range after {
 		if a.Mode.IsDir() {
 			continue
@@ -125,9 +149,9 @@ func Diff(before, after Snapshot) Changes {
 		b, ok := before[p]
 		switch {
 		case !ok || b.Mode.IsDir():
-			c.Created = append(c.Created, p)
+			created = append(created, p)
 		case a.Size != b.Size || a.Mode != b.Mode || !a.ModTime.Equal(b.ModTime):
-			c.Modified = append(c.Modified, p)
+			modified = append(modified, p)
 		}
 	}
 	for p, b := range before {
@@ -135,13 +159,52 @@ func Diff(before, after Snapshot) Changes {
 			continue
 		}
 		if a, ok := after[p]; !ok || a.Mode.IsDir() {
-			c.Deleted = append(c.Deleted, p)
+			deleted = append(deleted, p)
 		}
 	}
-	slices.Sort(c.Created)
-	slices.Sort(c.Modified)
-	slices.Sort(c.Deleted)
+	all := [][]string{created, modified, deleted}
+	kept := make([][]string, len(all))
+	total := 0
+	for _, l := range all {
+		slices.Sort(l)
+		total += len(l)
+	}
+	var budget listBudget
+	for open := len(all); open > 0; {
+		open = 0
+		for i, l := range all {
+			n := len(kept[i])
+			if n == len(l) || !budget.take(l[n]) {
+				continue
+			}
+			kept[i] = append(kept[i], l[n])
+			open++
+		}
+	}
+	c := Changes{Created: kept[0], Modified: kept[1], Deleted: kept[2]}
+	c.Omitted = total - len(c.Created) - len(c.Modified) - len(c.Deleted)
+	for _, l := range [][]string{c.Created, c.Modified} {
+		for _, p := range l {
+			if after[p].Mode&fs.ModeSymlink != 0 {
+				c.Links = append(c.Links, p)
+			}
+		}
+	}
+	slices.Sort(c.Links)
 	return c
+}
+
+// listBudget counts names against MaxListed and MaxListedBytes.
+type listBudget struct{ names, bytes int }
+
+// take reports whether name fits, and counts it if so.
+func (b *listBudget) take(name string) bool {
+	if b.names >= MaxListed || b.bytes+len(name) > MaxListedBytes {
+		return false
+	}
+	b.names++
+	b.bytes += len(name)
+	return true
 }
 
 // RemoveNew removes every entry of the workspace that is not in before (a

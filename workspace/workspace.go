@@ -8,8 +8,9 @@
 // below the workspace directory ever resolves to something outside it: a
 // single file is read through an [os.Root], and walks open each directory
 // relative to its parent's open file descriptor, never following a
-// symlink. On top of that this package never blocks opening a FIFO and
-// bounds every walk (entries, depth, and a context to cancel it).
+// symlink. On top of that this package never blocks opening a FIFO,
+// bounds every walk (entries, depth, and a context to cancel it) and
+// bounds the file lists it reports.
 //
 // Paths and names returned by this package are kept exactly as found on disk.
 // They may contain control characters or invalid UTF-8: callers must escape
