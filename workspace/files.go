@@ -93,7 +93,7 @@ func (w *Workspace) Snapshot(ctx context.Context, maxEntries int) (Snapshot, err
 	return snap, nil
 }
 
-// Caps on the names a Changes lists: a block can create
+// Caps on the names a Changes (and a Sanitized) lists: a block can create
 // tens of thousands of files with names of kilobytes, and every listed name
 // ends up in a model's prompt and in the results. Names beyond the caps are
 // counted, not listed, so a report can say "and K more".

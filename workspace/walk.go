@@ -258,6 +258,22 @@ func fileMode(m uint32) fs.FileMode {
 	return mode
 }
 
+// unixMode converts the permission and setuid, setgid and sticky bits of
+// an fs.FileMode to a chmod mode.
+func unixMode(m fs.FileMode) uint32 {
+	mode := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= unix.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= unix.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= unix.S_ISVTX
+	}
+	return mode
+}
+
 func (e *entry) mode() fs.FileMode { return fileMode(e.st.Mode) }
 
 func (e *entry) modTime() time.Time { return time.Unix(e.st.Mtim.Unix()) }

@@ -78,8 +78,11 @@ func TestTooDeep(t *testing.T) {
 	if _, err := l.ws.Snapshot(t.Context(), 0); !errors.Is(err, ErrTooDeep) {
 		t.Errorf("Snapshot of a 3,000-deep tree: %v, want ErrTooDeep", err)
 	}
+	if _, err := l.ws.Sanitize(t.Context(), 0o755); !errors.Is(err, ErrTooDeep) {
+		t.Errorf("Sanitize of a 3,000-deep tree: %v, want ErrTooDeep", err)
+	}
 	if took := cpuTime(t) - start; took > time.Second {
-		t.Errorf("two walks of a 3,000-deep tree took %s of CPU", took)
+		t.Errorf("three walks of a 3,000-deep tree took %s of CPU", took)
 	}
 	if !strings.Contains(ErrTooDeep.Error(), fmt.Sprint(MaxDepth)) {
 		t.Errorf("ErrTooDeep %q does not say the limit", ErrTooDeep)
@@ -214,6 +217,9 @@ func TestWalkCancelled(t *testing.T) {
 	}
 	if n, err := l.ws.RemoveNew(ctx, Snapshot{}, 0); !errors.Is(err, context.Canceled) || n != 0 {
 		t.Errorf("RemoveNew on a cancelled context = %d, %v; want nothing removed, context.Canceled", n, err)
+	}
+	if _, err := l.ws.Sanitize(ctx, 0o755); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sanitize on a cancelled context: %v", err)
 	}
 
 	ctx, cancel = context.WithCancel(t.Context())

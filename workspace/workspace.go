@@ -3,14 +3,15 @@
 //
 // Everything under a workspace is written by untrusted code running in the
 // sandbox: it may hold symlinks pointing anywhere on the host, FIFOs, device
-// nodes, names with newlines or invalid UTF-8, directory chains thousands
-// of levels deep, and it may change while the host reads it. So no access
-// below the workspace directory ever resolves to something outside it: a
-// single file is read through an [os.Root], and walks open each directory
-// relative to its parent's open file descriptor, never following a
-// symlink. On top of that this package never blocks opening a FIFO,
-// bounds every walk (entries, depth, and a context to cancel it) and
-// bounds the file lists it reports.
+// nodes, setuid or world-writable files, names with newlines or invalid
+// UTF-8, directory chains thousands of levels deep, and it may change while
+// the host reads it. So no access below the workspace directory ever
+// resolves to something outside it: a single file is read through an
+// [os.Root], and walks open each directory relative to its parent's open
+// file descriptor, never following a symlink. On top of that this package
+// never blocks opening a FIFO, bounds every walk (entries, depth, and a
+// context to cancel it), bounds the file lists it reports, and can reset
+// the permission bits a block left (Sanitize).
 //
 // Paths and names returned by this package are kept exactly as found on disk.
 // They may contain control characters or invalid UTF-8: callers must escape
@@ -43,9 +44,10 @@ import (
 // Workspace is an open run directory. Its methods may be called while the
 // sandbox is still changing the directory.
 type Workspace struct {
-	dir  string   // absolute host path
-	root *os.Root // single files below dir are opened through root
-	top  int      // fd of dir, which walks open their directories from
+	dir  string      // absolute host path
+	root *os.Root    // single files below dir are opened through root
+	top  int         // fd of dir, which walks open their directories from
+	mode fs.FileMode // of dir, when opened
 }
 
 // New creates a fresh run directory under base, named
@@ -109,11 +111,22 @@ func Open(dir string) (*Workspace, error) {
 		root.Close()
 		return nil, pathError("open", dir, err)
 	}
-	return &Workspace{dir: dir, root: root, top: top}, nil
+	var st unix.Stat_t
+	if err := unix.Fstat(top, &st); err != nil {
+		root.Close()
+		unix.Close(top)
+		return nil, pathError("open", dir, err)
+	}
+	return &Workspace{dir: dir, root: root, top: top, mode: fileMode(st.Mode) &^ fs.ModeDir}, nil
 }
 
 // Dir returns the absolute host path of the workspace.
 func (w *Workspace) Dir() string { return w.dir }
+
+// InitialMode is the mode (permissions, setuid, setgid and sticky bits) the
+// workspace directory had when it was opened, before a sandbox could change
+// it: what a caller gives Sanitize to restore.
+func (w *Workspace) InitialMode() fs.FileMode { return w.mode }
 
 // Close releases the workspace's handles on its directory. It does not
 // remove anything.
