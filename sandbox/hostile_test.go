@@ -3,8 +3,10 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,6 +285,33 @@ func hostileCases() []hostileCase {
 				}
 			}},
 
+		{name: "ordinary files need no sanitising", lang: Python,
+			code: "import os, subprocess\nos.makedirs('pkg/sub', exist_ok=True)\nopen('pkg/sub/m.py', 'w').write('x = 1')\n" +
+				"subprocess.run(['sh', '-c', 'echo hi > run.sh && chmod +x run.sh'], check=True)\nprint('ok')",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.OK() || r.Files.SanitizedCount != 0 || !slices.Equal(r.Files.Created, []string{"pkg/sub/m.py", "run.sh"}) {
+					t.Fatalf("want the files listed and nothing sanitised, got %+v", r)
+				}
+			}},
+		{name: "setuid and world-writable left behind", lang: Sh,
+			code: "cp /bin/sh suid && chmod u+s,g+s,o+w suid && mkdir wdir && chmod 1777 wdir && chmod 777 /workspace && " +
+				"stat -c %a suid wdir /workspace",
+			check: func(t *testing.T, r Result, dir string) {
+				if !r.OK() || !strings.HasSuffix(r.Stdout, "1777\n777\n") {
+					t.Fatalf("the block could not set the bits: %+v", r)
+				}
+				for name, want := range map[string]os.FileMode{"suid": 0o755, "wdir": os.ModeDir | 0o775, ".": os.ModeDir | 0o755} {
+					fi, err := os.Lstat(filepath.Join(dir, name))
+					if err != nil || fi.Mode() != want {
+						t.Errorf("%s is %v after the block (%v), want %v", name, fi.Mode(), err, want)
+					}
+				}
+				if r.Files.SanitizedCount != 3 || !slices.Equal(r.Files.Sanitized, []string{".", "suid", "wdir"}) {
+					t.Errorf("result reports sanitised %q (%d), want [. suid wdir]", r.Files.Sanitized, r.Files.SanitizedCount)
+				}
+				os.Remove(filepath.Join(dir, "suid"))
+				os.Remove(filepath.Join(dir, "wdir"))
+			}},
 		{name: "5,000 long names", lang: Python, timeout: memoryTimeout, entries: 10_000,
 			code: "for i in range(5000):\n    open('%05d' % i + 'n' * 245, 'w').close()",
 			check: func(t *testing.T, r Result, dir string) {
@@ -305,6 +334,24 @@ func hostileCases() []hostileCase {
 					os.Remove(f)
 				}
 			}},
+		{name: "3,000 nested directories", lang: Python, entries: 10_000, maxWall: 3*time.Second + 5*time.Second,
+			code: "import os\nos.mkdir('deep'); os.chdir('deep')\nfor i in range(3000):\n    os.mkdir('d'); os.chdir('d')\nprint('made')",
+			check: func(t *testing.T, r Result, dir string) {
+				want := fmt.Sprintf("deeper than %d levels", workspace.MaxDepth)
+				if !r.WorkspaceExceeded || r.OK() || !strings.Contains(r.Error, want) {
+					t.Fatalf("want workspace_exceeded with an error saying %q, got %+v", want, r)
+				}
+				left, err := os.ReadDir(dir)
+				for _, e := range left {
+					if e.Name() == "deep" || strings.HasPrefix(e.Name(), ".agentteam-rm-") {
+						t.Errorf("%s left after the roll back", e.Name())
+					}
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}},
+
 		// Output.
 		{name: "escape sequences", lang: Python, code: "print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\rhidden')",
 			check: func(t *testing.T, r Result, _ string) {

@@ -80,8 +80,8 @@ func TestDiffLongName(t *testing.T) {
 }
 
 func TestChangesJSONOmitsEmpty(t *testing.T) {
-	data, err := json.Marshal(Changes{Deleted: []string{"x"}, Omitted: 3, Links: []string{"l"}})
-	want := `{"created":[],"modified":[],"deleted":["x"],"omitted":3,"links":["l"]}`
+	data, err := json.Marshal(Changes{Deleted: []string{"x"}, Omitted: 3, Links: []string{"l"}, Sanitized: []string{"s"}, SanitizedCount: 1})
+	want := `{"created":[],"modified":[],"deleted":["x"],"omitted":3,"links":["l"],"sanitized":["s"],"sanitized_count":1}`
 	if err != nil || string(data) != want {
 		t.Errorf("got %s, %v\nwant %s", data, err, want)
 	}

@@ -114,6 +114,12 @@ type Changes struct {
 	// Links names which of the listed created and modified entries are
 	// symlinks: a report should say so, since a name alone does not tell.
 	Links []string `json:"links,omitempty"`
+	// Sanitized names entries whose permissions the host reset after the
+	// block (see Workspace.Sanitize), within the same caps; SanitizedCount
+	// counts them all. Diff leaves both empty: the sandbox session fills
+	// them in.
+	Sanitized      []string `json:"sanitized,omitempty"`
+	SanitizedCount int      `json:"sanitized_count,omitempty"`
 }
 
 // MarshalJSON writes empty lists, never null, so consumers need no check.
