@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -190,7 +191,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 	default:
 		fmt.Fprintf(&b, "%s: all %d block(s) ran and exited 0.\n", reportHeading, len(ran))
 	}
-	var created, modified, deleted []string
+	var files fileReport
 	for i, r := range results {
 		blk := ran[i]
 		fmt.Fprintf(&b, "\nBlock %d (%s", i+1, blk.Language)
@@ -215,9 +216,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		if r.Stdout == "" && r.Stderr == "" {
 			b.WriteString("(no output)\n")
 		}
-		created = append(created, visible(r.Files.Created)...)
-		modified = append(modified, visible(r.Files.Modified)...)
-		deleted = append(deleted, visible(r.Files.Deleted)...)
+		files.add(r.Files)
 	}
 	if len(ran) < countRunnable(all) {
 		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run because block %d failed.\n", countRunnable(all)-len(ran), failed+1)
@@ -227,19 +226,101 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 			fmt.Fprintf(&b, "\nSkipped block (line %d): %s\n", bl.Line, bl.SkipReason())
 		}
 	}
-	for _, f := range []struct {
+	files.write(&b)
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// fileReport gathers the files the blocks changed, for the report.
+type fileReport struct {
+	created, modified, deleted []string
+	links                      map[string]bool
+	omitted                    int
+	sanitized                  []string
+	sanitizedCount             int
+	sanitizedUnlisted          int // counted but not named by the workspace's caps
+}
+
+func (f *fileReport) add(c workspace.Changes) {
+	f.created = append(f.created, visible(c.Created)...)
+	f.modified = append(f.modified, visible(c.Modified)...)
+	f.deleted = append(f.deleted, visible(c.Deleted)...)
+	f.omitted += c.Omitted
+	for _, l := range c.Links {
+		if f.links == nil {
+			f.links = map[string]bool{}
+		}
+		f.links[l] = true
+	}
+	f.sanitized = append(f.sanitized, c.Sanitized...)
+	f.sanitizedCount += c.SanitizedCount
+	f.sanitizedUnlisted += max(0, c.SanitizedCount-len(c.Sanitized))
+}
+
+// write lists the files, each name escaped to one line (a name is printed
+// outside any fence, so a newline in it must never start a line of its
+// own), within the workspace package's caps again since several blocks'
+// lists add up.
+func (f *fileReport) write(b *strings.Builder) {
+	left := listBudget{count: workspace.MaxListed, bytes: workspace.MaxListedBytes}
+	more := f.omitted
+	for _, l := range []struct {
 		what  string
 		names []string
-	}{{"created", created}, {"modified", modified}, {"deleted", deleted}} {
-		if len(f.names) > 0 {
-			names := make([]string, len(f.names))
-			for i, n := range f.names {
-				names[i] = safetext.Output(n)
+	}{{"created", f.created}, {"modified", f.modified}, {"deleted", f.deleted}} {
+		if len(l.names) == 0 {
+			continue
+		}
+		shown, n := left.take(l.names, func(name string) string {
+			if l.what != "deleted" && f.links[name] {
+				return safetext.Name(name) + " (symlink)"
 			}
-			fmt.Fprintf(&b, "\nFiles %s in /workspace: %s\n", f.what, strings.Join(names, ", "))
+			return safetext.Name(name)
+		})
+		more += n
+		if len(shown) > 0 {
+			fmt.Fprintf(b, "\nFiles %s in /workspace: %s\n", l.what, strings.Join(shown, ", "))
 		}
 	}
-	return strings.TrimRight(b.String(), "\n")
+	if more > 0 {
+		fmt.Fprintf(b, "… and %d more changed files in /workspace, not listed.\n", more)
+	}
+	if f.sanitizedCount > 0 {
+		fmt.Fprintf(b, "\nPermissions reset on %d entries in /workspace (setuid, setgid, sticky and world-write bits removed)", f.sanitizedCount)
+		// A budget of their own: these matter more than the file lists.
+		own := listBudget{count: workspace.MaxListed, bytes: workspace.MaxListedBytes}
+		shown, dropped := own.take(slices.Compact(slices.Sorted(slices.Values(f.sanitized))), func(name string) string {
+			if name == "." {
+				return "/workspace itself"
+			}
+			return safetext.Name(name)
+		})
+		if len(shown) > 0 {
+			fmt.Fprintf(b, ": %s", strings.Join(shown, ", "))
+		}
+		if n := f.sanitizedUnlisted + dropped; n > 0 && len(shown) > 0 {
+			fmt.Fprintf(b, " … and %d more", n)
+		}
+		b.WriteString(".\n")
+	}
+}
+
+// listBudget is what is left of the names a report may list.
+type listBudget struct{ count, bytes int }
+
+// take renders names with show until the budget runs out, and returns the
+// rendered ones and how many did not fit.
+func (l *listBudget) take(names []string, show func(string) string) ([]string, int) {
+	var out []string
+	for i, n := range names {
+		s := show(n)
+		if l.count == 0 || len(s) > l.bytes {
+			return out, len(names) - i
+		}
+		l.count--
+		l.bytes -= len(s)
+		out = append(out, s)
+	}
+	return out, 0
 }
 
 // visible leaves out tool litter (.pytest_cache, __pycache__) that would

@@ -3,8 +3,10 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentteam/agentteam/safetext"
+	"github.com/agentteam/agentteam/workspace"
 )
 
 // hostileCase is one block a hostile model might write and the exact safe
@@ -27,6 +30,11 @@ type hostileCase struct {
 	// timeout, when set, runs the block in a session with this timeout
 	// instead of the test config's 3 s.
 	timeout time.Duration
+	// entries, when set, runs the block in a session whose workspace may
+	// hold this many entries instead of the test config's 2,000.
+	entries int64
+	// maxWall, when set, is how long Run may take to return.
+	maxWall time.Duration
 	check   func(t *testing.T, r Result, dir string)
 }
 
@@ -277,6 +285,73 @@ func hostileCases() []hostileCase {
 				}
 			}},
 
+		{name: "ordinary files need no sanitising", lang: Python,
+			code: "import os, subprocess\nos.makedirs('pkg/sub', exist_ok=True)\nopen('pkg/sub/m.py', 'w').write('x = 1')\n" +
+				"subprocess.run(['sh', '-c', 'echo hi > run.sh && chmod +x run.sh'], check=True)\nprint('ok')",
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.OK() || r.Files.SanitizedCount != 0 || !slices.Equal(r.Files.Created, []string{"pkg/sub/m.py", "run.sh"}) {
+					t.Fatalf("want the files listed and nothing sanitised, got %+v", r)
+				}
+			}},
+		{name: "setuid and world-writable left behind", lang: Sh,
+			code: "cp /bin/sh suid && chmod u+s,g+s,o+w suid && mkdir wdir && chmod 1777 wdir && chmod 777 /workspace && " +
+				"stat -c %a suid wdir /workspace",
+			check: func(t *testing.T, r Result, dir string) {
+				if !r.OK() || !strings.HasSuffix(r.Stdout, "1777\n777\n") {
+					t.Fatalf("the block could not set the bits: %+v", r)
+				}
+				for name, want := range map[string]os.FileMode{"suid": 0o755, "wdir": os.ModeDir | 0o775, ".": os.ModeDir | 0o755} {
+					fi, err := os.Lstat(filepath.Join(dir, name))
+					if err != nil || fi.Mode() != want {
+						t.Errorf("%s is %v after the block (%v), want %v", name, fi.Mode(), err, want)
+					}
+				}
+				if r.Files.SanitizedCount != 3 || !slices.Equal(r.Files.Sanitized, []string{".", "suid", "wdir"}) {
+					t.Errorf("result reports sanitised %q (%d), want [. suid wdir]", r.Files.Sanitized, r.Files.SanitizedCount)
+				}
+				os.Remove(filepath.Join(dir, "suid"))
+				os.Remove(filepath.Join(dir, "wdir"))
+			}},
+		{name: "5,000 long names", lang: Python, timeout: memoryTimeout, entries: 10_000,
+			code: "for i in range(5000):\n    open('%05d' % i + 'n' * 245, 'w').close()",
+			check: func(t *testing.T, r Result, dir string) {
+				if !r.OK() {
+					t.Fatalf("block failed: %+v", r)
+				}
+				listed, size := len(r.Files.Created)+len(r.Files.Modified)+len(r.Files.Deleted), 0
+				for _, n := range r.Files.Created {
+					size += len(n)
+				}
+				if listed > workspace.MaxListed || size > workspace.MaxListedBytes || listed+r.Files.Omitted != 5000 {
+					t.Errorf("result lists %d names (%d bytes) and omits %d, want within %d names, %d bytes, 5000 in all",
+						listed, size, r.Files.Omitted, workspace.MaxListed, workspace.MaxListedBytes)
+				}
+				if data, err := json.Marshal(r); err != nil || len(data) > 64<<10 {
+					t.Errorf("the result's JSON is %d bytes (%v), want under 64 KiB", len(data), err)
+				}
+				left, _ := filepath.Glob(filepath.Join(dir, "0*n"))
+				for _, f := range left {
+					os.Remove(f)
+				}
+			}},
+		{name: "3,000 nested directories", lang: Python, entries: 10_000, maxWall: 3*time.Second + 5*time.Second,
+			code: "import os\nos.mkdir('deep'); os.chdir('deep')\nfor i in range(3000):\n    os.mkdir('d'); os.chdir('d')\nprint('made')",
+			check: func(t *testing.T, r Result, dir string) {
+				want := fmt.Sprintf("deeper than %d levels", workspace.MaxDepth)
+				if !r.WorkspaceExceeded || r.OK() || !strings.Contains(r.Error, want) {
+					t.Fatalf("want workspace_exceeded with an error saying %q, got %+v", want, r)
+				}
+				left, err := os.ReadDir(dir)
+				for _, e := range left {
+					if e.Name() == "deep" || strings.HasPrefix(e.Name(), ".agentteam-rm-") {
+						t.Errorf("%s left after the roll back", e.Name())
+					}
+				}
+				if err != nil {
+					t.Error(err)
+				}
+			}},
+
 		// Output.
 		{name: "escape sequences", lang: Python, code: "print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\rhidden')",
 			check: func(t *testing.T, r Result, _ string) {
@@ -314,26 +389,37 @@ func TestHostileBlocks(t *testing.T) {
 		s   *session
 		dir string
 	}
-	sessions := map[time.Duration]open{}
-	sessionFor := func(timeout time.Duration) (*session, string) {
-		if o, ok := sessions[timeout]; ok {
+	type limits struct {
+		timeout time.Duration
+		entries int64
+	}
+	sessions := map[limits]open{}
+	sessionFor := func(l limits) (*session, string) {
+		if o, ok := sessions[l]; ok {
 			return o.s, o.dir
 		}
 		cfg := testConfig()
-		if timeout != 0 {
-			cfg.Timeout = timeout
+		if l.timeout != 0 {
+			cfg.Timeout = l.timeout
+		}
+		if l.entries != 0 {
+			cfg.WorkspaceEntries = l.entries
 		}
 		s, dir := newTestSession(t, newTestDocker(t, cfg))
-		sessions[timeout] = open{s, dir}
+		sessions[l] = open{s, dir}
 		return s, dir
 	}
 	for _, tc := range append(hostileCases(), seccompCases()...) {
 		t.Run(tc.name, func(t *testing.T) {
-			s, dir := sessionFor(tc.timeout)
+			s, dir := sessionFor(limits{tc.timeout, tc.entries})
 			before := s.box
+			start := time.Now()
 			res, err := s.Run(context.Background(), Code{Language: tc.lang, Source: tc.code, Filename: tc.file})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
+			}
+			if took := time.Since(start); tc.maxWall != 0 && took > tc.maxWall {
+				t.Errorf("Run took %s, want at most %s", took, tc.maxWall)
 			}
 			tc.check(t, res, dir)
 			if replaced := s.box != before; replaced != tc.replaces {

@@ -233,8 +233,9 @@ func (ps *pooledSession) Close(ctx context.Context) error {
 	// files move out.
 	clean := c.b != nil && ps.pool.reset(c.b) == nil
 	moveErr := workspace.MoveContents(ps.slot, ps.target)
+	s.sanitizeMoved(ctx, ps.target)
 	if clean && moveErr == nil {
-		u, err := s.ws.Usage(1, 1)
+		u, err := s.ws.Usage(context.WithoutCancel(ctx), 1, 1)
 		clean = err == nil && u.Entries == 0
 	}
 	// Only now, with the slot checked empty, may the next block's

@@ -148,3 +148,28 @@ func TestPoolRelativePaths(t *testing.T) {
 		t.Fatalf("the block's file did not come back: %q %v", data, err)
 	}
 }
+
+// TestPoolSanitizesOnClose: what moves from the slot back to the user's
+// workspace is sanitised again on the way, in case it changed after the
+// last block's check (here the host plays the part of a late writer).
+func TestPoolSanitizesOnClose(t *testing.T) {
+	_, p, root := newTestPool(t, 1)
+	a := openPooled(t, p, filepath.Join(root, "a"))
+	if res := run(t, a, Sh, "echo x > f && mkdir d"); !res.OK() || res.Files.SanitizedCount != 0 {
+		t.Fatalf("block: %+v", res)
+	}
+	if err := os.Chmod(filepath.Join(a.slot, "f"), 0o777|os.ModeSetuid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(a.slot, "d"), 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]os.FileMode{"f": 0o775, "d": os.ModeDir | 0o775, ".": os.ModeDir | 0o755} {
+		if fi, err := os.Lstat(filepath.Join(root, "a", name)); err != nil || fi.Mode() != want {
+			t.Errorf("%s in the workspace is %v (%v), want %v", name, fi.Mode(), err, want)
+		}
+	}
+}

@@ -86,7 +86,11 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 		}
 	}
 	cfg := s.d.cfg
-	before, snapErr := s.ws.Snapshot(int(cfg.WorkspaceEntries))
+	// The host's walks while the block runs end with the block's deadline
+	// or the caller's context, whichever comes first.
+	blockCtx, cancelBlock := context.WithTimeout(ctx, cfg.Timeout+hostGrace)
+	defer cancelBlock()
+	before, snapErr := s.ws.Snapshot(blockCtx, int(cfg.WorkspaceEntries))
 
 	s.nextID++
 	req := protocol.Run{
@@ -104,9 +108,9 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 		res.Error = "the sandbox runner was gone before the block started; its container was replaced"
 		return res, nil
 	}
-	full, stopWatch := s.watchWorkspace()
+	full, stopWatch := s.watchWorkspace(blockCtx)
 	out, runErr := s.await(ctx, req.ID, full, &res)
-	stopWatch()
+	tooDeep := stopWatch()
 	res.Duration = time.Since(start)
 	if out != nil {
 		s.fill(&res, out)
@@ -114,21 +118,93 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 	}
 	res.DurationMS = float64(res.Duration.Microseconds()) / 1000
 
-	if res.WorkspaceExceeded && snapErr == nil {
-		// Roll back what the block added, so the next block has room.
-		if n, err := s.ws.RemoveNew(before, 0); err != nil { // all of it, however many
-			s.d.log.Warn("roll back workspace", "err", err)
-		} else {
+	// What the host does once the block is over protects the user's
+	// workspace, so it runs even if the caller gave up, within its own
+	// budget.
+	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), afterBlockBudget)
+	defer cancelAfter()
+	if snapErr == nil {
+		s.checkWorkspace(after, before, &res, tooDeep)
+	}
+	s.sanitize(after, &res)
+	return res, runErr
+}
+
+// afterBlockBudget bounds the host's walks of the workspace after a block
+// (check, roll back, listing, sanitising), all together: they take well
+// under a second for a workspace at its entry cap.
+const afterBlockBudget = 30 * time.Second
+
+// checkWorkspace lists what the block changed in res.Files. A block that
+// went past the workspace cap (the watchdog saw it, tooDeep if by nesting
+// too deep, or the block was quicker than the watchdog) is marked so and
+// what it added is removed, so the next block has room and no later walk
+// meets a tree it refuses.
+func (s *session) checkWorkspace(ctx context.Context, before workspace.Snapshot, res *Result, tooDeep bool) {
+	cfg := s.d.cfg
+	after, err := s.ws.Snapshot(ctx, int(cfg.WorkspaceEntries)*2)
+	tooDeep = tooDeep || errors.Is(err, workspace.ErrTooDeep)
+	if !res.WorkspaceExceeded {
+		var bytes int64
+		for _, fi := range after {
+			if fi.Mode.IsRegular() {
+				bytes += fi.Size
+			}
+		}
+		res.WorkspaceExceeded = tooDeep || errors.Is(err, workspace.ErrTooManyEntries) ||
+			int64(len(after)) > cfg.WorkspaceEntries || bytes > cfg.WorkspaceBytes
+	}
+	if res.WorkspaceExceeded {
+		n, rmErr := s.ws.RemoveNew(ctx, before, 0) // all of it, however many
+		switch {
+		case rmErr != nil:
+			s.d.log.Warn("roll back workspace", "err", rmErr)
+			res.Error = "the block exceeded the workspace cap, and removing what it created failed"
+		case tooDeep:
+			res.Error = fmt.Sprintf("the block made directories nested deeper than %d levels, past the workspace cap; the %d entries it created were removed",
+				workspace.MaxDepth, n)
+		default:
 			res.Error = fmt.Sprintf("the block exceeded the workspace cap (%d bytes, %d entries); the %d entries it created were removed",
 				cfg.WorkspaceBytes, cfg.WorkspaceEntries, n)
 		}
+		after, err = s.ws.Snapshot(ctx, int(cfg.WorkspaceEntries)*2)
 	}
-	if snapErr == nil {
-		if after, err := s.ws.Snapshot(int(cfg.WorkspaceEntries) * 2); err == nil {
-			res.Files = workspace.Diff(before, after)
+	if err == nil {
+		res.Files = workspace.Diff(before, after)
+	}
+}
+
+// sanitize resets the permissions the block left in the workspace (setuid,
+// setgid, sticky, world-write, and the workspace directory's own mode) and
+// notes what it changed in res.
+func (s *session) sanitize(ctx context.Context, res *Result) {
+	done, err := s.ws.Sanitize(ctx, s.ws.InitialMode())
+	res.Files.Sanitized, res.Files.SanitizedCount = done.Changed, done.ChangedCount
+	if err != nil {
+		s.d.log.Warn("sanitize workspace", "err", err)
+		msg := "the host could not check the permissions of every file the block left"
+		if res.Error != "" {
+			msg = res.Error + "; " + msg
 		}
+		res.Error = msg
 	}
-	return res, runErr
+}
+
+// sanitizeMoved resets permissions in dir, a pooled session's workspace,
+// once its files are moved back from the slot: each block's files were
+// sanitised in the slot already, this catches anything changed since. dir
+// itself was never mounted in the sandbox, so its own mode stays.
+func (s *session) sanitizeMoved(ctx context.Context, dir string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterBlockBudget)
+	defer cancel()
+	ws, err := workspace.Open(dir)
+	if err == nil {
+		_, err = ws.Sanitize(ctx, ws.InitialMode())
+		ws.Close()
+	}
+	if err != nil {
+		s.d.log.Warn("sanitize workspace", "dir", dir, "err", err)
+	}
 }
 
 // await waits for block id's result, enforcing the host-side deadline and
@@ -243,30 +319,37 @@ func (s *session) markOOM(b *box, res *Result) {
 }
 
 // watchWorkspace polls the workspace's size while a block runs and signals
-// once it passes the cap. The poll interval grows with the cost of a walk, so
-// a large workspace does not keep a core busy.
-func (s *session) watchWorkspace() (<-chan struct{}, func()) {
-	full := make(chan struct{})
-	stop := make(chan struct{})
+// once it passes the cap, or nests deeper than workspace.MaxDepth. The poll
+// interval grows with the cost of a walk, so a large workspace does not keep
+// a core busy, and each walk ends with ctx. stop reports whether the cap
+// was passed by nesting.
+func (s *session) watchWorkspace(ctx context.Context) (full <-chan struct{}, stop func() (tooDeep bool)) {
+	fullc := make(chan struct{})
+	stopc := make(chan struct{})
 	done := make(chan struct{})
 	cfg := s.d.cfg
+	var deep bool
+	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer close(done)
 		interval := 20 * time.Millisecond
 		for {
 			select {
-			case <-stop:
+			case <-stopc:
 				return
 			case <-time.After(interval):
 			}
 			t := time.Now()
-			u, err := s.ws.Usage(cfg.WorkspaceBytes+1, cfg.WorkspaceEntries+1)
-			if err == nil && (u.Bytes > cfg.WorkspaceBytes || u.Entries > cfg.WorkspaceEntries) {
-				close(full)
+			u, err := s.ws.Usage(ctx, cfg.WorkspaceBytes+1, cfg.WorkspaceEntries+1)
+			if ctx.Err() != nil {
+				return // the block's time is up: await sees to it
+			}
+			if deep = errors.Is(err, workspace.ErrTooDeep); deep || err == nil && (u.Bytes > cfg.WorkspaceBytes || u.Entries > cfg.WorkspaceEntries) {
+				close(fullc)
 				return
 			}
 			interval = max(20*time.Millisecond, 10*time.Since(t))
 		}
 	}()
-	return full, func() { close(stop); <-done }
+	return fullc, func() bool { cancel(); close(stopc); <-done; return deep }
 }

@@ -3,17 +3,23 @@
 //
 // Everything under a workspace is written by untrusted code running in the
 // sandbox: it may hold symlinks pointing anywhere on the host, FIFOs, device
-// nodes, names with newlines or invalid UTF-8, and it may change while the
-// host reads it. So every access below the workspace directory goes through
-// an [os.Root], which never resolves a path to something outside the
-// directory, and this package adds the rules a Root alone does not give:
-// it never follows a symlink at all where a regular file is expected, never
-// blocks opening a FIFO, and bounds every walk.
+// nodes, setuid or world-writable files, names with newlines or invalid
+// UTF-8, directory chains thousands of levels deep, and it may change while
+// the host reads it. So no access below the workspace directory ever
+// resolves to something outside it: a single file is read through an
+// [os.Root], and walks open each directory relative to its parent's open
+// file descriptor, never following a symlink. On top of that this package
+// never blocks opening a FIFO, bounds every walk (entries, depth, and a
+// context to cancel it), bounds the file lists it reports, and can reset
+// the permission bits a block left (Sanitize).
 //
 // Paths and names returned by this package are kept exactly as found on disk.
 // They may contain control characters or invalid UTF-8: callers must escape
 // them (for example with %q) before showing them to a person or a terminal.
 // Errors from this package already quote names that way.
+//
+// It uses Linux system calls (openat, getdents64, fchmodat2), as does the
+// sandbox it serves.
 package workspace
 
 import (
@@ -31,13 +37,17 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // Workspace is an open run directory. Its methods may be called while the
 // sandbox is still changing the directory.
 type Workspace struct {
-	dir  string   // absolute host path
-	root *os.Root // every access below dir goes through root
+	dir  string      // absolute host path
+	root *os.Root    // single files below dir are opened through root
+	top  int         // fd of dir, which walks open their directories from
+	mode fs.FileMode // of dir, when opened
 }
 
 // New creates a fresh run directory under base, named
@@ -96,15 +106,40 @@ func Open(dir string) (*Workspace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
 	}
-	return &Workspace{dir: dir, root: root}, nil
+	top, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		root.Close()
+		return nil, pathError("open", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(top, &st); err != nil {
+		root.Close()
+		unix.Close(top)
+		return nil, pathError("open", dir, err)
+	}
+	return &Workspace{dir: dir, root: root, top: top, mode: fileMode(st.Mode) &^ fs.ModeDir}, nil
 }
 
 // Dir returns the absolute host path of the workspace.
 func (w *Workspace) Dir() string { return w.dir }
 
-// Close releases the workspace's handle on its directory. It does not
+// InitialMode is the mode (permissions, setuid, setgid and sticky bits) the
+// workspace directory had when it was opened, before a sandbox could change
+// it: what a caller gives Sanitize to restore.
+func (w *Workspace) InitialMode() fs.FileMode { return w.mode }
+
+// Close releases the workspace's handles on its directory. It does not
 // remove anything.
-func (w *Workspace) Close() error { return w.root.Close() }
+func (w *Workspace) Close() error {
+	err := w.root.Close()
+	if w.top >= 0 {
+		if cerr := unix.Close(w.top); err == nil && cerr != nil {
+			err = pathError("close", w.dir, cerr)
+		}
+		w.top = -1 // a second Close must not close a reused fd number
+	}
+	return err
+}
 
 const (
 	maxComponent = 255  // NAME_MAX on Linux and most file systems
@@ -185,7 +220,7 @@ func (w *Workspace) ReadFile(name string, max int64) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, pathError("read", name, err)
 	}
-	if !sameEntry(before, opened) { // before is regular, so opened is too
+	if !sameFile(before, opened) { // before is regular, so opened is too
 		return nil, false, fmt.Errorf("workspace: read %q: it changed while being opened", name)
 	}
 	limit := max
@@ -200,6 +235,12 @@ func (w *Workspace) ReadFile(name string, max int64) ([]byte, bool, error) {
 		return data[:max], true, nil
 	}
 	return data, false, nil
+}
+
+// sameFile reports whether a and b describe the same file, of the same
+// type (see sameEntry).
+func sameFile(a, b fs.FileInfo) bool {
+	return a.Mode().Type() == b.Mode().Type() && os.SameFile(a, b)
 }
 
 // pathError rewraps an error about a path so that its message quotes the
