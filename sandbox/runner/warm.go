@@ -51,7 +51,9 @@ def _boot():
     home, pythonpath = sys.argv[1], sys.argv[2]
     with os.fdopen(3, 'rb') as ctl:
         data = ctl.read()
-    head, _, src = data.partition(b'\n')
+    head, nl, src = data.partition(b'\n')
+    if not nl:
+        os._exit(0)  # discarded, not fed: run nothing, not even start-up hooks
     path = head.decode('utf-8', 'surrogateescape')
     real = path.startswith('/')
     # What a cold start would have seen: the workspace as working
@@ -171,8 +173,11 @@ func (w *warmProcess) feed(path string, code []byte) {
 
 // discard ends an interpreter that will not be used.
 func (w *warmProcess) discard() {
-	w.ctl.Close()
+	// Kill before closing its control pipe: at EOF it would go on to set up
+	// the workspace's start-up state (it exits at once without a header
+	// line, which is the second guard).
 	w.cmd.Process.Kill()
+	w.ctl.Close()
 	w.cmd.Process.Wait()
 	w.stdoutR.Close()
 	w.stderrR.Close()
