@@ -88,8 +88,9 @@ func hostileCases() []hostileCase {
 		// Destructive file system.
 		{name: "rm -rf /", lang: Sh, code: "rm -rf /usr/bin /etc /usr/local/bin 2>/dev/null; ls /usr/bin/python3 && echo root-intact",
 			check: wantOut("/usr/bin/python3\nroot-intact\n")},
+		// gVisor refuses writes to its read-only root with EACCES.
 		{name: "write outside workspace", lang: Python, code: "open('/usr/evil', 'w')",
-			check: wantFail("Read-only file system")},
+			check: wantFail("Read-only file system", "Permission denied")},
 		{name: "overwrite the runner", lang: Sh, code: "cp /bin/true /usr/local/bin/agentteam-runner",
 			check: wantFail("Read-only file system", "Permission denied")},
 
@@ -103,7 +104,7 @@ func hostileCases() []hostileCase {
 		{name: "proc sys write", lang: Sh, code: "echo '|/tmp/x' > /proc/sys/kernel/core_pattern || echo 3 > /proc/sys/vm/drop_caches",
 			check: wantFail("Read-only file system", "Permission denied")},
 		{name: "sys write", lang: Sh, code: "echo 1 > /sys/kernel/mm/transparent_hugepage/enabled",
-			check: wantFail("Read-only file system", "Permission denied", "No such file")},
+			check: wantFail("Read-only file system", "Permission denied", "No such file", "Directory nonexistent")},
 		{name: "docker socket", lang: Sh, code: "ls /var/run/docker.sock /run/docker.sock",
 			check: wantFail("No such file")},
 		{name: "setuid to root", lang: Python, code: "import os; os.setuid(0)",
@@ -257,8 +258,13 @@ func hostileCases() []hostileCase {
 			check: wantFail("Network is unreachable")},
 		{name: "metadata address", lang: Python, code: "import socket; socket.create_connection(('169.254.169.254', 80), timeout=2)",
 			check: wantFail("Network is unreachable")},
+		// gVisor with networking disabled has no interface at all.
 		{name: "only loopback", lang: Sh, code: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
-			check: wantOut("lo\n")},
+			check: func(t *testing.T, r Result, _ string) {
+				if !r.OK() || r.Stdout != "lo\n" && !(underGVisor() && r.Stdout == "") {
+					t.Fatalf("want only lo, got %+v", r)
+				}
+			}},
 
 		// Workspace.
 		{name: "filename traversal", lang: Python, file: "../escape.py", code: "print(1)",
@@ -277,7 +283,7 @@ func hostileCases() []hostileCase {
 		{name: "filename through symlink", lang: Sh, code: "ln -sfn / rootlink && echo linked",
 			check: wantOut("linked\n")},
 		{name: "write via symlinked dir", lang: Python, file: "rootlink/evil.py", code: "print(1)",
-			check: wantFail("read-only file system", "Read-only file system")},
+			check: wantFail("read-only file system", "Read-only file system", "permission denied")},
 		{name: "odd names", lang: Python,
 			code: "import os\nfor n in [b'new\\nline', b'\\xff\\xfe', b'-rf', b'\\x1b[31mred']:\n    open(n, 'w').close()\nos.mkfifo('fifo')\nprint('made')",
 			check: func(t *testing.T, r Result, _ string) {
@@ -451,3 +457,6 @@ func seccompCases() []hostileCase {
 		refused("process_vm_readv", "", "libc.process_vm_readv(os.getpid(), None, 0, None, 0, 0)"),
 	}
 }
+
+// underGVisor reports whether the suite runs under gVisor's runsc.
+func underGVisor() bool { return isGVisor(os.Getenv("AGENTTEAM_TEST_RUNTIME"), "") }

@@ -20,7 +20,10 @@ import (
 // OOM killer would take gVisor's whole kernel, runner and all. There the
 // container is given more memory than a block may use, and the guard ends
 // a block once the sandbox's usage (gVisor's memory.usage_in_bytes) reaches
-// the block's limit.
+// the block's limit. Its usage counts as memory.stat's pinned memory does:
+// anonymous and shared-memory pages (/proc/meminfo's AnonPages and Shmem),
+// not the page cache of files read, which gVisor's usage_in_bytes would
+// add (numpy's libraries alone are about 100 MB of it).
 type memoryGuard struct {
 	version  string   // "cgroup v2", "cgroup v1" or "gvisor"
 	limit    int64    // the block's memory limit in bytes
@@ -32,27 +35,40 @@ type memoryGuard struct {
 // guardPoll is how often the guard samples the cgroup while a block runs.
 const guardPoll = 25 * time.Millisecond
 
-// gvisorUsage is gVisor's count of the sandbox's memory in use.
-const gvisorUsage = "/sys/fs/cgroup/memory/memory.usage_in_bytes"
+// gvisorMeminfo is where gVisor counts the sandbox's memory by kind.
+const gvisorMeminfo = "/proc/meminfo"
 
 // findGVisorGuard returns the usage guard for a block limit of limit bytes,
 // or nil when gVisor's usage file cannot be read.
 func findGVisorGuard(limit int64) *memoryGuard {
-	g := &memoryGuard{version: "gvisor", limit: limit, statPath: gvisorUsage}
+	g := &memoryGuard{version: "gvisor", limit: limit, statPath: gvisorMeminfo}
 	if _, ok := g.usage(); !ok || limit <= 0 {
 		return nil
 	}
 	return g
 }
 
-// usage reads the bytes gVisor counts as in use.
+// usage reads the anonymous and shared-memory bytes gVisor counts.
 func (g *memoryGuard) usage() (int64, bool) {
 	data, err := os.ReadFile(g.statPath)
 	if err != nil {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	return n, err == nil
+	var total int64
+	found := 0
+	for line := range strings.Lines(string(data)) {
+		key, rest, ok := strings.Cut(line, ":")
+		if !ok || key != "AnonPages" && key != "Shmem" {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		total += kb << 10
+		found++
+	}
+	return total, found > 0
 }
 
 // newCheck returns the test for one block: it is called once per poll and
