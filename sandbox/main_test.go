@@ -91,6 +91,9 @@ func testConfig() Config {
 		FileSize:         8 << 20,
 		MaxOutput:        4 << 10,
 		OutputLimit:      4 << 20,
+		// scripts/test-gvisor.sh runs part of the suite again with runsc
+		// (gVisor) in a second engine.
+		Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME"),
 	}
 }
 
