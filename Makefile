@@ -20,7 +20,7 @@ all: build
 
 help:
 	@echo "make demo     build what is missing (binary, sandbox image) and replay the built-in team run (no key needed)"
-	@echo "make test     run every test (needs a running Docker engine; builds the image if missing)"
+	@echo "make test     run every test, then the sandbox's under gVisor (needs a running Docker engine; builds the image and runsc if missing)"
 	@echo "make bench    measure block latency against docker exec / docker run"
 	@echo "make image    build the sandbox image offline (debootstrap + docker build --network none)"
 	@echo "make build    build bin/agentteam"
@@ -59,9 +59,12 @@ runsc:
 demo: build image
 	$(BIN) run --replay examples/demo.transcript.jsonl
 
-test: check-docker image
+# Then the sandbox's security tests again under gVisor, in an engine of
+# their own (scripts/test-gvisor.sh).
+test: check-docker image runsc
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	@scripts/test-gvisor.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...
