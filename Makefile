@@ -8,18 +8,23 @@ IMAGE ?= agentteam-sandbox:latest
 BIN   := bin/agentteam
 RUNNER := docker/build/agentteam-runner
 export IMAGE
+# gVisor's runsc, the second wall `make test` checks the sandbox under: a
+# pseudo-version of gvisor.dev/gvisor (its Go branch) from the module proxy.
+RUNSC_VERSION := v0.0.0-20260905035102-160fafc42237
+RUNSC := docker/build/runsc
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './workspace/run-*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build image demo test test-short bench fuzz cleanup help check-docker
+.PHONY: all build image runsc demo test test-short bench fuzz cleanup help check-docker
 all: build
 
 help:
 	@echo "make demo     build what is missing (binary, sandbox image) and replay the built-in team run (no key needed)"
-	@echo "make test     run every test (needs a running Docker engine; builds the image if missing)"
+	@echo "make test     run every test, then the sandbox's under gVisor (needs a running Docker engine; builds the image and runsc if missing)"
 	@echo "make bench    measure block latency against docker exec / docker run"
 	@echo "make image    build the sandbox image offline (debootstrap + docker build --network none)"
 	@echo "make build    build bin/agentteam"
+	@echo "make runsc    build gVisor's runsc (RUNSC_VERSION) into $(RUNSC), the second wall make test checks"
 	@echo "make cleanup  remove sandbox containers left by killed runs"
 
 build: $(BIN)
@@ -37,12 +42,29 @@ check-docker:
 image: check-docker $(RUNNER)
 	@docker/build-image.sh
 
+# Built only when missing or of another version (the stamp $(RUNSC).version).
+# Static (CGO_ENABLED=0): a dynamically linked runsc cannot re-execute itself
+# inside its sandbox ("error executing umounter"). GOFLAGS and GOWORK are
+# cleared so a setting meant for this module cannot break the build.
+runsc:
+	@if [ -x $(RUNSC) ] && [ "$$(cat $(RUNSC).version 2>/dev/null)" = "$(RUNSC_VERSION)" ]; then \
+	  echo "make: $(RUNSC) $(RUNSC_VERSION) is up to date"; \
+	else \
+	  echo "make: building runsc $(RUNSC_VERSION) from the Go module proxy (3-6 minutes the first time)"; \
+	  mkdir -p $(dir $(RUNSC)) && rm -f $(RUNSC).version && \
+	  CGO_ENABLED=0 GOFLAGS= GOWORK=off GOBIN=$(abspath $(dir $(RUNSC))) $(GO) install gvisor.dev/gvisor/runsc@$(RUNSC_VERSION) && \
+	  echo $(RUNSC_VERSION) > $(RUNSC).version; \
+	fi
+
 demo: build image
 	$(BIN) run --replay examples/demo.transcript.jsonl
 
-test: check-docker image
+# Then the sandbox's security tests again under gVisor, in an engine of
+# their own (scripts/test-gvisor.sh).
+test: check-docker image runsc
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	@scripts/test-gvisor.sh
 
 test-short:
 	$(GO) test -short -count=1 ./...

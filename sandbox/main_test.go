@@ -91,8 +91,8 @@ func testConfig() Config {
 		FileSize:         8 << 20,
 		MaxOutput:        4 << 10,
 		OutputLimit:      4 << 20,
-		// The hostile suite runs once per runtime: runc, and gVisor's runsc
-		// in a second engine (see TestUnderGVisor).
+		// scripts/test-gvisor.sh runs part of the suite again with runsc
+		// (gVisor) in a second engine.
 		Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME"),
 	}
 }
