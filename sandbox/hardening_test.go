@@ -22,6 +22,11 @@ func TestContainerIsHardened(t *testing.T) {
 	cfg := testConfig()
 	d := newTestDocker(t, cfg)
 	s, dir := newTestSession(t, d)
+	gvisor := d.GVisor()
+	pids, memory := int64(64), int64(256<<20)
+	if gvisor {
+		pids, memory = 64+gvisorPids, memory+memory/gvisorMemoryShare+gvisorMemoryBase
+	}
 	got, err := d.cli.ContainerInspect(context.Background(), s.box.id)
 	if err != nil {
 		t.Fatal(err)
@@ -34,14 +39,14 @@ func TestContainerIsHardened(t *testing.T) {
 		{"network none", h.NetworkMode == "none"},
 		{"all capabilities dropped", len(h.CapDrop) == 1 && h.CapDrop[0] == "ALL" && len(h.CapAdd) == 0},
 		{"no-new-privileges", slices.Contains(h.SecurityOpt, "no-new-privileges")},
-		{"the sandbox's seccomp profile", slices.Equal(h.SecurityOpt, []string{"no-new-privileges", "seccomp=" + SeccompProfile()})},
+		{"the sandbox's seccomp profile", slices.Equal(h.SecurityOpt, []string{"no-new-privileges", "seccomp=" + seccompProfile(gvisor)})},
 		{"shared memory dies with its last process", h.Sysctls["kernel.shm_rmid_forced"] == "1"},
 		{"read-only root", h.ReadonlyRootfs},
 		{"size-capped tmpfs /tmp", strings.Contains(h.Tmpfs["/tmp"], "size=16777216")},
 		{"non-root user", c.User == "10001:10001"},
 		{"the runner is init", (h.Init == nil || !*h.Init) && len(c.Cmd) == 1 && c.Cmd[0] == runnerPath && s.box.ready.PID == 1},
-		{"pids limit", h.PidsLimit != nil && *h.PidsLimit == 64},
-		{"memory = swap", h.Memory == 256<<20 && h.MemorySwap == 256<<20},
+		{"pids limit", h.PidsLimit != nil && *h.PidsLimit == pids},
+		{"memory = swap", h.Memory == memory && h.MemorySwap == memory},
 		{"cpu limit", h.NanoCPUs == 1e9},
 		{"private ipc", h.IpcMode == "private"},
 		{"private cgroup namespace", h.CgroupnsMode == "private"},
@@ -74,7 +79,13 @@ func TestContainerIsHardened(t *testing.T) {
 	}
 	// The container's namespaces are its own, not the host's.
 	if got.State != nil && got.State.Pid > 0 {
-		for _, ns := range []string{"ipc", "uts", "pid", "net", "cgroup", "mnt"} {
+		// Under gVisor these are the sandbox process's; the block's are
+		// gVisor's own kernel's, which the host cannot see.
+		namespaces := []string{"ipc", "uts", "pid", "net", "cgroup", "mnt"}
+		if gvisor {
+			namespaces = []string{"ipc", "uts", "pid", "net", "mnt"}
+		}
+		for _, ns := range namespaces {
 			theirs, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", got.State.Pid, ns))
 			ours, err2 := os.Readlink("/proc/self/ns/" + ns)
 			if err1 != nil || err2 != nil || theirs == ours {
@@ -87,7 +98,7 @@ func TestContainerIsHardened(t *testing.T) {
 	// And from inside, as the runner saw it before any block ran.
 	r := s.box.ready
 	if r.UID != 10001 || !r.NoNewPrivs || r.Seccomp != 2 || strings.Trim(r.CapEff, "0") != "" || strings.Trim(r.CapBnd, "0") != "" ||
-		!r.ShmRmidForced || !slices.Equal(r.RefusedSyscalls, ProbedSyscalls) {
+		r.ShmRmidForced == gvisor || !slices.Equal(r.RefusedSyscalls, ProbedSyscalls) || r.Kernel != map[bool]string{false: "linux", true: "gvisor"}[gvisor] {
 		t.Errorf("confinement seen from inside: %+v", r)
 	}
 }
@@ -222,23 +233,36 @@ echo tmp=$(df -k /tmp | awk 'NR==2 {print $2}')k shm=$(df -k /dev/shm | awk 'NR=
 echo root=$(touch /x 2>/dev/null && echo rw || echo ro) workspace=$(touch /workspace/.w && rm /workspace/.w && echo rw)
 echo nonewprivs=$(grep NoNewPrivs /proc/self/status | tr -d ' \t' | cut -d: -f2) capeff=$(grep CapEff /proc/self/status | tr -d ' \t' | cut -d: -f2)
 echo mounts=$(awk '$5 == "/workspace" || $5 ~ /^\/(home|root|var\/run|run)/ {print $5}' /proc/self/mountinfo | tr '\n' ,)
+[ "$(uname -r | grep -c gvisor)" = 1 ] && echo nproc=$(python3 -c 'import resource; print(resource.getrlimit(resource.RLIMIT_NPROC)[0])')
+true
 `)
 	if !res.OK() {
 		t.Fatalf("probe failed: %+v", res)
+	}
+	pids, memory, swap := "pids=64", "memory=268435456", "swap=268435456"
+	if underGVisor() {
+		// gVisor shows its own kernel's cgroups: no pids controller limit
+		// (RLIMIT_NPROC bounds the block there, checked below), the
+		// container's whole memory (the runner's guard keeps a block to
+		// 256 MiB of it) and no swap accounting.
+		pids, memory, swap = "pids=max", "memory=536870912", "swap=none"
 	}
 	want := []string{
 		"hostname=sandbox",
 		"pid1=agentteam-runne", // comm is cut at 15 characters
 		"uid=10001 gid=10001",
 		"core=0 nofile=1024 fsize=16384", // ulimit -f counts 512-byte blocks: 8 MiB
-		"pids=64",
-		"memory=268435456",
-		"swap=268435456",
+		pids,
+		memory,
+		swap,
 		"cpu=100000",
 		"tmp=16384k shm=16384k",
 		"root=ro workspace=rw",
 		"nonewprivs=1 capeff=0000000000000000",
 		"mounts=/workspace,",
+	}
+	if underGVisor() {
+		want = append(want, "nproc=64")
 	}
 	got := strings.Split(strings.TrimSpace(res.Stdout), "\n")
 	for i, w := range want {

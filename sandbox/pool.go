@@ -231,7 +231,10 @@ func (ps *pooledSession) Close(ctx context.Context) error {
 	s.box = nil
 	// The container first: no block may write into the slot while its
 	// files move out.
-	clean := c.b != nil && ps.pool.reset(c.b) == nil
+	// gVisor lists no message queue (no /proc/sysvipc, no /dev/mqueue), so
+	// the runner cannot show that none is left: never lend such a container
+	// again.
+	clean := c.b != nil && !ps.pool.d.gvisor && ps.pool.reset(c.b) == nil
 	moveErr := workspace.MoveContents(ps.slot, ps.target)
 	s.sanitizeMoved(ctx, ps.target)
 	if clean && moveErr == nil {

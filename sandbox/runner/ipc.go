@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"unsafe"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -52,11 +54,12 @@ func countIPC() int {
 }
 
 // sysvIDs lists the ids in /proc/sysvipc/KIND (the second column; the first
-// line is a header).
+// line is a header), or, where there is no such file (gVisor), asks the
+// kernel index by index.
 func sysvIDs(kind string) []int {
 	data, err := os.ReadFile(filepath.Join(sysvDir, kind))
 	if err != nil {
-		return nil
+		return statIDs(kind)
 	}
 	var ids []int
 	for i, line := range strings.Split(string(data), "\n") {
@@ -77,4 +80,33 @@ func sysvIDs(kind string) []int {
 func shmRmidForced() bool {
 	data, err := os.ReadFile("/proc/sys/kernel/shm_rmid_forced")
 	return err == nil && strings.TrimSpace(string(data)) == "1"
+}
+
+// Without /proc/sysvipc the ids are found by asking for each one: gVisor
+// hands them out from 0 up (its SHM_INFO and SHM_STAT do not list them), so
+// the first thousand cover what a block can make in one session.
+const (
+	ipcStat   = 2 // IPC_STAT, the same for shmctl, msgctl and semctl
+	maxIPCIDs = 1024
+)
+
+// statIDs lists the ids of one kind of SysV object that IPC_STAT answers.
+func statIDs(kind string) []int {
+	var buf [512]byte // larger than shmid_ds, msqid_ds and semid_ds
+	var ids []int
+	for id := 0; id < maxIPCIDs; id++ {
+		var errno unix.Errno
+		switch kind {
+		case "shm":
+			_, _, errno = unix.Syscall(unix.SYS_SHMCTL, uintptr(id), ipcStat, uintptr(unsafe.Pointer(&buf[0])))
+		case "msg":
+			_, _, errno = unix.Syscall(unix.SYS_MSGCTL, uintptr(id), ipcStat, uintptr(unsafe.Pointer(&buf[0])))
+		case "sem":
+			_, _, errno = unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, ipcStat, uintptr(unsafe.Pointer(&buf[0])), 0, 0)
+		}
+		if errno == 0 {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
