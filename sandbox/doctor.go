@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -147,6 +148,17 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 		seen.Network, seen.Root, seen.UID, ready.CapEff, ready.NoNewPrivs, ready.Seccomp, seen.PidsMax, seen.MemoryMax,
 		units.BytesSize(float64(seen.TmpBytes)), seen.HostEnv),
 		Fix: "a setting is not in effect inside the container: check the engine's configuration"})
+	// Which kernel the blocks' system calls reach, and so who enforces what.
+	runtimeName := cmp.Or(cfg.Runtime, info.DefaultRuntime)
+	where := Check{Name: "isolation", OK: true, Detail: fmt.Sprintf(
+		"%s (%s): the host kernel runs the blocks; its seccomp filter (mode %d) refuses %s; pids, memory and CPU limits by the container's cgroups",
+		runtimeName, info.Runtimes[runtimeName].Path, ready.Seccomp, strings.Join(ready.RefusedSyscalls, ", "))}
+	if d.GVisor() {
+		where.Detail = fmt.Sprintf(
+			"%s (%s): gVisor's kernel runs the blocks, a second wall before the host's; the sandbox's seccomp profile, applied inside it, refuses %s; processes limited by RLIMIT_NPROC and memory by the runner's guard inside gVisor, with the container's cgroups as the backstop",
+			runtimeName, info.Runtimes[runtimeName].Path, strings.Join(ready.RefusedSyscalls, ", "))
+	}
+	add(where)
 	guard := Check{Name: "memory guard", OK: true, Detail: "on (" + ready.MemoryGuard + "): a block that thrashes at the memory limit ends as out of memory"}
 	if ready.MemoryGuard == "" {
 		guard.Detail = "off: the runner cannot read the container's memory cgroup, so only the kernel's OOM killer ends a memory bomb (one that thrashes may end as a timeout instead)"
@@ -184,6 +196,8 @@ func hardeningFix(err error) string {
 	switch {
 	case strings.Contains(err.Error(), "cgroup"):
 		return "the engine must support private cgroup namespaces (Docker 20.10 or later)"
+	case strings.Contains(err.Error(), "--oci-seccomp"):
+		return `register runsc with "runtimeArgs": ["--oci-seccomp"] in daemon.json, then reload the engine`
 	case strings.Contains(err.Error(), "runtime"):
 		return "check --runtime / AGENTTEAM_RUNTIME against 'docker info'"
 	}
