@@ -69,7 +69,7 @@ test: check-docker image runsc
 test-short:
 	$(GO) test -short -count=1 ./...
 
-bench: check-docker image build
+bench: check-docker image build runsc
 	@scripts/bench.sh
 
 fuzz:

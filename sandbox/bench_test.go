@@ -58,7 +58,7 @@ func BenchmarkColdBlock(b *testing.B) {
 func BenchmarkCompare(b *testing.B) {
 	const n = 30
 	const think = 300 * time.Millisecond
-	cfg, _ := Config{}.withDefaults()
+	cfg, _ := Config{Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME")}.withDefaults()
 	d := newTestDocker(b, cfg)
 	s, dir := newTestSession(b, d)
 	run(b, s, Python, "print(1)")
@@ -110,7 +110,7 @@ func BenchmarkCompare(b *testing.B) {
 		return nil
 	}, func() { open.Close(context.Background()) })
 	profile := filepath.Join(b.TempDir(), "seccomp.json")
-	if err := os.WriteFile(profile, []byte(SeccompProfile()), 0o644); err != nil {
+	if err := os.WriteFile(profile, []byte(seccompProfile(d.GVisor())), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	args := RunArgs(cfg, dir, profile)
@@ -125,12 +125,16 @@ func BenchmarkCompare(b *testing.B) {
 	b.ReportMetric(warmB2B/execB2B, "b2b/exec")
 	b.ReportMetric(cold/dockerRun, "cold/run")
 	if w := os.Getenv("AGENTTEAM_BENCH_REPORT"); w != "" {
+		title := "median of " + fmt.Sprint(n) + " (cold: " + fmt.Sprint(n/3) + "), ms"
+		if cfg.Runtime != "" {
+			title = cfg.Runtime + ": " + title
+		}
 		report := fmt.Sprintf(
 			"%-44s %8s %8s %7s\n"+
 				"%-44s %8.1f %8.1f %7.2f  (target <= 0.30)\n"+
 				"%-44s %8.1f %8.1f %7.2f\n"+
 				"%-44s %8.1f %8.1f %7.2f  (target <= 1.00)\n",
-			"median of "+fmt.Sprint(n)+" (cold: "+fmt.Sprint(n/3)+"), ms", "agentteam", "docker", "ratio",
+			title, "agentteam", "docker", "ratio",
 			"warm print(1), model pause / docker exec", warm, execPaused, warm/execPaused,
 			"warm print(1), back to back / docker exec", warmB2B, execB2B, warmB2B/execB2B,
 			"first block of a session / docker run --rm", cold, dockerRun, cold/dockerRun)

@@ -11,7 +11,9 @@
 # and exits 0, unless CI is set: then that is a failure.
 #
 # Environment: GVISOR_TESTS (a go test -run pattern), RUNSC (the runsc
-# binary), GVISOR_TIMEOUT (go test -timeout, default 20m).
+# binary), GVISOR_TIMEOUT (go test -timeout, default 20m); with
+# GVISOR_BENCH_REPORT=FILE it runs the latency comparison of make bench
+# (BenchmarkCompare) under runsc instead and writes its table to FILE.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -142,7 +144,10 @@ log=$dir/test.log
 : >"$log"
 tail -n +1 -f "$log" &
 tailpid=$!
-group $unset_main DOCKER_HOST="unix://$sock" AGENTTEAM_TEST_RUNTIME=runsc go test -count=1 -timeout "$GVISOR_TIMEOUT" ./sandbox/ -run "$GVISOR_TESTS" >"$log" 2>&1 </dev/null
+gotest=(-run "$GVISOR_TESTS")
+[ -n "${GVISOR_BENCH_REPORT:-}" ] && gotest=(-run '^$' -bench '^BenchmarkCompare$' -benchtime 1x)
+group $unset_main DOCKER_HOST="unix://$sock" AGENTTEAM_TEST_RUNTIME=runsc AGENTTEAM_BENCH_REPORT="${GVISOR_BENCH_REPORT:-}" \
+  go test -count=1 -timeout "$GVISOR_TIMEOUT" ./sandbox/ "${gotest[@]}" >"$log" 2>&1 </dev/null
 status=$?
 sleep 1.2 # tail -f reads every second
 kill "$tailpid"
