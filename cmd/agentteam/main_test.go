@@ -429,12 +429,28 @@ func TestDoctor(t *testing.T) {
 		OK     bool            `json:"ok"`
 		Checks []sandbox.Check `json:"checks"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK || len(rep.Checks) != 8 || rep.Checks[7].Name != "model server" {
+	check := func(name string) sandbox.Check {
+		i := slices.IndexFunc(rep.Checks, func(c sandbox.Check) bool { return c.Name == name })
+		if i < 0 {
+			t.Fatalf("doctor has no %q check: %s", name, out)
+		}
+		return rep.Checks[i]
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK {
 		t.Fatalf("doctor: exit %d, %v, %s %s", code, err, out, errOut)
 	}
+	for _, name := range []string{"docker engine", "sandbox image", "runtimes", "hardening", "isolation", "first block", "leftovers", "model server"} {
+		if c := check(name); !c.OK {
+			t.Errorf("doctor's %s check failed: %+v", name, c)
+		}
+	}
 	// The runner found this engine's memory cgroup (v1 or v2) and watches it.
-	if guard := rep.Checks[4]; guard.Name != "memory guard" || !strings.HasPrefix(guard.Detail, "on (cgroup v") {
+	if guard := check("memory guard"); !strings.HasPrefix(guard.Detail, "on (cgroup v") {
 		t.Errorf("memory guard check: %+v", guard)
+	}
+	// Which kernel runs the blocks, and that the profile's probes were refused.
+	if iso := check("isolation"); !strings.Contains(iso.Detail, "host kernel") || !strings.Contains(iso.Detail, "io_uring_setup") {
+		t.Errorf("isolation check: %+v", iso)
 	}
 	code, out, _ = cliIn(t, "doctor", "--image", "agentteam-no-such-image:1")
 	if code != ExitSandbox || !strings.Contains(out, "✗ sandbox image") || !strings.Contains(out, "fix:") {
