@@ -261,7 +261,7 @@ func (f *fileReport) add(c workspace.Changes) {
 // own), within the workspace package's caps again since several blocks'
 // lists add up.
 func (f *fileReport) write(b *strings.Builder) {
-	left := listBudget{count: workspace.MaxListed, bytes: workspace.MaxListedBytes}
+	var left workspace.ListBudget
 	more := f.omitted
 	for _, l := range []struct {
 		what  string
@@ -270,7 +270,7 @@ func (f *fileReport) write(b *strings.Builder) {
 		if len(l.names) == 0 {
 			continue
 		}
-		shown, n := left.take(l.names, func(name string) string {
+		shown, n := takeNames(&left, l.names, func(name string) string {
 			if l.what != "deleted" && f.links[name] {
 				return safetext.Name(name) + " (symlink)"
 			}
@@ -287,8 +287,8 @@ func (f *fileReport) write(b *strings.Builder) {
 	if f.sanitizedCount > 0 {
 		fmt.Fprintf(b, "\nPermissions reset on %d entries in /workspace (setuid, setgid, sticky and world-write bits removed)", f.sanitizedCount)
 		// A budget of their own: these matter more than the file lists.
-		own := listBudget{count: workspace.MaxListed, bytes: workspace.MaxListedBytes}
-		shown, dropped := own.take(slices.Compact(slices.Sorted(slices.Values(f.sanitized))), func(name string) string {
+		var own workspace.ListBudget
+		shown, dropped := takeNames(&own, slices.Compact(slices.Sorted(slices.Values(f.sanitized))), func(name string) string {
 			if name == "." {
 				return "/workspace itself"
 			}
@@ -304,20 +304,15 @@ func (f *fileReport) write(b *strings.Builder) {
 	}
 }
 
-// listBudget is what is left of the names a report may list.
-type listBudget struct{ count, bytes int }
-
-// take renders names with show until the budget runs out, and returns the
-// rendered ones and how many did not fit.
-func (l *listBudget) take(names []string, show func(string) string) ([]string, int) {
+// takeNames renders names with show while they fit budget, and returns
+// the rendered ones and how many did not fit.
+func takeNames(budget *workspace.ListBudget, names []string, show func(string) string) ([]string, int) {
 	var out []string
 	for i, n := range names {
 		s := show(n)
-		if l.count == 0 || len(s) > l.bytes {
+		if !budget.Take(s) {
 			return out, len(names) - i
 		}
-		l.count--
-		l.bytes -= len(s)
 		out = append(out, s)
 	}
 	return out, 0

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -254,13 +255,14 @@ func verifyReady(r protocol.Ready, gvisor bool) error {
 	case !gvisor && kernel == "gvisor":
 		bad = append(bad, "the runner reports gVisor's kernel under a runtime taken for runc")
 	}
-	// Seccomp mode 2 is the host kernel's filter; gVisor filters in its
-	// own kernel and shows mode 0. Either way the probes must be refused.
+	// Seccomp mode 2 is the host kernel's filter. gVisor filters in its own
+	// kernel and shows mode 2 only when registered with --oci-seccomp, so
+	// there the probes alone tell; they must be refused either way.
 	if r.Seccomp != 2 && !gvisor {
 		bad = append(bad, fmt.Sprintf("seccomp mode %d, not filtering", r.Seccomp))
 	}
 	var allowed []string
-	for _, name := range ProbedSyscalls {
+	for _, name := range protocol.ProbedSyscalls {
 		if !slices.Contains(r.RefusedSyscalls, name) {
 			allowed = append(allowed, name)
 		}
@@ -306,7 +308,10 @@ func RunArgs(cfg Config, workspaceDir, seccompFile string) []string {
 		"--memory", strconv.FormatInt(h.Memory, 10), "--memory-swap", strconv.FormatInt(h.MemorySwap, 10),
 		"--cpus", strconv.FormatFloat(float64(h.NanoCPUs)/1e9, 'f', -1, 64), "--shm-size", strconv.FormatInt(h.ShmSize, 10),
 		"--ipc", "private", "--cgroupns", "private", "--hostname", c.Hostname, "--user", c.User, "--log-driver", "none",
-		"--oom-score-adj", strconv.Itoa(h.OomScoreAdj), "--sysctl", "kernel.shm_rmid_forced=1", "-v", h.Mounts[0].Source + ":" + h.Mounts[0].Target, "-w", c.WorkingDir}
+		"--oom-score-adj", strconv.Itoa(h.OomScoreAdj), "-v", h.Mounts[0].Source + ":" + h.Mounts[0].Target, "-w", c.WorkingDir}
+	for _, k := range slices.Sorted(maps.Keys(h.Sysctls)) {
+		args = append(args, "--sysctl", k+"="+h.Sysctls[k])
+	}
 	if seccompFile != "" {
 		args = append(args, "--security-opt", "seccomp="+seccompFile)
 	}

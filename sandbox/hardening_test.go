@@ -98,7 +98,7 @@ func TestContainerIsHardened(t *testing.T) {
 	// And from inside, as the runner saw it before any block ran.
 	r := s.box.ready
 	if r.UID != 10001 || !r.NoNewPrivs || r.Seccomp != 2 || strings.Trim(r.CapEff, "0") != "" || strings.Trim(r.CapBnd, "0") != "" ||
-		r.ShmRmidForced == gvisor || !slices.Equal(r.RefusedSyscalls, ProbedSyscalls) || r.Kernel != map[bool]string{false: "linux", true: "gvisor"}[gvisor] {
+		r.ShmRmidForced == gvisor || !slices.Equal(r.RefusedSyscalls, protocol.ProbedSyscalls) || r.Kernel != map[bool]string{false: "linux", true: "gvisor"}[gvisor] {
 		t.Errorf("confinement seen from inside: %+v", r)
 	}
 }
@@ -283,7 +283,7 @@ func at(lines []string, i int) string {
 // the sandbox's own seccomp profile and IPC setting, not just some filter.
 func TestVerifyReadyFailsClosed(t *testing.T) {
 	good := protocol.Ready{PID: 1, UID: 10001, GID: 10001, CapEff: "0000000000000000", CapBnd: "0000000000000000",
-		NoNewPrivs: true, Seccomp: 2, ShmRmidForced: true, RefusedSyscalls: slices.Clone(ProbedSyscalls)}
+		NoNewPrivs: true, Seccomp: 2, ShmRmidForced: true, RefusedSyscalls: slices.Clone(protocol.ProbedSyscalls)}
 	if err := verifyReady(good, false); err != nil {
 		t.Fatalf("hardened runner refused: %v", err)
 	}

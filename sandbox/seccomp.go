@@ -31,11 +31,6 @@ var DeniedSyscalls = []string{
 	"quotactl", "swapon", "swapoff", "acct", "syslog",
 }
 
-// ProbedSyscalls are the calls the runner tries from inside (see
-// runner.seccompProbes): each must come back refused, or the profile in
-// effect is not this one.
-var ProbedSyscalls = []string{"io_uring_setup", "ptrace", "perf_event_open", "keyctl", "unshare"}
-
 // seccompProfile returns the profile as JSON for the engine: Docker's
 // default profile (as moby/profiles ships it, which also restricts socket
 // families and clone flags) without DeniedSyscalls, and with signals that

@@ -123,10 +123,11 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 	// budget.
 	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), afterBlockBudget)
 	defer cancelAfter()
+	var now workspace.Snapshot // the workspace as the block left it, nil if unknown
 	if snapErr == nil {
-		s.checkWorkspace(after, before, &res, tooDeep)
+		now = s.checkWorkspace(after, before, &res, tooDeep)
 	}
-	s.sanitize(after, &res)
+	s.sanitize(after, &res, now)
 	return res, runErr
 }
 
@@ -135,12 +136,13 @@ func (s *session) Run(ctx context.Context, code Code) (Result, error) {
 // under a second for a workspace at its entry cap.
 const afterBlockBudget = 30 * time.Second
 
-// checkWorkspace lists what the block changed in res.Files. A block that
+// checkWorkspace lists what the block changed in res.Files and returns the
+// workspace's snapshot after it (nil if it could not be taken). A block that
 // went past the workspace cap (the watchdog saw it, tooDeep if by nesting
 // too deep, or the block was quicker than the watchdog) is marked so and
 // what it added is removed, so the next block has room and no later walk
 // meets a tree it refuses.
-func (s *session) checkWorkspace(ctx context.Context, before workspace.Snapshot, res *Result, tooDeep bool) {
+func (s *session) checkWorkspace(ctx context.Context, before workspace.Snapshot, res *Result, tooDeep bool) workspace.Snapshot {
 	cfg := s.d.cfg
 	after, err := s.ws.Snapshot(ctx, int(cfg.WorkspaceEntries)*2)
 	tooDeep = tooDeep || errors.Is(err, workspace.ErrTooDeep)
@@ -169,16 +171,20 @@ func (s *session) checkWorkspace(ctx context.Context, before workspace.Snapshot,
 		}
 		after, err = s.ws.Snapshot(ctx, int(cfg.WorkspaceEntries)*2)
 	}
-	if err == nil {
-		res.Files = workspace.Diff(before, after)
+	if err != nil {
+		return nil
 	}
+	res.Files = workspace.Diff(before, after)
+	return after
 }
 
 // sanitize resets the permissions the block left in the workspace (setuid,
 // setgid, sticky, world-write, and the workspace directory's own mode) and
-// notes what it changed in res.
-func (s *session) sanitize(ctx context.Context, res *Result) {
-	done, err := s.ws.Sanitize(ctx, s.ws.InitialMode())
+// notes what it changed in res. The block's processes are gone, so the
+// snapshot checkWorkspace just took (now) tells whether the tree needs a
+// walk of its own; most blocks leave nothing to reset.
+func (s *session) sanitize(ctx context.Context, res *Result, now workspace.Snapshot) {
+	done, err := s.ws.SanitizeAfter(ctx, s.ws.InitialMode(), now)
 	res.Files.Sanitized, res.Files.SanitizedCount = done.Changed, done.ChangedCount
 	if err != nil {
 		s.d.log.Warn("sanitize workspace", "err", err)

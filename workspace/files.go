@@ -93,6 +93,34 @@ func (w *Workspace) Snapshot(ctx context.Context, maxEntries int) (Snapshot, err
 	return snap, nil
 }
 
+// Files lists the regular files below the workspace, sorted, leaving out
+// hidden ones (see Hidden; hidden directories are not entered), for a
+// person to see what a run left. It looks at no more than maxEntries
+// entries and descends at most maxDepth levels, so it ends quickly on any
+// tree; complete says whether it saw every entry within that depth.
+func (w *Workspace) Files(ctx context.Context, maxEntries, maxDepth int) (files []string, complete bool, err error) {
+	seen := 0
+	err = w.walk(ctx, MaxDepth, func(e *entry) error {
+		if seen++; seen > maxEntries {
+			return ErrTooManyEntries
+		}
+		switch {
+		case Hidden(e.path):
+			return errSkipDir
+		case e.isDir() && e.depth > maxDepth:
+			return errSkipDir
+		case e.st.Mode&unix.S_IFMT == unix.S_IFREG:
+			files = append(files, e.path)
+		}
+		return nil
+	})
+	slices.Sort(files)
+	if errors.Is(err, ErrTooManyEntries) {
+		return files, false, nil
+	}
+	return files, err == nil, err
+}
+
 // Caps on the names a Changes (and a Sanitized) lists: a block can create
 // tens of thousands of files with names of kilobytes, and every listed name
 // ends up in a model's prompt and in the results. Names beyond the caps are
@@ -175,12 +203,12 @@ func Diff(before, after Snapshot) Changes {
 		slices.Sort(l)
 		total += len(l)
 	}
-	var budget listBudget
+	var budget ListBudget
 	for open := len(all); open > 0; {
 		open = 0
 		for i, l := range all {
 			n := len(kept[i])
-			if n == len(l) || !budget.take(l[n]) {
+			if n == len(l) || !budget.Take(l[n]) {
 				continue
 			}
 			kept[i] = append(kept[i], l[n])
@@ -200,11 +228,12 @@ func Diff(before, after Snapshot) Changes {
 	return c
 }
 
-// listBudget counts names against MaxListed and MaxListedBytes.
-type listBudget struct{ names, bytes int }
+// ListBudget counts the names a list of sandbox-made names may hold against
+// MaxListed and MaxListedBytes; its zero value is a full budget.
+type ListBudget struct{ names, bytes int }
 
-// take reports whether name fits, and counts it if so.
-func (b *listBudget) take(name string) bool {
+// Take reports whether name fits, and counts it if so.
+func (b *ListBudget) Take(name string) bool {
 	if b.names >= MaxListed || b.bytes+len(name) > MaxListedBytes {
 		return false
 	}

@@ -41,11 +41,41 @@ type Sanitized struct {
 // reported. Like the other walks it fails with ErrTooDeep past MaxDepth and
 // with ctx.Err() once ctx is done, having fixed what it met until then.
 func (w *Workspace) Sanitize(ctx context.Context, dirMode fs.FileMode) (Sanitized, error) {
+	return w.sanitize(ctx, dirMode, true)
+}
+
+// SanitizeAfter is Sanitize for a workspace that nothing has written to
+// since snap was taken (a block's processes are all gone): it walks the
+// tree only if snap shows an entry Sanitize would change, and otherwise
+// only restores the workspace directory's own mode, which a snapshot does
+// not record. A nil snap (it could not be taken) means a full Sanitize.
+// Links are then reported only when the tree is walked.
+func (w *Workspace) SanitizeAfter(ctx context.Context, dirMode fs.FileMode, snap Snapshot) (Sanitized, error) {
+	return w.sanitize(ctx, dirMode, snap == nil || snap.needsSanitize())
+}
+
+// needsSanitize reports whether an entry of the snapshot has a bit
+// Sanitize removes, or is a directory its owner cannot list or enter.
+func (s Snapshot) needsSanitize() bool {
+	for _, fi := range s {
+		m := fi.Mode
+		switch {
+		case m&fs.ModeSymlink != 0:
+		case m&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0, m.Perm()&0o002 != 0:
+			return true
+		case m.IsDir() && m.Perm()&0o500 != 0o500:
+			return true
+		}
+	}
+	return false
+}
+
+func (w *Workspace) sanitize(ctx context.Context, dirMode fs.FileMode, walk bool) (Sanitized, error) {
 	var s Sanitized
-	var changed, links listBudget
-	note := func(list *[]string, count *int, b *listBudget, name string) {
+	var changed, links ListBudget
+	note := func(list *[]string, count *int, b *ListBudget, name string) {
 		*count++
-		if b.take(name) {
+		if b.Take(name) {
 			*list = append(*list, name)
 		}
 	}
@@ -58,6 +88,9 @@ func (w *Workspace) Sanitize(ctx context.Context, dirMode fs.FileMode) (Sanitize
 			return s, pathError("sanitize", ".", err)
 		}
 		note(&s.Changed, &s.ChangedCount, &changed, ".")
+	}
+	if !walk {
+		return s, nil
 	}
 	err := w.walk(ctx, MaxDepth, func(e *entry) error {
 		typ := e.st.Mode & unix.S_IFMT

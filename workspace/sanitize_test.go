@@ -118,3 +118,41 @@ func TestSanitizeUnreadableDir(t *testing.T) {
 		t.Errorf("Changed = %q", s.Changed)
 	}
 }
+
+// TestSanitizeAfter: after a snapshot that shows nothing to reset, only the
+// workspace directory's mode is restored and the tree is not walked again
+// (a bit set since the snapshot, which cannot happen when the block's
+// processes are gone, shows that); a snapshot that shows one, or none at
+// all, means a full walk.
+func TestSanitizeAfter(t *testing.T) {
+	l := newLayout(t)
+	dir := l.ws.Dir()
+	l.write(t, "ok.txt", "x")
+	clean, err := l.ws.Snapshot(t.Context(), 0)
+	must(t, err)
+	must(t, os.Chmod(filepath.Join(dir, "ok.txt"), 0o666))
+	must(t, os.Chmod(dir, 0o777))
+	s, err := l.ws.SanitizeAfter(t.Context(), 0o755, clean)
+	must(t, err)
+	if !slices.Equal(s.Changed, []string{"."}) || mode(t, dir) != fs.ModeDir|0o755 || mode(t, filepath.Join(dir, "ok.txt")) != 0o666 {
+		t.Fatalf("after a clean snapshot: changed %q, workspace %v, file %v", s.Changed, mode(t, dir), mode(t, filepath.Join(dir, "ok.txt")))
+	}
+	for _, tc := range []struct {
+		name string
+		snap func() Snapshot
+	}{
+		{"a snapshot showing the bit", func() Snapshot {
+			snap, err := l.ws.Snapshot(t.Context(), 0)
+			must(t, err)
+			return snap
+		}},
+		{"no snapshot", func() Snapshot { return nil }},
+	} {
+		must(t, os.Chmod(filepath.Join(dir, "ok.txt"), 0o666))
+		s, err := l.ws.SanitizeAfter(t.Context(), 0o755, tc.snap())
+		must(t, err)
+		if !slices.Equal(s.Changed, []string{"ok.txt"}) || mode(t, filepath.Join(dir, "ok.txt")) != 0o664 {
+			t.Errorf("%s: changed %q, file %v", tc.name, s.Changed, mode(t, filepath.Join(dir, "ok.txt")))
+		}
+	}
+}

@@ -6,14 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/agents/codeblock"
@@ -442,47 +438,12 @@ const (
 // is bounded (entries, depth) and follows no symlink: the sandbox made what
 // it walks. Hidden files and directories (.git, __pycache__) are left out.
 func listFiles(dir string) (files []string, omitted int) {
-	root, err := os.Open(dir) // chosen by the host, not the sandbox
+	ws, err := workspace.Open(dir)
 	if err != nil {
 		return nil, 0
 	}
-	defer root.Close()
-	walked := 0
-	var walk func(d *os.File, rel string, depth int) bool // false: stop
-	walk = func(d *os.File, rel string, depth int) bool {
-		for {
-			entries, err := d.ReadDir(256) // batches: a huge directory is never read whole
-			for _, e := range entries {
-				if walked++; walked > maxFilesWalked {
-					return false
-				}
-				p := path.Join(rel, e.Name())
-				switch {
-				case workspace.Hidden(p):
-				case e.Type().IsRegular():
-					files = append(files, p)
-				case e.IsDir() && depth < maxFilesDepth:
-					// Relative to the open parent and without following a
-					// symlink, so no name leads the walk out of the workspace.
-					fd, err := unix.Openat(int(d.Fd()), e.Name(), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-					if err != nil {
-						continue
-					}
-					sub := os.NewFile(uintptr(fd), p)
-					more := walk(sub, p, depth+1)
-					sub.Close()
-					if !more {
-						return false
-					}
-				}
-			}
-			if err != nil { // io.EOF, or a directory that cannot be read: skip the rest of it
-				return true
-			}
-		}
-	}
-	walk(root, "", 0)
-	slices.Sort(files)
+	defer ws.Close()
+	files, _, _ = ws.Files(context.Background(), maxFilesWalked, maxFilesDepth) // what it found before any error
 	if len(files) > maxFilesListed {
 		omitted, files = len(files)-maxFilesListed, files[:maxFilesListed]
 	}

@@ -101,12 +101,18 @@ type Ready struct {
 	// an engine's default.
 	RefusedSyscalls []string `json:"refused_syscalls"`
 	// After a reset: processes other than the runner still alive, entries
-	// left in /tmp and /dev/shm, and IPC objects (SysV and POSIX message
-	// queues) left. The host discards a container where any is not 0.
+	// left in /tmp and /dev/shm, and IPC objects left (SysV segments,
+	// queues and semaphore sets, POSIX message queues). The host discards a
+	// container where any is not 0.
 	Leftover int `json:"leftover"`
 	TmpLeft  int `json:"tmp_left"`
 	IPCLeft  int `json:"ipc_left"`
 }
+
+// ProbedSyscalls are the system calls the runner tries before any block
+// runs and reports in Ready.RefusedSyscalls: each must come back refused, or
+// the seccomp profile in effect is not the sandbox's.
+var ProbedSyscalls = []string{"io_uring_setup", "ptrace", "perf_event_open", "keyctl", "unshare"}
 
 // Run asks the runner to run one block.
 type Run struct {

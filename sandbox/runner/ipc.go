@@ -25,21 +25,33 @@ const (
 )
 
 // sweepIPC removes every SysV segment, queue and semaphore set and every
-// POSIX message queue it can, and returns how many are left.
+// POSIX message queue it can, and returns how many are left. It runs after
+// every block and most blocks leave none: then the listing it starts with
+// is its answer, and nothing is listed twice (under gVisor, listing means
+// asking for each id).
 func sweepIPC() int {
-	for _, id := range sysvIDs("shm") {
-		unix.SysvShmCtl(id, ipcRMID, nil)
-	}
-	for _, id := range sysvIDs("msg") {
-		unix.Syscall(unix.SYS_MSGCTL, uintptr(id), ipcRMID, 0)
-	}
-	for _, id := range sysvIDs("sem") {
-		unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, ipcRMID, 0, 0, 0)
+	found := 0
+	for _, kind := range []string{"shm", "msg", "sem"} {
+		for _, id := range sysvIDs(kind) {
+			found++
+			switch kind {
+			case "shm":
+				unix.SysvShmCtl(id, ipcRMID, nil)
+			case "msg":
+				unix.Syscall(unix.SYS_MSGCTL, uintptr(id), ipcRMID, 0)
+			case "sem":
+				unix.Syscall6(unix.SYS_SEMCTL, uintptr(id), 0, ipcRMID, 0, 0, 0)
+			}
+		}
 	}
 	if entries, err := os.ReadDir(mqueueDir); err == nil {
 		for _, e := range entries {
+			found++
 			os.Remove(filepath.Join(mqueueDir, e.Name())) // unlink is mq_unlink there
 		}
+	}
+	if found == 0 {
+		return 0
 	}
 	return countIPC()
 }

@@ -19,11 +19,11 @@ import (
 // Under gVisor there is no memory.stat and no refault count, and the host's
 // OOM killer would take gVisor's whole kernel, runner and all. There the
 // container is given more memory than a block may use, and the guard ends
-// a block once the sandbox's usage (gVisor's memory.usage_in_bytes) reaches
-// the block's limit. Its usage counts as memory.stat's pinned memory does:
-// anonymous and shared-memory pages (/proc/meminfo's AnonPages and Shmem),
-// not the page cache of files read, which gVisor's usage_in_bytes would
-// add (numpy's libraries alone are about 100 MB of it).
+// a block once the sandbox's anonymous and shared-memory pages
+// (/proc/meminfo's AnonPages and Shmem, what memory.stat's pinned memory
+// counts under runc) reach the block's limit: not the page cache of files
+// read, which gVisor's memory.usage_in_bytes would add (numpy's libraries
+// alone are about 100 MB of it).
 type memoryGuard struct {
 	version  string   // "cgroup v2", "cgroup v1" or "gvisor"
 	limit    int64    // the block's memory limit in bytes
@@ -38,8 +38,8 @@ const guardPoll = 25 * time.Millisecond
 // gvisorMeminfo is where gVisor counts the sandbox's memory by kind.
 const gvisorMeminfo = "/proc/meminfo"
 
-// findGVisorGuard returns the usage guard for a block limit of limit bytes,
-// or nil when gVisor's usage file cannot be read.
+// findGVisorGuard returns the guard for a block limit of limit bytes, or
+// nil when /proc/meminfo cannot be read.
 func findGVisorGuard(limit int64) *memoryGuard {
 	g := &memoryGuard{version: "gvisor", limit: limit, statPath: gvisorMeminfo}
 	if _, ok := g.usage(); !ok || limit <= 0 {

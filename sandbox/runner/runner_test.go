@@ -5,7 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/agentteam/agentteam/sandbox/protocol"
 )
 
 func TestSeedTmp(t *testing.T) {
@@ -61,5 +64,17 @@ func TestReserveThreads(t *testing.T) {
 	// already have had; they stay after the goroutines ended.
 	if after < before+6 || after < 9 {
 		t.Fatalf("%d threads after reserving 8, %d before", after, before)
+	}
+}
+
+// TestProbesMatchTheHostsList: the runner probes exactly the calls the host
+// requires to be refused, in the same order.
+func TestProbesMatchTheHostsList(t *testing.T) {
+	var names []string
+	for _, p := range seccompProbes {
+		names = append(names, p.name)
+	}
+	if !slices.Equal(names, protocol.ProbedSyscalls) {
+		t.Fatalf("runner probes %v, host requires %v", names, protocol.ProbedSyscalls)
 	}
 }
