@@ -83,7 +83,7 @@ func (g *memoryGuard) newCheck() func() bool {
 	press := newPressure(g.limit)
 	return func() bool {
 		pinned, refaults, ok := g.sample()
-		return ok && press.observe(pinned, refaults)
+		return ok && press.observe(time.Now(), pinned, refaults)
 	}
 }
 
@@ -162,36 +162,58 @@ func parseStat(text string) map[string]int64 {
 // pressure decides from successive samples whether memory is exhausted:
 // the pinned memory leaves less than headroom for everything else (code
 // pages, page cache, kernel objects) and evicted file pages keep being read
-// back, sample after sample, for a sustained stretch. A block that merely
-// holds a lot of memory, or streams files with room to spare, never meets
-// both.
+// back at a sustained rate over a whole window. A block that merely holds
+// a lot of memory, or streams files with room to spare, never meets both.
+//
+// The test is on time, not on a count of samples: a loaded machine delays
+// the poll, and a delayed ticker then delivers two samples back to back,
+// the second with almost nothing read back, which must not reset the
+// streak (CI once saw the guard miss a thrash for 6 s that way). And the
+// rate is low: on a slow or busy disk each read-back takes longer, so a
+// thrash reads back fewer pages a second.
 type pressure struct {
 	limit, headroom int64
-	minRefaults     int64 // refaults per sample that count as thrashing
-	need            int   // consecutive thrashing samples that trip the guard
-	streak          int
-	last            int64
-	primed          bool
+	minRate         float64       // refaulted pages a second that count as thrashing
+	window          time.Duration // how long both must hold
+	// marks are the samples since pinned memory last crossed the threshold,
+	// oldest first, trimmed to the last one at or before the window's start.
+	marks []mark
+}
+
+type mark struct {
+	at       time.Time
+	refaults int64
 }
 
 func newPressure(limit int64) *pressure {
 	// A sixteenth of the limit, at least 8 MiB: the code a python block
 	// needs mapped (interpreter, libc, numpy) and the kernel's own charges.
 	headroom := max(limit/16, 8<<20)
-	// 40 a sample is 1,600 pages (6 MiB) a second read back: far below the
-	// thrash measured above, far above a program's ordinary cache misses.
-	return &pressure{limit: limit, headroom: headroom, minRefaults: 40,
-		need: int(250 * time.Millisecond / guardPoll)}
+	// 400 pages (1.6 MiB) a second read back is far below the thrash
+	// measured above (over 100,000 a second) and far above a program's
+	// ordinary cache misses, which are not refaults at all.
+	return &pressure{limit: limit, headroom: headroom, minRate: 400, window: 250 * time.Millisecond}
 }
 
-// observe takes one sample and reports whether the guard trips.
-func (p *pressure) observe(pinned, refaults int64) bool {
-	thrashing := p.primed && refaults-p.last >= p.minRefaults && pinned >= p.limit-p.headroom
-	p.last, p.primed = refaults, true
-	if !thrashing {
-		p.streak = 0
+// observe takes one sample, taken at now, and reports whether the guard
+// trips.
+func (p *pressure) observe(now time.Time, pinned, refaults int64) bool {
+	if pinned < p.limit-p.headroom {
+		p.marks = p.marks[:0]
 		return false
 	}
-	p.streak++
-	return p.streak >= p.need
+	p.marks = append(p.marks, mark{now, refaults})
+	start := now.Add(-p.window)
+	// Keep the newest mark at or before the window's start as the base.
+	drop := 0
+	for drop+1 < len(p.marks) && !p.marks[drop+1].at.After(start) {
+		drop++
+	}
+	p.marks = p.marks[drop:]
+	base := p.marks[0]
+	if base.at.After(start) {
+		return false // over the threshold for less than a window
+	}
+	elapsed := now.Sub(base.at).Seconds()
+	return float64(refaults-base.refaults) >= p.minRate*elapsed
 }
