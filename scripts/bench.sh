@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 echo "bench: measuring (a few minutes)..." >&2
-AGENTTEAM_BENCH_REPORT="$report" go test -count=1 -run '^$' -bench '^BenchmarkCompare$' -benchtime 1x ./sandbox/ >/dev/null
+AGENTTEAM_BENCH_REPORT="$report" go test -count=1 -run '^$' -bench '^BenchmarkCompare$' -benchtime 1x ./sandbox/docker/ >/dev/null
 AGENTTEAM_BENCH_REPORT="$report" go test -count=1 -run '^$' -bench '^BenchmarkBatchThroughput$' -benchtime 1x -timeout 20m ./cmd/agentteam/ >/dev/null
 cat "$report"
 # The same comparison under gVisor, in a second engine (make runsc first;
@@ -23,4 +23,4 @@ if [ -x docker/build/runsc ]; then
   rm -f "$gv"
 fi
 echo
-go test -count=1 -run '^$' -bench 'Block$' -benchtime 20x ./sandbox/ | grep -E '^Benchmark'
+go test -count=1 -run '^$' -bench 'Block$' -benchtime 20x ./sandbox/docker/ | grep -E '^Benchmark'

@@ -2,7 +2,7 @@
 # Runs the sandbox's security tests again under gVisor (runsc), the second
 # wall: starts a Docker engine of its own with docker/build/runsc registered
 # (make runsc), loads the sandbox image into it, runs
-#   go test -count=1 ./sandbox/ -run "$GVISOR_TESTS"
+#   go test -count=1 ./sandbox/docker/ -run "$GVISOR_TESTS"
 # against it with AGENTTEAM_TEST_RUNTIME=runsc, and always stops the engine
 # and removes everything it made (containers, mounts, processes, directory),
 # also when the tests fail or the script is interrupted.
@@ -17,7 +17,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-# The image the sandbox tests use (sandbox.Defaults).
+# The image the sandbox tests use (docker.Defaults in sandbox/docker).
 IMAGE=agentteam-sandbox:latest
 RUNSC=${RUNSC:-$PWD/docker/build/runsc}
 GVISOR_TESTS=${GVISOR_TESTS:-'^(TestHostileBlocks|TestContainerIsHardened|TestConfinementFromInside|TestWarm|TestIPC|TestPoolNextTaskStartsClean|TestPython)'}
@@ -137,7 +137,7 @@ else
   group bash -o pipefail -c 'docker save "$IMAGE" | tee "$part" | $unset_main docker -H "unix://$sock" load -q >/dev/null && mv "$part" "$tar"'
 fi || { say "FAIL: could not load $IMAGE into the second engine"; exit 1; }
 t2=$(now)
-say "image loaded in $(secs "$t1" "$t2"); go test ./sandbox/ -run '$GVISOR_TESTS' under runsc"
+say "image loaded in $(secs "$t1" "$t2"); go test ./sandbox/docker/ -run '$GVISOR_TESTS' under runsc"
 
 # Streamed from a log, which the summary is read from.
 log=$dir/test.log
@@ -147,7 +147,7 @@ tailpid=$!
 gotest=(-run "$GVISOR_TESTS")
 [ -n "${GVISOR_BENCH_REPORT:-}" ] && gotest=(-run '^$' -bench '^BenchmarkCompare$' -benchtime 1x)
 group $unset_main DOCKER_HOST="unix://$sock" AGENTTEAM_TEST_RUNTIME=runsc AGENTTEAM_BENCH_REPORT="${GVISOR_BENCH_REPORT:-}" \
-  go test -count=1 -timeout "$GVISOR_TIMEOUT" ./sandbox/ "${gotest[@]}" >"$log" 2>&1 </dev/null
+  go test -count=1 -timeout "$GVISOR_TIMEOUT" ./sandbox/docker/ "${gotest[@]}" >"$log" 2>&1 </dev/null
 status=$?
 sleep 1.2 # tail -f reads every second
 kill "$tailpid"

@@ -27,6 +27,7 @@ import (
 	"github.com/agentteam/agentteam/model/replay"
 	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // BatchOptions are the inputs of `agentteam batch`.
@@ -228,7 +229,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 
 // runTask runs one task's team, again on another engine (from scratch, in
 // a new workspace) when its engine is lost under it.
-func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t batchTask, fleet *sandbox.Fleet, engines int) (BatchResult, bool) {
+func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t batchTask, fleet *docker.Fleet, engines int) (BatchResult, bool) {
 	for attempt := 1; ; attempt++ {
 		res, interrupted, err := opts.attempt(ctx, runner, t)
 		if errors.Is(err, sandbox.ErrEngineUnavailable) && attempt < engines && fleet.Up() > 0 && ctx.Err() == nil {
@@ -242,14 +243,14 @@ func (opts *BatchOptions) runTask(ctx context.Context, runner *teamRunner, t bat
 // fleet prepares the engines: the --docker-host ones, or the environment's.
 // Containers are reused from task to task, reset and checked in between:
 // the engine creates and removes only a few per second.
-func (opts *BatchOptions) fleet(ctx context.Context, runner *teamRunner) (*sandbox.Fleet, error) {
-	dockers := []*sandbox.Docker{runner.docker}
+func (opts *BatchOptions) fleet(ctx context.Context, runner *teamRunner) (*docker.Fleet, error) {
+	dockers := []*docker.Backend{runner.docker}
 	for i, h := range opts.Hosts {
 		if i == 0 {
 			// The first replaces the environment's engine.
 			runner.docker.Close()
 		}
-		d, err := sandbox.NewDocker(ctx, runner.cfg, sandbox.WithHost(h))
+		d, err := docker.New(ctx, runner.cfg, docker.WithHost(h))
 		if err == nil {
 			if err = d.Check(ctx); err != nil {
 				d.Close()
@@ -260,20 +261,20 @@ func (opts *BatchOptions) fleet(ctx context.Context, runner *teamRunner) (*sandb
 		}
 		d.StartSweep(ctx)
 		if i == 0 {
-			dockers, runner.docker = []*sandbox.Docker{d}, d
+			dockers, runner.docker = []*docker.Backend{d}, d
 		} else {
 			dockers = append(dockers, d)
 		}
 	}
-	var members []sandbox.FleetMember
+	var members []docker.FleetMember
 	for i, d := range dockers {
 		pool, err := d.NewPool(filepath.Join(opts.Root, fmt.Sprintf(".slots-%d", i)), opts.Containers)
 		if err != nil {
 			return nil, err
 		}
-		members = append(members, sandbox.FleetMember{Name: d.Host(), Pool: pool, Capacity: opts.Containers})
+		members = append(members, docker.FleetMember{Name: d.Host(), Pool: pool, Capacity: opts.Containers})
 	}
-	return sandbox.NewFleet(slog.Default(), members...), nil
+	return docker.NewFleet(slog.Default(), members...), nil
 }
 
 // attempt runs one task's team once. A panic or an error is that task's

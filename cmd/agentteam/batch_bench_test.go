@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/model/fakeserver"
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // benchTasks writes n tasks whose coder answers at once with one python
@@ -73,10 +73,10 @@ func BenchmarkBatchThroughput(b *testing.B) {
 	batchRate := float64(tasks) / took.Seconds()
 
 	profile := filepath.Join(b.TempDir(), "seccomp.json")
-	if err := os.WriteFile(profile, []byte(sandbox.SeccompProfile()), 0o644); err != nil {
+	if err := os.WriteFile(profile, []byte(docker.SeccompProfile()), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	sp := sandbox.RunArgs(sandbox.Config{}, b.TempDir(), profile)
+	sp := docker.RunArgs(docker.Config{}, b.TempDir(), profile)
 	start := time.Now()
 	for i := 0; i < baseline; i++ {
 		code := strings.TrimSuffix(strings.TrimPrefix(benchCode(i), "```python\n"), "\n```")

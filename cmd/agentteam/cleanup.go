@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentteam/agentteam/safetext"
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // CleanupOptions are the inputs of `agentteam cleanup`.
@@ -40,15 +40,15 @@ means (docker run) carry no owner label and are never touched.`,
 }
 
 func runCleanup(ctx context.Context, opts *CleanupOptions) error {
-	d, err := sandbox.NewDocker(ctx, sandbox.Config{})
+	d, err := docker.New(ctx, docker.Config{})
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	found, sweepErr := d.Sweep(ctx, sandbox.SweepOptions{Session: opts.Session, All: opts.All, DryRun: opts.DryRun})
+	found, sweepErr := d.Sweep(ctx, docker.SweepOptions{Session: opts.Session, All: opts.All, DryRun: opts.DryRun})
 	if opts.JSON {
 		if found == nil {
-			found = []sandbox.Leftover{}
+			found = []docker.Leftover{}
 		}
 		if err := json.NewEncoder(opts.IO.Out).Encode(map[string]any{"containers": found}); err != nil {
 			return err

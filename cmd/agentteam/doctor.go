@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // DoctorOptions are the inputs of `agentteam doctor`.
@@ -47,7 +47,7 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 	if err != nil {
 		return err
 	}
-	checks := sandbox.Doctor(ctx, cfg)
+	checks := docker.Doctor(ctx, cfg)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -85,8 +85,8 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 }
 
 // modelCheck asks the configured model server for its models.
-func (opts *DoctorOptions) modelCheck(ctx context.Context) sandbox.Check {
-	c := sandbox.Check{Name: "model server"}
+func (opts *DoctorOptions) modelCheck(ctx context.Context) docker.Check {
+	c := docker.Check{Name: "model server"}
 	st, err := loadSettings(opts.IO)
 	if err != nil {
 		c.Detail = err.Error()

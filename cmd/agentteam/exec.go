@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 	"github.com/agentteam/agentteam/workspace"
 )
 
@@ -115,14 +116,14 @@ var errNoBlocks = &exitError{code: ExitFailure, err: errors.New("no python, sh o
 // failure, and records every block in report. The engine and the image are
 // checked before a workspace is made; the session is closed on every path,
 // Ctrl-C included.
-func execBlocks(ctx context.Context, opts *ExecOptions, cfg sandbox.Config, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
+func execBlocks(ctx context.Context, opts *ExecOptions, cfg docker.Config, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
 	if !slices.ContainsFunc(blocks, codeblock.Block.Runnable) {
 		for _, b := range blocks {
 			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
 		}
 		return errNoBlocks
 	}
-	d, err := sandbox.NewDocker(ctx, cfg)
+	d, err := docker.New(ctx, cfg)
 	if err != nil {
 		return err
 	}

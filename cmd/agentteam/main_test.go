@@ -16,7 +16,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // cli runs the command in-process with buffers and returns its exit
@@ -54,13 +54,13 @@ func ownedBy(t *testing.T, cli *client.Client, pid int) []container.Summary {
 	host, _ := os.Hostname()
 	me := host + "/" + strconv.Itoa(pid)
 	list, err := cli.ContainerList(context.Background(), container.ListOptions{All: true,
-		Filters: filters.NewArgs(filters.Arg("label", sandbox.LabelOwner))})
+		Filters: filters.NewArgs(filters.Arg("label", docker.LabelOwner))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var mine []container.Summary
 	for _, c := range list {
-		if o := c.Labels[sandbox.LabelOwner]; o == me || strings.HasPrefix(o, me+"/") {
+		if o := c.Labels[docker.LabelOwner]; o == me || strings.HasPrefix(o, me+"/") {
 			mine = append(mine, c)
 		}
 	}
@@ -323,9 +323,9 @@ func TestCleanupSweepsOrphans(t *testing.T) {
 	// of other tests running at the same time.
 	session := "test-cleanup-" + strconv.Itoa(os.Getpid())
 	mk := func(labels map[string]string, start bool) string {
-		labels[sandbox.LabelSession] = session
+		labels[docker.LabelSession] = session
 		c, err := cli.ContainerCreate(context.Background(), &container.Config{
-			Image: sandbox.Defaults().Image, Cmd: []string{"/bin/sh", "-c", "sleep 30"}, Labels: labels,
+			Image: docker.Defaults().Image, Cmd: []string{"/bin/sh", "-c", "sleep 30"}, Labels: labels,
 		}, &container.HostConfig{NetworkMode: "none"}, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)
@@ -339,13 +339,13 @@ func TestCleanupSweepsOrphans(t *testing.T) {
 		return c.ID
 	}
 	managed := func(owner string) map[string]string {
-		return map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner}
+		return map[string]string{docker.LabelManaged: "true", docker.LabelOwner: owner}
 	}
 	ids := map[string]string{
 		"orphan":   mk(managed(host+"/999999999"), false),
-		"live":     mk(managed(sandbox.OwnerLabel()), false),
+		"live":     mk(managed(docker.OwnerLabel()), false),
 		"live-old": mk(managed(host+"/"+strconv.Itoa(os.Getpid())), false), // the older "host/pid" label
-		"foreign":  mk(map[string]string{sandbox.LabelManaged: "true"}, true),
+		"foreign":  mk(map[string]string{docker.LabelManaged: "true"}, true),
 	}
 	state := func(name string) string {
 		c, err := cli.ContainerInspect(context.Background(), ids[name])
@@ -372,7 +372,7 @@ func TestCleanupSweepsOrphans(t *testing.T) {
 		}
 		if step.listed != nil {
 			var res struct {
-				Containers []sandbox.Leftover `json:"containers"`
+				Containers []docker.Leftover `json:"containers"`
 			}
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("%v: %v: %s", step.args, err, out)
@@ -402,10 +402,10 @@ func TestCleanupSweepsOrphans(t *testing.T) {
 	askEnv(t)
 	_, out, _ := cliIn(t, "doctor", "--json")
 	var rep struct {
-		Checks []sandbox.Check `json:"checks"`
+		Checks []docker.Check `json:"checks"`
 	}
 	json.Unmarshal([]byte(out), &rep)
-	if i := slices.IndexFunc(rep.Checks, func(c sandbox.Check) bool { return c.Name == "leftovers" }); i < 0 || !rep.Checks[i].OK {
+	if i := slices.IndexFunc(rep.Checks, func(c docker.Check) bool { return c.Name == "leftovers" }); i < 0 || !rep.Checks[i].OK {
 		t.Errorf("doctor's leftovers check: %s", out)
 	}
 	if state("foreign") != "running" {
@@ -426,11 +426,11 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("doctor left temporary directories: %v", tmpAfter)
 	}
 	var rep struct {
-		OK     bool            `json:"ok"`
-		Checks []sandbox.Check `json:"checks"`
+		OK     bool           `json:"ok"`
+		Checks []docker.Check `json:"checks"`
 	}
-	check := func(name string) sandbox.Check {
-		i := slices.IndexFunc(rep.Checks, func(c sandbox.Check) bool { return c.Name == name })
+	check := func(name string) docker.Check {
+		i := slices.IndexFunc(rep.Checks, func(c docker.Check) bool { return c.Name == name })
 		if i < 0 {
 			t.Fatalf("doctor has no %q check: %s", name, out)
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	"github.com/agentteam/agentteam/model/fakeserver"
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 	"github.com/agentteam/agentteam/transcript"
 )
 
@@ -214,7 +214,7 @@ func TestSweepAfterKill(t *testing.T) {
 		cmd.Wait()
 		for _, c := range ownedBy(t, cli, pid) {
 			t.Logf("killed %s: container %s %s", point.name, c.ID[:12], c.State)
-			ownerOfKilled = c.Labels[sandbox.LabelOwner]
+			ownerOfKilled = c.Labels[docker.LabelOwner]
 			t.Cleanup(func() { cli.ContainerRemove(context.Background(), c.ID, container.RemoveOptions{Force: true}) })
 		}
 	}
@@ -224,12 +224,12 @@ func TestSweepAfterKill(t *testing.T) {
 
 	// What a kill between create and start leaves, made directly: a kill
 	// rarely lands in that window, which is kept short.
-	mine := sandbox.OwnerLabel()
+	mine := docker.OwnerLabel()
 	i := strings.LastIndexByte(mine, '/')
 	start, _ := strconv.ParseUint(mine[i+1:], 10, 64)
 	mk := func(owner string) string {
-		c, err := cli.ContainerCreate(context.Background(), &container.Config{Image: sandbox.Defaults().Image, Cmd: []string{"/bin/sh", "-c", "sleep 30"},
-			Labels: map[string]string{sandbox.LabelManaged: "true", sandbox.LabelOwner: owner, sandbox.LabelSession: "test-sweep-after-kill"}},
+		c, err := cli.ContainerCreate(context.Background(), &container.Config{Image: docker.Defaults().Image, Cmd: []string{"/bin/sh", "-c", "sleep 30"},
+			Labels: map[string]string{docker.LabelManaged: "true", docker.LabelOwner: owner, docker.LabelSession: "test-sweep-after-kill"}},
 			&container.HostConfig{NetworkMode: "none"}, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 // runView shows a team run: live on a terminal (names in colour, replies
 // as they stream, a spinner while code runs), plain otherwise, one JSON
 // object per event with --json, or only the summary with --quiet. Every
-// text that came from a model or a program goes through sandbox.Printable.
+// text that came from a model or a program goes through docker.Printable.
 type runView struct {
 	mu      sync.Mutex
 	w       io.Writer

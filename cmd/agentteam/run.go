@@ -18,6 +18,7 @@ import (
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 	"github.com/agentteam/agentteam/team"
 	"github.com/agentteam/agentteam/transcript"
 	"github.com/agentteam/agentteam/workspace"
@@ -179,15 +180,15 @@ func (o *teamOptions) check() error {
 // teamRunner holds what the teams of a run or a batch share.
 type teamRunner struct {
 	opts     teamOptions
-	cfg      sandbox.Config
-	docker   *sandbox.Docker
+	cfg      docker.Config
+	docker   *docker.Backend
 	prompts  prompts.Prompts
 	backend  model.Model // nil when replaying
 	sampling modelSettings
 	approve  agents.Approver
 	// sandboxes opens the teams' sessions: the engine itself for a run,
 	// a pool of reused containers for a batch.
-	sandboxes sandbox.Executor
+	sandboxes sandbox.Opener
 }
 
 // runner checks the settings, the model backend (unless replaying) and the
@@ -213,7 +214,7 @@ func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRu
 		}
 		r.backend, r.sampling = ms.backend, ms
 	}
-	d, err := sandbox.NewDocker(ctx, cfg)
+	d, err := docker.New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +294,7 @@ func (r *teamRunner) run(ctx context.Context, t taskRun) (RunSummary, error) {
 	}
 	res, runErr := tm.Run(ctx, t.task)
 	engine := ""
-	if e, ok := executor.Started().(interface{ Engine() string }); ok {
+	if e, ok := executor.Started().(sandbox.EngineNamer); ok {
 		engine = e.Engine()
 	}
 	executor.Close(context.WithoutCancel(ctx)) // before the summary: no container outlives the run

@@ -15,7 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/agentteam/agentteam/model/fakeserver"
-	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // TestMain lets this test binary be the agentteam program, so the scripts
@@ -98,7 +98,7 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 // binaries' containers belong to live processes.)
 func assertNoOrphans(t *testing.T, start time.Time) {
 	t.Helper()
-	d, err := sandbox.NewDocker(context.Background(), sandbox.Config{})
+	d, err := docker.New(context.Background(), docker.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // settings resolves a value from the process environment first, then from
@@ -65,7 +66,7 @@ func (f *sandboxFlags) register(fs *pflag.FlagSet) {
 // registerAs registers the flags with the block timeout under timeoutFlag.
 func (f *sandboxFlags) registerAs(fs *pflag.FlagSet, timeoutFlag string) {
 	f.fs, f.timeoutFlag = fs, timeoutFlag
-	d := sandbox.Defaults()
+	d := docker.Defaults()
 	fs.StringVar(&f.image, "image", d.Image, "sandbox image (env AGENTTEAM_IMAGE)")
 	fs.StringVar(&f.memory, "memory", units.BytesSize(float64(d.Memory)), "memory limit of a sandbox, no swap (env AGENTTEAM_MEMORY)")
 	fs.Float64Var(&f.cpus, "cpus", d.CPUs, "CPU limit of a sandbox (env AGENTTEAM_CPUS)")
@@ -76,17 +77,17 @@ func (f *sandboxFlags) registerAs(fs *pflag.FlagSet, timeoutFlag string) {
 }
 
 // resolve reads .env and resolves the sandbox configuration.
-func (f *sandboxFlags) resolve(s IO) (sandbox.Config, error) {
+func (f *sandboxFlags) resolve(s IO) (docker.Config, error) {
 	st, err := loadSettings(s)
 	if err != nil {
-		return sandbox.Config{}, err
+		return docker.Config{}, err
 	}
 	return f.config(st)
 }
 
 // config resolves each setting: a flag given on the command line wins, then
 // the environment, then .env, then the default.
-func (f *sandboxFlags) config(st settings) (sandbox.Config, error) {
+func (f *sandboxFlags) config(st settings) (docker.Config, error) {
 	pick := func(flag, env string, val string) string {
 		if f.fs.Changed(flag) {
 			return val
@@ -96,7 +97,7 @@ func (f *sandboxFlags) config(st settings) (sandbox.Config, error) {
 		}
 		return val
 	}
-	cfg := sandbox.Defaults()
+	cfg := docker.Defaults()
 	var err error
 	errs := []error{}
 	bad := func(name, val string, e error) {

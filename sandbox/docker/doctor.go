@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"cmp"
@@ -13,6 +13,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/agentteam/agentteam/safetext"
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // Check is one line of a health report.
@@ -59,7 +60,7 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 		add(Check{Name: "configuration", Detail: err.Error(), Fix: "correct the flag or AGENTTEAM_* variable it names"})
 		return checks
 	}
-	d, err := NewDocker(ctx, cfg)
+	d, err := New(ctx, cfg)
 	if err != nil {
 		add(Check{Name: "docker engine", Detail: err.Error(),
 			Fix: "start it (sudo systemctl start docker), or install it (Debian: apt-get install docker.io); check DOCKER_HOST"})
@@ -121,7 +122,7 @@ func Doctor(ctx context.Context, cfg Config) []Check {
 		return checks
 	}
 	defer sess.Close(context.WithoutCancel(ctx))
-	res, err := sess.Run(ctx, Code{Language: Python, Source: probe})
+	res, err := sess.Run(ctx, sandbox.Code{Language: sandbox.Python, Source: probe})
 	first := time.Since(start)
 	if err != nil || !res.OK() {
 		add(Check{Name: "hardening", Detail: fmt.Sprintf("the probe block failed: %v %s %s", err, res.Error, safetext.Output(res.Stderr)),

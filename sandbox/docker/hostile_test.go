@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentteam/agentteam/safetext"
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/workspace"
 )
 
@@ -35,7 +36,7 @@ type hostileCase struct {
 	entries int64
 	// maxWall, when set, is how long Run may take to return.
 	maxWall time.Duration
-	check   func(t *testing.T, r Result, dir string)
+	check   func(t *testing.T, r sandbox.Result, dir string)
 }
 
 // memoryTimeout is for cases that assert how a block ends, not how soon: a
@@ -47,8 +48,8 @@ const (
 	thrashTimeout = 6 * time.Second
 )
 
-func wantExit(code int) func(*testing.T, Result, string) {
-	return func(t *testing.T, r Result, _ string) {
+func wantExit(code int) func(*testing.T, sandbox.Result, string) {
+	return func(t *testing.T, r sandbox.Result, _ string) {
 		t.Helper()
 		if r.ExitCode != code {
 			t.Fatalf("exit code %d, want %d; result %+v", r.ExitCode, code, r)
@@ -57,8 +58,8 @@ func wantExit(code int) func(*testing.T, Result, string) {
 }
 
 // wantFail requires a non-zero exit whose output mentions one of the words.
-func wantFail(words ...string) func(*testing.T, Result, string) {
-	return func(t *testing.T, r Result, _ string) {
+func wantFail(words ...string) func(*testing.T, sandbox.Result, string) {
+	return func(t *testing.T, r sandbox.Result, _ string) {
 		t.Helper()
 		if r.OK() {
 			t.Fatalf("hostile block succeeded: %+v", r)
@@ -74,8 +75,8 @@ func wantFail(words ...string) func(*testing.T, Result, string) {
 }
 
 // wantOut requires exit 0 and exactly this stdout.
-func wantOut(stdout string) func(*testing.T, Result, string) {
-	return func(t *testing.T, r Result, _ string) {
+func wantOut(stdout string) func(*testing.T, sandbox.Result, string) {
+	return func(t *testing.T, r sandbox.Result, _ string) {
 		t.Helper()
 		if !r.OK() || r.Stdout != stdout {
 			t.Fatalf("want exit 0 and stdout %q, got exit %d stdout %q stderr %q error %q", stdout, r.ExitCode, r.Stdout, r.Stderr, r.Error)
@@ -86,82 +87,82 @@ func wantOut(stdout string) func(*testing.T, Result, string) {
 func hostileCases() []hostileCase {
 	return []hostileCase{
 		// Destructive file system.
-		{name: "rm -rf /", lang: Sh, code: "rm -rf /usr/bin /etc /usr/local/bin 2>/dev/null; ls /usr/bin/python3 && echo root-intact",
+		{name: "rm -rf /", lang: sandbox.Sh, code: "rm -rf /usr/bin /etc /usr/local/bin 2>/dev/null; ls /usr/bin/python3 && echo root-intact",
 			check: wantOut("/usr/bin/python3\nroot-intact\n")},
 		// gVisor refuses writes to its read-only root with EACCES.
-		{name: "write outside workspace", lang: Python, code: "open('/usr/evil', 'w')",
+		{name: "write outside workspace", lang: sandbox.Python, code: "open('/usr/evil', 'w')",
 			check: wantFail("Read-only file system", "Permission denied")},
-		{name: "overwrite the runner", lang: Sh, code: "cp /bin/true /usr/local/bin/agentteam-runner",
+		{name: "overwrite the runner", lang: sandbox.Sh, code: "cp /bin/true /usr/local/bin/agentteam-runner",
 			check: wantFail("Read-only file system", "Permission denied")},
 
 		// Host escape.
-		{name: "mount", lang: Sh, code: "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m",
+		{name: "mount", lang: sandbox.Sh, code: "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m",
 			check: wantFail("permission denied", "must be superuser", "Operation not permitted")},
-		{name: "cgroup write", lang: Sh, code: "echo 100000 > /sys/fs/cgroup/pids/pids.max || echo 100000 > /sys/fs/cgroup/pids.max",
+		{name: "cgroup write", lang: sandbox.Sh, code: "echo 100000 > /sys/fs/cgroup/pids/pids.max || echo 100000 > /sys/fs/cgroup/pids.max",
 			check: wantFail("Read-only file system", "Permission denied", "No such file")},
-		{name: "unshare user namespace", lang: Sh, code: "unshare -Ur id",
+		{name: "unshare user namespace", lang: sandbox.Sh, code: "unshare -Ur id",
 			check: wantFail("Operation not permitted", "unshare failed")},
-		{name: "proc sys write", lang: Sh, code: "echo '|/tmp/x' > /proc/sys/kernel/core_pattern || echo 3 > /proc/sys/vm/drop_caches",
+		{name: "proc sys write", lang: sandbox.Sh, code: "echo '|/tmp/x' > /proc/sys/kernel/core_pattern || echo 3 > /proc/sys/vm/drop_caches",
 			check: wantFail("Read-only file system", "Permission denied")},
-		{name: "sys write", lang: Sh, code: "echo 1 > /sys/kernel/mm/transparent_hugepage/enabled",
+		{name: "sys write", lang: sandbox.Sh, code: "echo 1 > /sys/kernel/mm/transparent_hugepage/enabled",
 			check: wantFail("Read-only file system", "Permission denied", "No such file", "Directory nonexistent")},
-		{name: "docker socket", lang: Sh, code: "ls /var/run/docker.sock /run/docker.sock",
+		{name: "docker socket", lang: sandbox.Sh, code: "ls /var/run/docker.sock /run/docker.sock",
 			check: wantFail("No such file")},
-		{name: "setuid to root", lang: Python, code: "import os; os.setuid(0)",
+		{name: "setuid to root", lang: sandbox.Python, code: "import os; os.setuid(0)",
 			check: wantFail("PermissionError")},
-		{name: "no setuid programs", lang: Sh, code: "find /usr/bin /usr/sbin /usr/local /usr/lib/dbus-1.0 /usr/libexec -perm /6000 -type f 2>/dev/null; echo done",
+		{name: "no setuid programs", lang: sandbox.Sh, code: "find /usr/bin /usr/sbin /usr/local /usr/lib/dbus-1.0 /usr/libexec -perm /6000 -type f 2>/dev/null; echo done",
 			check: wantOut("done\n")},
-		{name: "read the runner via proc", lang: Python, code: "import os; print(open('/proc/%d/fd/1' % os.getppid(), 'w'))",
+		{name: "read the runner via proc", lang: sandbox.Python, code: "import os; print(open('/proc/%d/fd/1' % os.getppid(), 'w'))",
 			check: wantFail("PermissionError")},
-		{name: "ptrace the runner", lang: Python,
+		{name: "ptrace the runner", lang: sandbox.Python,
 			code:  "import ctypes, os\nlibc = ctypes.CDLL(None, use_errno=True)\nr = libc.ptrace(16, os.getppid(), 0, 0)\nprint(r, ctypes.get_errno())",
 			check: wantOut("-1 1\n")},
 
 		// Resource exhaustion.
-		{name: "fork bomb", lang: Bash, code: "b(){ b|b& }; b; sleep 100",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "fork bomb", lang: sandbox.Bash, code: "b(){ b|b& }; b; sleep 100",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.TimedOut || r.OK() {
 					t.Fatalf("want the bomb stopped at the timeout, got %+v", r)
 				}
 			}},
-		{name: "fork bomb that exits", lang: Bash, code: "b(){ b|b& }; b; echo lit",
+		{name: "fork bomb that exits", lang: sandbox.Bash, code: "b(){ b|b& }; b; echo lit",
 			check: wantOut("lit\n")},
-		{name: "memory bomb", timeout: memoryTimeout, lang: Python, code: "x = b'a' * (1 << 30)",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "memory bomb", timeout: memoryTimeout, lang: sandbox.Python, code: "x = b'a' * (1 << 30)",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.OOMKilled || r.ExitCode != 137 || r.Signal != 9 {
 					t.Fatalf("want OOM kill (137, signal 9, oom_killed), got %+v", r)
 				}
 			}},
-		{name: "memory bomb that thrashes", timeout: thrashTimeout, lang: Python,
+		{name: "memory bomb that thrashes", timeout: thrashTimeout, lang: sandbox.Python,
 			// Grows in small steps while running library code: the kernel
 			// evicts and rereads that code for as long as it likes (25 s and
 			// more here) before any OOM kill; the runner's guard ends it.
 			code: "import numpy\nx = []\nwhile True:\n    x.append(bytearray(1 << 14)); numpy.zeros(3).sum()",
-			check: func(t *testing.T, r Result, _ string) {
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.OOMKilled || r.TimedOut || r.ExitCode != 137 {
 					t.Fatalf("want out of memory (137, oom_killed), not a timeout; got %+v", r)
 				}
 			}},
-		{name: "much memory, within the limit", timeout: memoryTimeout, lang: Python,
+		{name: "much memory, within the limit", timeout: memoryTimeout, lang: sandbox.Python,
 			code:  "x = bytearray(150 << 20); x[::4096] = b'a' * len(x[::4096])\nimport numpy, pandas, scipy.linalg\nprint(numpy.ones(1000).sum())",
 			check: wantOut("1000.0\n")},
-		{name: "huge allocation", timeout: memoryTimeout, lang: Python, code: "x = bytearray(10**10); x[::4096] = b'a' * len(x[::4096])",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "huge allocation", timeout: memoryTimeout, lang: sandbox.Python, code: "x = bytearray(10**10); x[::4096] = b'a' * len(x[::4096])",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if r.OK() || !(r.OOMKilled || strings.Contains(r.Stderr, "MemoryError")) {
 					t.Fatalf("want an OOM kill or MemoryError, got %+v", r)
 				}
 			}},
-		{name: "tmp fill", lang: Sh, code: "for i in 1 2 3 4; do dd if=/dev/zero of=/tmp/fill$i bs=1M count=6 || { rm -f /tmp/fill*; exit 1; }; done",
+		{name: "tmp fill", lang: sandbox.Sh, code: "for i in 1 2 3 4; do dd if=/dev/zero of=/tmp/fill$i bs=1M count=6 || { rm -f /tmp/fill*; exit 1; }; done",
 			check: wantFail("No space left on device")},
-		{name: "file size limit", lang: Python, code: "open('big', 'wb').write(b'x' * (16 << 20))",
-			check: func(t *testing.T, r Result, dir string) {
+		{name: "file size limit", lang: sandbox.Python, code: "open('big', 'wb').write(b'x' * (16 << 20))",
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				if r.OK() || (r.Signal != int(syscall.SIGXFSZ) && !strings.Contains(r.Stderr, "File too large")) {
 					t.Fatalf("want SIGXFSZ or EFBIG, got %+v", r)
 				}
 				os.Remove(filepath.Join(dir, "big"))
 			}},
-		{name: "workspace fill", lang: Python, code: "import time\nfor i in range(100000):\n    open(f'fill{i}', 'wb').write(b'x' * (1 << 20))\n    time.sleep(0.002)",
-			check: func(t *testing.T, r Result, dir string) {
+		{name: "workspace fill", lang: sandbox.Python, code: "import time\nfor i in range(100000):\n    open(f'fill{i}', 'wb').write(b'x' * (1 << 20))\n    time.sleep(0.002)",
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				if !r.WorkspaceExceeded || r.OK() {
 					t.Fatalf("want workspace_exceeded, got %+v", r)
 				}
@@ -170,8 +171,8 @@ func hostileCases() []hostileCase {
 					t.Fatalf("%d fill files left after the roll back", len(left))
 				}
 			}},
-		{name: "workspace inode fill", lang: Python, code: "import os\nos.makedirs('many', exist_ok=True)\nfor i in range(1000000):\n    open(f'many/{i}', 'w').close()",
-			check: func(t *testing.T, r Result, dir string) {
+		{name: "workspace inode fill", lang: sandbox.Python, code: "import os\nos.makedirs('many', exist_ok=True)\nfor i in range(1000000):\n    open(f'many/{i}', 'w').close()",
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				if !r.WorkspaceExceeded {
 					t.Fatalf("want workspace_exceeded, got %+v", r)
 				}
@@ -179,37 +180,37 @@ func hostileCases() []hostileCase {
 					t.Fatalf("the directory the block made is still there: %v", err)
 				}
 			}},
-		{name: "output flood", lang: Sh, code: "yes",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "output flood", lang: sandbox.Sh, code: "yes",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.OutputLimited || !r.Truncated || r.StdoutBytes <= 4<<20 || len(r.Stdout) > 4<<10+64 || r.OK() {
 					t.Fatalf("want output_limited and truncated with the kept bytes capped, got limited=%v truncated=%v bytes=%d kept=%d",
 						r.OutputLimited, r.Truncated, r.StdoutBytes, len(r.Stdout))
 				}
 			}},
-		{name: "cpu spin", lang: Python, code: "while True: pass",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "cpu spin", lang: sandbox.Python, code: "while True: pass",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.TimedOut || r.OK() || r.Duration < 3*time.Second || r.Duration > 6*time.Second {
 					t.Fatalf("want a timeout at about 3s, got timed_out=%v after %s", r.TimedOut, r.Duration)
 				}
 			}},
-		{name: "sleep past timeout", lang: Sh, code: "echo before; sleep 100; echo after",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "sleep past timeout", lang: sandbox.Sh, code: "echo before; sleep 100; echo after",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.TimedOut || r.Stdout != "before\n" {
 					t.Fatalf("want timed out with the output so far, got %+v", r)
 				}
 			}},
-		{name: "ignores SIGTERM", lang: Python, code: "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(100)",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "ignores SIGTERM", lang: sandbox.Python, code: "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(100)",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.TimedOut {
 					t.Fatalf("want timed out, got %+v", r)
 				}
 			}},
-		{name: "background survivors", lang: Sh,
+		{name: "background survivors", lang: sandbox.Sh,
 			code: "nohup sh -c 'sleep 2; touch /workspace/survivor-nohup' >/dev/null 2>&1 &\n" +
 				"setsid sh -c 'sleep 2; touch /workspace/survivor-setsid' &\n" +
 				"python3 -c 'import os,time\nif os.fork(): os._exit(0)\nos.setsid()\nif os.fork(): os._exit(0)\ntime.sleep(2); open(\"/workspace/survivor-daemon\",\"w\")' &\n" +
 				"echo started",
-			check: func(t *testing.T, r Result, dir string) {
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				if !r.OK() {
 					t.Fatalf("block failed: %+v", r)
 				}
@@ -219,56 +220,56 @@ func hostileCases() []hostileCase {
 					t.Fatalf("a process outlived its block and wrote %v", left)
 				}
 			}},
-		{name: "file descriptors", lang: Python, code: "fs = [open('/dev/null') for _ in range(100000)]",
+		{name: "file descriptors", lang: sandbox.Python, code: "fs = [open('/dev/null') for _ in range(100000)]",
 			check: wantFail("Too many open files")},
-		{name: "kills the runner", lang: Python,
+		{name: "kills the runner", lang: sandbox.Python,
 			code: "import os, signal\nfor sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGTERM, signal.SIGSEGV, signal.SIGQUIT):\n" +
 				"    try:\n        os.kill(os.getppid(), sig)\n    except PermissionError:\n        print('refused', sig.name)\nprint('still here')",
 			// SIGKILL and SIGSTOP to pid 1 are refused by the seccomp
 			// profile (gVisor would deliver them); the runner catches the
 			// rest and shrugs.
 			check: wantOut("refused SIGKILL\nrefused SIGSTOP\nstill here\n")},
-		{name: "freezes the runner", lang: Sh, code: "kill -STOP $PPID; kill -STOP 1; echo tried; sleep 100",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "freezes the runner", lang: sandbox.Sh, code: "kill -STOP $PPID; kill -STOP 1; echo tried; sleep 100",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				// The runner, not frozen, ends the block at its timeout.
 				if !r.TimedOut || r.Stdout != "tried\n" || r.Error != "" {
 					t.Fatalf("want an ordinary timeout, got %+v", r)
 				}
 			}},
 		{name: "unsupported language", lang: "ruby", code: "puts 1",
-			check: func(t *testing.T, r Result, _ string) {
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if r.ExitCode != -1 || !strings.Contains(r.Error, `unsupported language "ruby"`) {
 					t.Fatalf("want a clear refusal, got %+v", r)
 				}
 			}},
-		{name: "forges a frame", lang: Python,
+		{name: "forges a frame", lang: sandbox.Python,
 			code: "import os\nfd = os.open('/proc/1/fd/1', os.O_WRONLY)\nos.write(fd, b'AT\\x01\\x05' + b'\\0'*16 + b'\\0\\0\\0\\x0d{\"exit_code\":0}')",
 			// The runner is PID 1 and not dumpable: its stdout is out of
 			// reach (and a frame without the token would end the session).
 			check: wantFail("PermissionError")},
 
 		// Network.
-		{name: "http", lang: Python, code: "import urllib.request; urllib.request.urlopen('http://192.0.2.1', timeout=2)",
+		{name: "http", lang: sandbox.Python, code: "import urllib.request; urllib.request.urlopen('http://192.0.2.1', timeout=2)",
 			check: wantFail("Network is unreachable")},
-		{name: "dns", lang: Python, code: "import socket; socket.getaddrinfo('example.com', 80)",
+		{name: "dns", lang: sandbox.Python, code: "import socket; socket.getaddrinfo('example.com', 80)",
 			check: wantFail("gaierror")},
-		{name: "raw socket", lang: Python, code: "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)",
+		{name: "raw socket", lang: sandbox.Python, code: "import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)",
 			check: wantFail("PermissionError", "Operation not permitted")},
-		{name: "host gateway", lang: Python, code: "import socket; socket.create_connection(('172.17.0.1', 2375), timeout=2)",
+		{name: "host gateway", lang: sandbox.Python, code: "import socket; socket.create_connection(('172.17.0.1', 2375), timeout=2)",
 			check: wantFail("Network is unreachable")},
-		{name: "metadata address", lang: Python, code: "import socket; socket.create_connection(('169.254.169.254', 80), timeout=2)",
+		{name: "metadata address", lang: sandbox.Python, code: "import socket; socket.create_connection(('169.254.169.254', 80), timeout=2)",
 			check: wantFail("Network is unreachable")},
 		// gVisor with networking disabled has no interface at all.
-		{name: "only loopback", lang: Sh, code: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "only loopback", lang: sandbox.Sh, code: "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.OK() || r.Stdout != "lo\n" && !(underGVisor() && r.Stdout == "") {
 					t.Fatalf("want only lo, got %+v", r)
 				}
 			}},
 
 		// Workspace.
-		{name: "filename traversal", lang: Python, file: "../escape.py", code: "print(1)",
-			check: func(t *testing.T, r Result, dir string) {
+		{name: "filename traversal", lang: sandbox.Python, file: "../escape.py", code: "print(1)",
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				if r.OK() || !strings.Contains(r.Error, "refused filename") {
 					t.Fatalf("want a refused filename, got %+v", r)
 				}
@@ -276,17 +277,17 @@ func hostileCases() []hostileCase {
 					t.Fatal("escape.py was written outside the workspace")
 				}
 			}},
-		{name: "filename absolute", lang: Python, file: "/etc/cron.d/x", code: "print(1)",
+		{name: "filename absolute", lang: sandbox.Python, file: "/etc/cron.d/x", code: "print(1)",
 			check: wantFail("refused filename")},
-		{name: "filename NUL", lang: Python, file: "a\x00b.py", code: "print(1)",
+		{name: "filename NUL", lang: sandbox.Python, file: "a\x00b.py", code: "print(1)",
 			check: wantFail("refused filename")},
-		{name: "filename through symlink", lang: Sh, code: "ln -sfn / rootlink && echo linked",
+		{name: "filename through symlink", lang: sandbox.Sh, code: "ln -sfn / rootlink && echo linked",
 			check: wantOut("linked\n")},
-		{name: "write via symlinked dir", lang: Python, file: "rootlink/evil.py", code: "print(1)",
+		{name: "write via symlinked dir", lang: sandbox.Python, file: "rootlink/evil.py", code: "print(1)",
 			check: wantFail("read-only file system", "Read-only file system", "permission denied")},
-		{name: "odd names", lang: Python,
+		{name: "odd names", lang: sandbox.Python,
 			code: "import os\nfor n in [b'new\\nline', b'\\xff\\xfe', b'-rf', b'\\x1b[31mred']:\n    open(n, 'w').close()\nos.mkfifo('fifo')\nprint('made')",
-			check: func(t *testing.T, r Result, _ string) {
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.OK() || len(r.Files.Created) < 4 {
 					t.Fatalf("want the odd files listed, got %+v", r)
 				}
@@ -295,18 +296,18 @@ func hostileCases() []hostileCase {
 				}
 			}},
 
-		{name: "ordinary files need no sanitising", lang: Python,
+		{name: "ordinary files need no sanitising", lang: sandbox.Python,
 			code: "import os, subprocess\nos.makedirs('pkg/sub', exist_ok=True)\nopen('pkg/sub/m.py', 'w').write('x = 1')\n" +
 				"subprocess.run(['sh', '-c', 'echo hi > run.sh && chmod +x run.sh'], check=True)\nprint('ok')",
-			check: func(t *testing.T, r Result, _ string) {
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.OK() || r.Files.SanitizedCount != 0 || !slices.Equal(r.Files.Created, []string{"pkg/sub/m.py", "run.sh"}) {
 					t.Fatalf("want the files listed and nothing sanitised, got %+v", r)
 				}
 			}},
-		{name: "setuid and world-writable left behind", lang: Sh,
+		{name: "setuid and world-writable left behind", lang: sandbox.Sh,
 			code: "cp /bin/sh suid && chmod u+s,g+s,o+w suid && mkdir wdir && chmod 1777 wdir && chmod 777 /workspace && " +
 				"stat -c %a suid wdir /workspace",
-			check: func(t *testing.T, r Result, dir string) {
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				if !r.OK() || !strings.HasSuffix(r.Stdout, "1777\n777\n") {
 					t.Fatalf("the block could not set the bits: %+v", r)
 				}
@@ -322,9 +323,9 @@ func hostileCases() []hostileCase {
 				os.Remove(filepath.Join(dir, "suid"))
 				os.Remove(filepath.Join(dir, "wdir"))
 			}},
-		{name: "5,000 long names", lang: Python, timeout: memoryTimeout, entries: 10_000,
+		{name: "5,000 long names", lang: sandbox.Python, timeout: memoryTimeout, entries: 10_000,
 			code: "for i in range(5000):\n    open('%05d' % i + 'n' * 245, 'w').close()",
-			check: func(t *testing.T, r Result, dir string) {
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				if !r.OK() {
 					t.Fatalf("block failed: %+v", r)
 				}
@@ -344,9 +345,9 @@ func hostileCases() []hostileCase {
 					os.Remove(f)
 				}
 			}},
-		{name: "3,000 nested directories", lang: Python, entries: 10_000, maxWall: 3*time.Second + 5*time.Second,
+		{name: "3,000 nested directories", lang: sandbox.Python, entries: 10_000, maxWall: 3*time.Second + 5*time.Second,
 			code: "import os\nos.mkdir('deep'); os.chdir('deep')\nfor i in range(3000):\n    os.mkdir('d'); os.chdir('d')\nprint('made')",
-			check: func(t *testing.T, r Result, dir string) {
+			check: func(t *testing.T, r sandbox.Result, dir string) {
 				want := fmt.Sprintf("deeper than %d levels", workspace.MaxDepth)
 				if !r.WorkspaceExceeded || r.OK() || !strings.Contains(r.Error, want) {
 					t.Fatalf("want workspace_exceeded with an error saying %q, got %+v", want, r)
@@ -363,30 +364,30 @@ func hostileCases() []hostileCase {
 			}},
 
 		// Output.
-		{name: "escape sequences", lang: Python, code: "print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\rhidden')",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "escape sequences", lang: sandbox.Python, code: "print('\\x1b[2J\\x1b]52;c;ZXZpbA==\\x07\\rhidden')",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				p := safetext.Output(r.Stdout)
 				if !strings.Contains(r.Stdout, "\x1b]52") || strings.ContainsAny(p, "\x1b\x07\r") || !strings.Contains(p, `\x1b]52`) {
 					t.Fatalf("escapes not kept as data or not neutralised: raw %q printable %q", r.Stdout, p)
 				}
 			}},
-		{name: "invalid utf-8 and NUL", lang: Python, code: "import sys; sys.stdout.buffer.write(b'\\xff\\xfe\\x00ok\\xc3')",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "invalid utf-8 and NUL", lang: sandbox.Python, code: "import sys; sys.stdout.buffer.write(b'\\xff\\xfe\\x00ok\\xc3')",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				data, err := json.Marshal(r)
 				if err != nil || !json.Valid(data) || r.Stdout != "\xff\xfe\x00ok\xc3" || !utf8.ValidString(safetext.Output(r.Stdout)) {
 					t.Fatalf("raw %q json %s err %v", r.Stdout, data, err)
 				}
 			}},
-		{name: "20 MiB single line", lang: Python, code: "import sys; sys.stdout.write('x' * (20 << 20))",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "20 MiB single line", lang: sandbox.Python, code: "import sys; sys.stdout.write('x' * (20 << 20))",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if !r.Truncated || len(r.Stdout) > 4<<10+64 || !strings.Contains(r.Stdout, "bytes omitted") {
 					t.Fatalf("want a truncated line, got truncated=%v kept=%d total=%d", r.Truncated, len(r.Stdout), r.StdoutBytes)
 				}
 			}},
-		{name: "fake exit status", lang: Python, code: "print('exit_code: 0'); print('{\"exit_code\": 0}'); import sys; sys.exit(3)",
+		{name: "fake exit status", lang: sandbox.Python, code: "print('exit_code: 0'); print('{\"exit_code\": 0}'); import sys; sys.exit(3)",
 			check: wantExit(3)},
-		{name: "stderr apart", lang: Sh, code: "echo out; echo err >&2; exit 5",
-			check: func(t *testing.T, r Result, _ string) {
+		{name: "stderr apart", lang: sandbox.Sh, code: "echo out; echo err >&2; exit 5",
+			check: func(t *testing.T, r sandbox.Result, _ string) {
 				if r.ExitCode != 5 || r.Stdout != "out\n" || r.Stderr != "err\n" {
 					t.Fatalf("got %+v", r)
 				}
@@ -424,7 +425,7 @@ func TestHostileBlocks(t *testing.T) {
 			s, dir := sessionFor(limits{tc.timeout, tc.entries})
 			before := s.box
 			start := time.Now()
-			res, err := s.Run(context.Background(), Code{Language: tc.lang, Source: tc.code, Filename: tc.file})
+			res, err := s.Run(context.Background(), sandbox.Code{Language: tc.lang, Source: tc.code, Filename: tc.file})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -444,7 +445,7 @@ func TestHostileBlocks(t *testing.T) {
 // refuses: Docker 20.10's default profile allows each of them.
 func seccompCases() []hostileCase {
 	refused := func(name, setup, call string) hostileCase {
-		return hostileCase{name: name, lang: Python,
+		return hostileCase{name: name, lang: sandbox.Python,
 			code: "import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n" + setup +
 				"r = " + call + "\nprint(r, ctypes.get_errno())",
 			check: wantOut("-1 1\n")}

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/volume"
@@ -97,18 +98,18 @@ func testConfig() Config {
 	}
 }
 
-func newTestDocker(t testing.TB, cfg Config) *Docker {
+func newTestDocker(t testing.TB, cfg Config) *Backend {
 	t.Helper()
-	d, err := NewDocker(context.Background(), cfg)
+	d, err := New(context.Background(), cfg)
 	if err != nil {
-		t.Fatalf("NewDocker: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
 	return d
 }
 
 // newTestSession opens a session on a fresh workspace, closed at cleanup.
-func newTestSession(t testing.TB, d *Docker) (*session, string) {
+func newTestSession(t testing.TB, d *Backend) (*session, string) {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := d.NewSession(context.Background(), dir)
@@ -119,9 +120,9 @@ func newTestSession(t testing.TB, d *Docker) (*session, string) {
 	return s.(*session), dir
 }
 
-func run(t testing.TB, s Session, lang, code string) Result {
+func run(t testing.TB, s sandbox.Session, lang, code string) sandbox.Result {
 	t.Helper()
-	res, err := s.Run(context.Background(), Code{Language: lang, Source: code})
+	res, err := s.Run(context.Background(), sandbox.Code{Language: lang, Source: code})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -129,9 +130,9 @@ func run(t testing.TB, s Session, lang, code string) Result {
 }
 
 // assertAlive checks that the session still runs a block normally.
-func assertAlive(t *testing.T, s Session) {
+func assertAlive(t *testing.T, s sandbox.Session) {
 	t.Helper()
-	res := run(t, s, Python, "print('alive')")
+	res := run(t, s, sandbox.Python, "print('alive')")
 	if !res.OK() || res.Stdout != "alive\n" {
 		t.Fatalf("session no longer works: %+v", res)
 	}

@@ -1,4 +1,9 @@
-package sandbox
+// Package docker owns the Docker backend of the sandbox: a hardened
+// container per session, checked before anything runs in it, with a
+// resident runner that takes one block at a time; pools of reused
+// containers, fleets over several engines, the engine's doctor checks, and
+// the sweep that removes what a killed process left behind.
+package docker
 
 import (
 	"bufio"
@@ -23,12 +28,13 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 	"github.com/agentteam/agentteam/workspace"
 )
 
-// Docker runs sessions as containers on a Docker engine.
-type Docker struct {
+// Backend runs sessions as containers on a Docker engine.
+type Backend struct {
 	cli  *client.Client
 	cfg  Config
 	log  *slog.Logger
@@ -43,20 +49,20 @@ type Docker struct {
 	runtimeErr  error
 }
 
-// Option configures a Docker executor.
-type Option func(*Docker)
+// Option configures a Backend.
+type Option func(*Backend)
 
-// WithLogger sets where the executor logs (default: slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(d *Docker) { d.log = l } }
+// WithLogger sets where the backend logs (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(d *Backend) { d.log = l } }
 
-// NewDocker connects to the engine named by the environment (DOCKER_HOST and
+// New connects to the engine named by the environment (DOCKER_HOST and
 // friends), negotiating the API version, and checks that it answers.
-func NewDocker(ctx context.Context, cfg Config, opts ...Option) (*Docker, error) {
+func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	d := &Docker{cfg: cfg, log: slog.Default()}
+	d := &Backend{cfg: cfg, log: slog.Default()}
 	for _, o := range opts {
 		o(d)
 	}
@@ -66,11 +72,11 @@ func NewDocker(ctx context.Context, cfg Config, opts ...Option) (*Docker, error)
 	host := cmp.Or(d.host, os.Getenv(client.EnvOverrideHost), client.DefaultDockerHost)
 	hostOpts, err := hostOptions(host)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		return nil, fmt.Errorf("%w: %v", sandbox.ErrConfig, err)
 	}
 	copts := append([]client.Opt{client.WithVersionFromEnv(), client.WithAPIVersionNegotiation()}, hostOpts...)
 	if d.cli, err = client.NewClientWithOpts(copts...); err != nil {
-		return nil, fmt.Errorf("%w: create docker client for %s: %v", ErrEngineUnavailable, d.Host(), err)
+		return nil, fmt.Errorf("%w: create docker client for %s: %v", sandbox.ErrEngineUnavailable, d.Host(), err)
 	}
 	if err := d.Ping(ctx); err != nil {
 		d.cli.Close()
@@ -80,7 +86,7 @@ func NewDocker(ctx context.Context, cfg Config, opts ...Option) (*Docker, error)
 }
 
 // Host names the engine, for messages.
-func (d *Docker) Host() string {
+func (d *Backend) Host() string {
 	if d.host != "" {
 		return d.host
 	}
@@ -91,7 +97,7 @@ func (d *Docker) Host() string {
 }
 
 // Ping checks that the engine answers within 10 seconds.
-func (d *Docker) Ping(ctx context.Context) error {
+func (d *Backend) Ping(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := d.cli.Ping(pctx); err != nil {
@@ -101,26 +107,26 @@ func (d *Docker) Ping(ctx context.Context) error {
 }
 
 // Client returns the engine client, for checks such as doctor's.
-func (d *Docker) Client() *client.Client { return d.cli }
+func (d *Backend) Client() *client.Client { return d.cli }
 
 // Config returns the effective configuration, defaults filled in.
-func (d *Docker) Config() Config { return d.cfg }
+func (d *Backend) Config() Config { return d.cfg }
 
 // Close closes the engine connection.
-func (d *Docker) Close() error { return d.cli.Close() }
+func (d *Backend) Close() error { return d.cli.Close() }
 
-func (d *Docker) engineError(err error) error {
+func (d *Backend) engineError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	if client.IsErrConnectionFailed(err) {
-		return fmt.Errorf("%w: nothing answers at %s; is it running? (try: sudo systemctl start docker)", ErrEngineUnavailable, d.Host())
+		return fmt.Errorf("%w: nothing answers at %s; is it running? (try: sudo systemctl start docker)", sandbox.ErrEngineUnavailable, d.Host())
 	}
-	return fmt.Errorf("%w at %s: %v", ErrEngineUnavailable, d.Host(), err)
+	return fmt.Errorf("%w at %s: %v", sandbox.ErrEngineUnavailable, d.Host(), err)
 }
 
 // classify turns an engine error into one of the package's errors.
-func (d *Docker) classify(verb string, err error) error {
+func (d *Backend) classify(verb string, err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -129,14 +135,14 @@ func (d *Docker) classify(verb string, err error) error {
 	case client.IsErrConnectionFailed(err):
 		return d.engineError(err)
 	case cerrdefs.IsNotFound(err):
-		return fmt.Errorf("%w: no image %q on the engine; build it with 'make image' (or set AGENTTEAM_IMAGE)", ErrImageMissing, d.cfg.Image)
+		return fmt.Errorf("%w: no image %q on the engine; build it with 'make image' (or set AGENTTEAM_IMAGE)", sandbox.ErrImageMissing, d.cfg.Image)
 	}
 	return fmt.Errorf("%s: %w", verb, err)
 }
 
 // image returns the image's environment, which Docker merges into every
-// container's, once per executor.
-func (d *Docker) image(ctx context.Context) ([]string, error) {
+// container's, once per backend.
+func (d *Backend) image(ctx context.Context) ([]string, error) {
 	d.imageOnce.Do(func() {
 		img, err := d.cli.ImageInspect(ctx, d.cfg.Image)
 		if err != nil {
@@ -150,10 +156,10 @@ func (d *Docker) image(ctx context.Context) ([]string, error) {
 	return d.imageEnv, d.imageErr
 }
 
-// Check reports ErrImageMissing when the sandbox image is not on the engine
-// and ErrRuntimeMissing when the configured runtime is not registered, so a
+// Check reports sandbox.ErrImageMissing when the sandbox image is not on the engine
+// and sandbox.ErrRuntimeMissing when the configured runtime is not registered, so a
 // caller can say so before it prepares anything.
-func (d *Docker) Check(ctx context.Context) error {
+func (d *Backend) Check(ctx context.Context) error {
 	if _, err := d.image(ctx); err != nil {
 		return err
 	}
@@ -163,12 +169,12 @@ func (d *Docker) Check(ctx context.Context) error {
 
 // GVisor reports whether sessions run under gVisor, once Check or a session
 // has asked the engine.
-func (d *Docker) GVisor() bool { return d.gvisor }
+func (d *Backend) GVisor() bool { return d.gvisor }
 
-// runtime finds the runtime sessions run under, once per executor, and
+// runtime finds the runtime sessions run under, once per backend, and
 // whether it is gVisor: by the binary the engine runs (runsc), whatever
 // name it was registered under. The runner confirms it from inside.
-func (d *Docker) runtime(ctx context.Context) (bool, error) {
+func (d *Backend) runtime(ctx context.Context) (bool, error) {
 	d.runtimeOnce.Do(func() {
 		info, err := d.cli.Info(ctx)
 		if err != nil {
@@ -184,7 +190,7 @@ func (d *Docker) runtime(ctx context.Context) (bool, error) {
 			}
 			slices.Sort(names)
 			d.runtimeErr = fmt.Errorf("%w: the engine has no runtime %q (it has %s); register it in /etc/docker/daemon.json or drop --runtime",
-				ErrRuntimeMissing, d.cfg.Runtime, strings.Join(names, ", "))
+				sandbox.ErrRuntimeMissing, d.cfg.Runtime, strings.Join(names, ", "))
 			return
 		}
 		d.gvisor = isGVisor(name, rt.Path)
@@ -202,7 +208,7 @@ func isGVisor(name, path string) bool {
 }
 
 // NewSession starts a hardened container for workspaceDir.
-func (d *Docker) NewSession(ctx context.Context, workspaceDir string) (Session, error) {
+func (d *Backend) NewSession(ctx context.Context, workspaceDir string) (sandbox.Session, error) {
 	ws, err := workspace.Open(workspaceDir)
 	if err != nil {
 		return nil, fmt.Errorf("open workspace: %w", err)
@@ -277,7 +283,7 @@ func (b *box) streamErr() error {
 // nothing but its own set-up, and the greeting is sent only once inspect
 // shows every protection in effect, so no block can reach a container that
 // was not verified.
-func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *box, err error) {
+func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ *box, err error) {
 	imageEnv, err := d.image(ctx)
 	if err != nil {
 		return nil, err
@@ -364,9 +370,9 @@ func (d *Docker) startBox(ctx context.Context, sessionID, user, dir string) (_ *
 // startError explains a container that would not start. The engine's own
 // words end with the runtime's, which say what is wrong: under a runtime
 // of the user's choice, name it and say what usually fixes it.
-func (d *Docker) startError(err error) error {
+func (d *Backend) startError(err error) error {
 	err = d.classify("start sandbox container", err)
-	if d.cfg.Runtime == "" || errors.Is(err, ErrEngineUnavailable) || errors.Is(err, context.Canceled) {
+	if d.cfg.Runtime == "" || errors.Is(err, sandbox.ErrEngineUnavailable) || errors.Is(err, context.Canceled) {
 		return err
 	}
 	hint := "check how it is registered with the engine"
@@ -376,7 +382,7 @@ func (d *Docker) startError(err error) error {
 			hint = "this runsc is too old for this kernel; build a current one with 'make runsc' and register it instead"
 		}
 	}
-	return fmt.Errorf("%w: the runtime %q cannot start the sandbox: %v; %s", ErrRuntimeFailed, d.cfg.Runtime, err, hint)
+	return fmt.Errorf("%w: the runtime %q cannot start the sandbox: %v; %s", sandbox.ErrRuntimeFailed, d.cfg.Runtime, err, hint)
 }
 
 // read demultiplexes the attach stream: stdout carries frames, stderr the
@@ -406,7 +412,7 @@ func (b *box) read(r *bufio.Reader) {
 
 // remove kills and removes a container on a fresh context, so that it also
 // happens after the caller's context was cancelled.
-func (d *Docker) remove(b *box) {
+func (d *Backend) remove(b *box) {
 	if b == nil {
 		return
 	}
@@ -427,7 +433,7 @@ func (d *Docker) remove(b *box) {
 }
 
 // waitRemoved waits until the engine no longer knows the container.
-func (d *Docker) waitRemoved(ctx context.Context, id string) error {
+func (d *Backend) waitRemoved(ctx context.Context, id string) error {
 	for {
 		_, err := d.cli.ContainerInspect(ctx, id)
 		switch {

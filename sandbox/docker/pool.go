@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 	"github.com/agentteam/agentteam/workspace"
 )
@@ -31,7 +32,7 @@ import (
 // removed, never lent again. So the next task starts from the state of a
 // fresh container: nothing of the last task runs, or waits to run, in it.
 type Pool struct {
-	d    *Docker
+	d    *Backend
 	root string
 	// tokens bounds the containers alive at once, lent or idle.
 	tokens chan struct{}
@@ -50,9 +51,9 @@ type pooled struct {
 
 // NewPool returns a pool of at most size containers whose slot directories
 // live under root (on the same file system as the workspaces).
-func (d *Docker) NewPool(root string, size int) (*Pool, error) {
+func (d *Backend) NewPool(root string, size int) (*Pool, error) {
 	if size < 1 {
-		return nil, fmt.Errorf("%w: a pool needs at least one container", ErrConfig)
+		return nil, fmt.Errorf("%w: a pool needs at least one container", sandbox.ErrConfig)
 	}
 	// Slots are bind-mounted, and the engine takes only absolute paths.
 	root, err := filepath.Abs(root)
@@ -67,7 +68,7 @@ func (d *Docker) NewPool(root string, size int) (*Pool, error) {
 
 // NewSession lends a container for workspaceDir, starting one if none is
 // idle and the pool has room, or waiting for one.
-func (p *Pool) NewSession(ctx context.Context, workspaceDir string) (Session, error) {
+func (p *Pool) NewSession(ctx context.Context, workspaceDir string) (sandbox.Session, error) {
 	ws, err := workspace.Open(workspaceDir)
 	if err != nil {
 		return nil, fmt.Errorf("open workspace: %w", err)

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // names: unix:///path, tcp://host:port (TLS from DOCKER_TLS_VERIFY and
 // DOCKER_CERT_PATH, as the Docker CLI does), or ssh://[user@]host[:port]
 // (through the ssh command and `docker system dial-stdio` on the far side).
-func WithHost(host string) Option { return func(d *Docker) { d.host = host } }
+func WithHost(host string) Option { return func(d *Backend) { d.host = host } }
 
 // hostOptions turns an engine address into client options.
 func hostOptions(host string) ([]client.Opt, error) {

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 	"github.com/agentteam/agentteam/workspace"
 )
@@ -21,7 +22,7 @@ const hostGrace = 8 * time.Second
 const cancelGrace = 2 * time.Second
 
 type session struct {
-	d    *Docker
+	d    *Backend
 	ws   *workspace.Workspace
 	user string
 	id   string
@@ -61,10 +62,10 @@ func (s *session) Close(ctx context.Context) error {
 }
 
 // Run runs one block.
-func (s *session) Run(ctx context.Context, code Code) (Result, error) {
-	res := Result{Language: code.Language, Filename: code.Filename, ExitCode: -1}
+func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, error) {
+	res := sandbox.Result{Language: code.Language, Filename: code.Filename, ExitCode: -1}
 	switch code.Language {
-	case Python, Sh, Bash:
+	case sandbox.Python, sandbox.Sh, sandbox.Bash:
 	default:
 		res.Error = fmt.Sprintf("unsupported language %q: the sandbox runs python, sh and bash", code.Language)
 		return res, nil
@@ -142,7 +143,7 @@ const afterBlockBudget = 30 * time.Second
 // too deep, or the block was quicker than the watchdog) is marked so and
 // what it added is removed, so the next block has room and no later walk
 // meets a tree it refuses.
-func (s *session) checkWorkspace(ctx context.Context, before workspace.Snapshot, res *Result, tooDeep bool) workspace.Snapshot {
+func (s *session) checkWorkspace(ctx context.Context, before workspace.Snapshot, res *sandbox.Result, tooDeep bool) workspace.Snapshot {
 	cfg := s.d.cfg
 	after, err := s.ws.Snapshot(ctx, int(cfg.WorkspaceEntries)*2)
 	tooDeep = tooDeep || errors.Is(err, workspace.ErrTooDeep)
@@ -183,7 +184,7 @@ func (s *session) checkWorkspace(ctx context.Context, before workspace.Snapshot,
 // notes what it changed in res. The block's processes are gone, so the
 // snapshot checkWorkspace just took (now) tells whether the tree needs a
 // walk of its own; most blocks leave nothing to reset.
-func (s *session) sanitize(ctx context.Context, res *Result, now workspace.Snapshot) {
+func (s *session) sanitize(ctx context.Context, res *sandbox.Result, now workspace.Snapshot) {
 	done, err := s.ws.SanitizeAfter(ctx, s.ws.InitialMode(), now)
 	res.Files.Sanitized, res.Files.SanitizedCount = done.Changed, done.ChangedCount
 	if err != nil {
@@ -216,7 +217,7 @@ func (s *session) sanitizeMoved(ctx context.Context, dir string) {
 // await waits for block id's result, enforcing the host-side deadline and
 // the workspace cap, and discarding the container whenever the runner can no
 // longer be trusted to have cleaned up.
-func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, res *Result) (*protocol.Result, error) {
+func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, res *sandbox.Result) (*protocol.Result, error) {
 	b := s.box
 	deadline := time.NewTimer(s.d.cfg.Timeout + hostGrace)
 	defer deadline.Stop()
@@ -285,7 +286,7 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 }
 
 // fill copies the runner's report into res, keeping flags the host set.
-func (s *session) fill(res *Result, out *protocol.Result) {
+func (s *session) fill(res *sandbox.Result, out *protocol.Result) {
 	res.ExitCode = out.ExitCode
 	res.Signal = out.Signal
 	res.Stdout = string(out.Stdout)
@@ -316,7 +317,7 @@ func capString(s string, n int) string {
 }
 
 // markOOM asks the engine whether a dead container was OOM-killed.
-func (s *session) markOOM(b *box, res *Result) {
+func (s *session) markOOM(b *box, res *sandbox.Result) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if got, err := s.d.cli.ContainerInspect(ctx, b.id); err == nil && got.State != nil && got.State.OOMKilled {

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentteam/agentteam/sandbox"
 )
 
-func newTestPool(t *testing.T, size int) (*Docker, *Pool, string) {
+func newTestPool(t *testing.T, size int) (*Backend, *Pool, string) {
 	t.Helper()
 	d := newTestDocker(t, testConfig())
 	root := t.TempDir()
@@ -44,7 +46,7 @@ func TestPoolReuseIsClean(t *testing.T) {
 	_, p, root := newTestPool(t, 1)
 	a := openPooled(t, p, filepath.Join(root, "a"))
 	first := a.box.id
-	res := run(t, a, Sh, `echo secret > /workspace/answer.txt
+	res := run(t, a, sandbox.Sh, `echo secret > /workspace/answer.txt
 echo junk > /tmp/junk; mkdir -p /tmp/locked/deep && touch /tmp/locked/deep/f && chmod 000 /tmp/locked/deep /tmp/locked
 echo shm > /dev/shm/x
 nohup sleep 1000 >/dev/null 2>&1 &
@@ -63,7 +65,7 @@ echo done`)
 	if b.box.id != first {
 		t.Fatalf("the container was not reused (%s, then %s)", first[:12], b.box.id[:12])
 	}
-	res = run(t, b, Sh, `ls -A /workspace; ls -A /tmp; ls -A /dev/shm; set -- /proc/[0-9]*; echo $#`)
+	res = run(t, b, sandbox.Sh, `ls -A /workspace; ls -A /tmp; ls -A /dev/shm; set -- /proc/[0-9]*; echo $#`)
 	// /tmp holds only the seeded cache; /proc: the runner and sh (the glob
 	// is the shell's own, so no child of it is counted, however late).
 	if !res.OK() || res.Stdout != ".matplotlib\n2\n" {
@@ -83,7 +85,7 @@ func TestPoolDiscardsBroken(t *testing.T) {
 	d, p, root := newTestPool(t, 1)
 	a := openPooled(t, p, filepath.Join(root, "a"))
 	first := a.box.id
-	run(t, a, Sh, "echo keep > kept.txt")
+	run(t, a, sandbox.Sh, "echo keep > kept.txt")
 	if err := d.cli.ContainerKill(context.Background(), first, "KILL"); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,7 @@ func TestPoolCap(t *testing.T) {
 	if _, err := p.NewSession(ctx, filepath.Join(root, "b")); err == nil || !strings.Contains(err.Error(), "deadline") {
 		t.Fatalf("a second session got a container past the cap: %v", err)
 	}
-	got := make(chan Session, 1)
+	got := make(chan sandbox.Session, 1)
 	go func() {
 		s, _ := p.NewSession(context.Background(), filepath.Join(root, "b"))
 		got <- s
@@ -141,7 +143,7 @@ func TestPoolRelativePaths(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewSession with relative paths: %v", err)
 	}
-	if res := run(t, s, Sh, "echo hi > hi.txt && echo done"); !res.OK() || res.Stdout != "done\n" {
+	if res := run(t, s, sandbox.Sh, "echo hi > hi.txt && echo done"); !res.OK() || res.Stdout != "done\n" {
 		t.Fatalf("block: %+v", res)
 	}
 	if err := s.Close(context.Background()); err != nil {
@@ -158,7 +160,7 @@ func TestPoolRelativePaths(t *testing.T) {
 func TestPoolSanitizesOnClose(t *testing.T) {
 	_, p, root := newTestPool(t, 1)
 	a := openPooled(t, p, filepath.Join(root, "a"))
-	if res := run(t, a, Sh, "echo x > f && mkdir d"); !res.OK() || res.Files.SanitizedCount != 0 {
+	if res := run(t, a, sandbox.Sh, "echo x > f && mkdir d"); !res.OK() || res.Files.SanitizedCount != 0 {
 		t.Fatalf("block: %+v", res)
 	}
 	if err := os.Chmod(filepath.Join(a.slot, "f"), 0o777|os.ModeSetuid); err != nil {

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // Fleet spreads sessions over several engines, each with its own pool:
@@ -43,7 +45,7 @@ func NewFleet(log *slog.Logger, members ...FleetMember) *Fleet {
 
 // NewSession opens a session on the engine with the most free room,
 // moving on to the next when an engine turns out to be unavailable.
-func (f *Fleet) NewSession(ctx context.Context, dir string) (Session, error) {
+func (f *Fleet) NewSession(ctx context.Context, dir string) (sandbox.Session, error) {
 	for {
 		m, err := f.pick()
 		if err != nil {
@@ -54,7 +56,7 @@ func (f *Fleet) NewSession(ctx context.Context, dir string) (Session, error) {
 			return &fleetSession{Session: sess, fleet: f, m: m}, nil
 		}
 		f.release(m)
-		if !errors.Is(err, ErrEngineUnavailable) {
+		if !errors.Is(err, sandbox.ErrEngineUnavailable) {
 			return nil, err
 		}
 		f.markDown(m, err)
@@ -97,7 +99,7 @@ func (f *Fleet) pick() (*member, error) {
 		}
 	}
 	if best == nil {
-		return nil, fmt.Errorf("%w: every engine is out of rotation (%s)", ErrEngineUnavailable, strings.Join(why, "; "))
+		return nil, fmt.Errorf("%w: every engine is out of rotation (%s)", sandbox.ErrEngineUnavailable, strings.Join(why, "; "))
 	}
 	best.free-- // may go below 0: the pool then makes the session wait
 	return best, nil
@@ -121,15 +123,15 @@ func (f *Fleet) markDown(m *member, err error) {
 // fleetSession takes its engine out of rotation when it fails, and gives
 // its room back when closed.
 type fleetSession struct {
-	Session
+	sandbox.Session
 	fleet *Fleet
 	m     *member
 	once  sync.Once
 }
 
-func (s *fleetSession) Run(ctx context.Context, code Code) (Result, error) {
+func (s *fleetSession) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, error) {
 	res, err := s.Session.Run(ctx, code)
-	if errors.Is(err, ErrEngineUnavailable) {
+	if errors.Is(err, sandbox.ErrEngineUnavailable) {
 		s.fleet.markDown(s.m, err)
 	}
 	return res, err
@@ -141,5 +143,5 @@ func (s *fleetSession) Close(ctx context.Context) error {
 	return err
 }
 
-// Engine names the engine the session runs on.
+// Engine names the member engine the session runs on (sandbox.EngineNamer).
 func (s *fleetSession) Engine() string { return s.m.name }

@@ -1,9 +1,11 @@
-package sandbox
+package docker
 
 import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // TestPythonBlockSemantics checks that a python block behaves as
@@ -42,7 +44,7 @@ func TestPythonBlockSemantics(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := s.Run(context.Background(), Code{Language: Python, Source: tc.code, Filename: tc.file})
+			r, err := s.Run(context.Background(), sandbox.Code{Language: sandbox.Python, Source: tc.code, Filename: tc.file})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"cmp"
@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-units"
 
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 )
 
@@ -160,7 +161,7 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 		}
 	}
 	if got.ContainerJSONBase == nil || got.HostConfig == nil || got.Config == nil {
-		return fmt.Errorf("%w: inspect returned no configuration", ErrHardening)
+		return fmt.Errorf("%w: inspect returned no configuration", sandbox.ErrHardening)
 	}
 	h, c, want := got.HostConfig, got.Config, s.host
 
@@ -221,7 +222,7 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 		check(allowed[e], "environment variable %s is not on the allowlist", name)
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%w: %s", ErrHardening, strings.Join(bad, "; "))
+		return fmt.Errorf("%w: %s", sandbox.ErrHardening, strings.Join(bad, "; "))
 	}
 	return nil
 }
@@ -278,7 +279,7 @@ func verifyReady(r protocol.Ready, gvisor bool) error {
 		bad = append(bad, "kernel.shm_rmid_forced is not 1")
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%w: inside the container: %s", ErrHardening, strings.Join(bad, "; "))
+		return fmt.Errorf("%w: inside the container: %s", sandbox.ErrHardening, strings.Join(bad, "; "))
 	}
 	return nil
 }

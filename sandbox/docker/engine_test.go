@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // TestSSHEngine reaches the local engine through the ssh:// path: a stand-in
@@ -19,7 +21,7 @@ func TestSSHEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
-	d, err := NewDocker(context.Background(), testConfig(), WithHost("ssh://builder@build-box:2222"))
+	d, err := New(context.Background(), testConfig(), WithHost("ssh://builder@build-box:2222"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +50,12 @@ func TestEngineAddresses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.host, func(t *testing.T) {
-			_, err := NewDocker(context.Background(), Config{}, WithHost(tc.host))
+			_, err := New(context.Background(), Config{}, WithHost(tc.host))
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
-			if strings.Contains(tc.wantErr, "nothing answers") && !errors.Is(err, ErrEngineUnavailable) {
-				t.Fatalf("error %v is not ErrEngineUnavailable", err)
+			if strings.Contains(tc.wantErr, "nothing answers") && !errors.Is(err, sandbox.ErrEngineUnavailable) {
+				t.Fatalf("error %v is not sandbox.ErrEngineUnavailable", err)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // BenchmarkWarmBlock is one print(1) block in a session whose container is
@@ -16,10 +18,10 @@ import (
 func BenchmarkWarmBlock(b *testing.B) {
 	d := newTestDocker(b, Config{})
 	s, _ := newTestSession(b, d)
-	run(b, s, Python, "print(1)")
+	run(b, s, sandbox.Python, "print(1)")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if res := run(b, s, Python, "print(1)"); !res.OK() {
+		if res := run(b, s, sandbox.Python, "print(1)"); !res.OK() {
 			b.Fatalf("block failed: %+v", res)
 		}
 	}
@@ -36,7 +38,7 @@ func BenchmarkColdBlock(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		res := run(b, s, Python, "print(1)")
+		res := run(b, s, sandbox.Python, "print(1)")
 		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "first-ms")
 		b.StopTimer()
 		s.Close(context.Background())
@@ -61,7 +63,7 @@ func BenchmarkCompare(b *testing.B) {
 	cfg, _ := Config{Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME")}.withDefaults()
 	d := newTestDocker(b, cfg)
 	s, dir := newTestSession(b, d)
-	run(b, s, Python, "print(1)")
+	run(b, s, sandbox.Python, "print(1)")
 
 	// median times f n times, each after pause; after (untimed) runs
 	// after each.
@@ -82,7 +84,7 @@ func BenchmarkCompare(b *testing.B) {
 		return ms[len(ms)/2]
 	}
 	block := func() error {
-		if res, err := s.Run(context.Background(), Code{Language: Python, Source: "print(1)"}); err != nil || !res.OK() {
+		if res, err := s.Run(context.Background(), sandbox.Code{Language: sandbox.Python, Source: "print(1)"}); err != nil || !res.OK() {
 			return fmt.Errorf("%v %+v", err, res)
 		}
 		return nil
@@ -97,14 +99,14 @@ func BenchmarkCompare(b *testing.B) {
 	execB2B := median("docker exec back to back", n, 0, dockerExec)
 	// Time to the first block's result; the container's removal at Close is
 	// left out of the timing (docker run --rm's figure includes its own).
-	var open Session
+	var open sandbox.Session
 	cold := median("cold block", n/3, 0, func() error {
 		sess, err := d.NewSession(context.Background(), b.TempDir())
 		if err != nil {
 			return err
 		}
 		open = sess
-		if res, err := sess.Run(context.Background(), Code{Language: Python, Source: "print(1)"}); err != nil || !res.OK() {
+		if res, err := sess.Run(context.Background(), sandbox.Code{Language: sandbox.Python, Source: "print(1)"}); err != nil || !res.OK() {
 			return fmt.Errorf("%v %+v", err, res)
 		}
 		return nil

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -33,7 +33,7 @@ type Leftover struct {
 // container counts as ours only with both the managed and the owner label:
 // the managed label alone is also on every container made from an image
 // built before the label left it (a user's `docker run -it IMAGE bash`).
-func (d *Docker) List(ctx context.Context, session string) ([]Leftover, error) {
+func (d *Backend) List(ctx context.Context, session string) ([]Leftover, error) {
 	f := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"), filters.Arg("label", LabelOwner))
 	if session != "" {
 		f.Add("label", LabelSession+"="+session)
@@ -69,7 +69,7 @@ type SweepOptions struct {
 // or all of them with All set, and returns every one it found. A container
 // of a live agentteam process (or of another host, which only that host can
 // judge) is kept unless All is set.
-func (d *Docker) Sweep(ctx context.Context, opts SweepOptions) ([]Leftover, error) {
+func (d *Backend) Sweep(ctx context.Context, opts SweepOptions) ([]Leftover, error) {
 	found, err := d.List(ctx, opts.Session)
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ const sweepTimeout = 10 * time.Second
 // it created but never started, which AutoRemove does not cover. It returns
 // at once and never fails; wait returns what the sweep found once it is
 // done (doctor reports it, other commands do not wait).
-func (d *Docker) StartSweep(ctx context.Context) (wait func() ([]Leftover, error)) {
+func (d *Backend) StartSweep(ctx context.Context) (wait func() ([]Leftover, error)) {
 	var (
 		found []Leftover
 		err   error

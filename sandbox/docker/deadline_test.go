@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentteam/agentteam/sandbox"
 	cerrdefs "github.com/containerd/errdefs"
 )
 
@@ -40,7 +41,7 @@ func TestHostDeadline(t *testing.T) {
 	cfg.Timeout = time.Second
 	s, _ := newTestSession(t, newTestDocker(t, cfg))
 	id := frozenRunner(t, s)
-	res := run(t, s, Sh, "sleep 100")
+	res := run(t, s, sandbox.Sh, "sleep 100")
 	if !res.TimedOut || res.OK() || !strings.Contains(res.Error, "killed and replaced") {
 		t.Fatalf("want a host-side timeout, got %+v", res)
 	}
@@ -58,7 +59,7 @@ func TestCancelUnanswered(t *testing.T) {
 	id := frozenRunner(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(time.Second, cancel)
-	res, err := s.Run(ctx, Code{Language: Sh, Source: "sleep 100"})
+	res, err := s.Run(ctx, sandbox.Code{Language: sandbox.Sh, Source: "sleep 100"})
 	if err == nil || !res.Canceled || !strings.Contains(res.Error, "did not stop the block when asked") {
 		t.Fatalf("want a cancel the host had to enforce, got %v %+v", err, res)
 	}

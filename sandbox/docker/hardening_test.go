@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/go-units"
 
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 )
 
@@ -177,8 +178,8 @@ func TestVerifyFailsClosed(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = good.verify(got, imageEnv)
-			if !errors.Is(err, ErrHardening) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("verify = %v, want ErrHardening mentioning %q", err, tc.want)
+			if !errors.Is(err, sandbox.ErrHardening) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verify = %v, want sandbox.ErrHardening mentioning %q", err, tc.want)
 			}
 		})
 	}
@@ -204,7 +205,7 @@ func TestHostEnvironmentStaysOut(t *testing.T) {
 	t.Setenv("AGENTTEAM_SECRET_CANARY", canary)
 	d := newTestDocker(t, testConfig())
 	s, _ := newTestSession(t, d)
-	res := run(t, s, Sh, "env; cat /proc/1/environ /proc/self/environ 2>&1 | tr '\\0' '\\n'; grep -rs sk-canary /etc /tmp /workspace; true")
+	res := run(t, s, sandbox.Sh, "env; cat /proc/1/environ /proc/self/environ 2>&1 | tr '\\0' '\\n'; grep -rs sk-canary /etc /tmp /workspace; true")
 	if !res.OK() {
 		t.Fatalf("probe failed: %+v", res)
 	}
@@ -220,7 +221,7 @@ func TestHostEnvironmentStaysOut(t *testing.T) {
 func TestConfinementFromInside(t *testing.T) {
 	d := newTestDocker(t, testConfig())
 	s, _ := newTestSession(t, d)
-	res := run(t, s, Sh, `
+	res := run(t, s, sandbox.Sh, `
 echo hostname=$(hostname)
 echo pid1=$(cat /proc/1/comm)
 echo uid=$(id -u) gid=$(id -g)
@@ -302,8 +303,8 @@ func TestVerifyReadyFailsClosed(t *testing.T) {
 			r.RefusedSyscalls = slices.Clone(good.RefusedSyscalls)
 			tc.weaken(&r)
 			err := verifyReady(r, false)
-			if !errors.Is(err, ErrHardening) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("verifyReady = %v, want ErrHardening mentioning %q", err, tc.want)
+			if !errors.Is(err, sandbox.ErrHardening) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("verifyReady = %v, want sandbox.ErrHardening mentioning %q", err, tc.want)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package docker
 
 import (
 	"context"
@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // What a block leaves behind must not run, or weigh, in anything that comes
 // after it: not in the interpreter waiting for the next block (which may
 // never be approved), not in the next task of a pooled container.
 
-// planters are files that Python's start-up would import from the
+// planters are files that sandbox.Python's start-up would import from the
 // workspace or the user site; each writes a mark into /workspace/marks when
 // imported.
 func planters(dir string) map[string]string {
@@ -60,13 +62,13 @@ func TestWarmInterpreterRunsNothingFromDisk(t *testing.T) {
 		t.Fatalf("workspace code ran before any block: %v", m)
 	}
 	// A shell block discards the waiting interpreter: nothing runs either.
-	if r := run(t, s, Sh, "echo sh"); !r.OK() {
+	if r := run(t, s, sandbox.Sh, "echo sh"); !r.OK() {
 		t.Fatalf("sh block: %+v", r)
 	}
 	// The user site (HOME=/tmp) gets a hook from a block; the interpreter
 	// started after that block must not run it while it waits.
 	// (-I: this python3 must not run the workspace's sitecustomize itself.)
-	r := run(t, s, Sh, `site=$(python3 -I -c 'import site; print(site.getusersitepackages())')
+	r := run(t, s, sandbox.Sh, `site=$(python3 -I -c 'import site; print(site.getusersitepackages())')
 mkdir -p "$site" && printf '%s\n' "import os" "os.makedirs('/workspace/marks', exist_ok=True)" \
   "open('/workspace/marks/user-site', 'w').close()" > "$site/usercustomize.py" && echo planted`)
 	if !r.OK() {
@@ -80,7 +82,7 @@ mkdir -p "$site" && printf '%s\n' "import os" "os.makedirs('/workspace/marks', e
 	// sitecustomize (it is on PYTHONPATH) and the user site's usercustomize
 	// run now, as part of the block. (linecache.py and evil.pth in the
 	// workspace are not hooks for a cold start either.)
-	r = run(t, s, Python, "print('block')")
+	r = run(t, s, sandbox.Python, "print('block')")
 	if !r.OK() || r.Stdout != "block\n" {
 		t.Fatalf("python block: %+v", r)
 	}
@@ -101,14 +103,14 @@ print(json.dumps({"path": sys.path, "cwd": os.getcwd(), "home": os.environ.get("
   sys.flags.no_user_site, sys.flags.ignore_environment], "bytecode": sys.dont_write_bytecode,
   "usersite": __import__("site").ENABLE_USER_SITE}))`
 	// A user site that exists, so its place in sys.path is compared too.
-	if r := run(t, s, Sh, `mkdir -p "$(python3 -I -c 'import site; print(site.getusersitepackages())')"`); !r.OK() {
+	if r := run(t, s, sandbox.Sh, `mkdir -p "$(python3 -I -c 'import site; print(site.getusersitepackages())')"`); !r.OK() {
 		t.Fatalf("make the user site: %+v", r)
 	}
-	warm, err := s.Run(context.Background(), Code{Language: Python, Source: probe, Filename: "probe.py"})
+	warm, err := s.Run(context.Background(), sandbox.Code{Language: sandbox.Python, Source: probe, Filename: "probe.py"})
 	if err != nil || !warm.OK() {
 		t.Fatalf("warm probe: %v %+v", err, warm)
 	}
-	cold := run(t, s, Sh, "python3 /workspace/probe.py")
+	cold := run(t, s, sandbox.Sh, "python3 /workspace/probe.py")
 	if !cold.OK() {
 		t.Fatalf("cold probe: %+v", cold)
 	}
@@ -133,7 +135,7 @@ print(json.dumps({"path": sys.path, "cwd": os.getcwd(), "home": os.environ.get("
 func TestIPCDoesNotOutliveBlock(t *testing.T) {
 	d := newTestDocker(t, testConfig()) // 256 MiB
 	s, _ := newTestSession(t, d)
-	r := run(t, s, Python, `import ctypes, os
+	r := run(t, s, sandbox.Python, `import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 libc.shmat.restype = ctypes.c_void_p
 size = 160 << 20
@@ -148,7 +150,7 @@ print(shm >= 0, msg >= 0, sem >= 0, mq >= 0)`)
 		t.Fatalf("make IPC objects: %+v", r)
 	}
 	// By key, not /proc/sysvipc, which gVisor does not have.
-	left := run(t, s, Python, `import ctypes, os
+	left := run(t, s, sandbox.Python, `import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 print(libc.msgget(0x5a5a, 0), libc.semget(0x5b5b, 0, 0), libc.mq_open(b"/leftover", os.O_RDWR))`)
 	want := "-1 -1 -1\n"
@@ -162,7 +164,7 @@ print(libc.msgget(0x5a5a, 0), libc.semget(0x5b5b, 0, 0), libc.mq_open(b"/leftove
 		t.Fatalf("IPC objects outlived their block: %q (stderr %q)", left.Stdout, left.Stderr)
 	}
 	// 200 MiB fits the 256 MiB limit only if the segment's 160 MiB are gone.
-	if r := run(t, s, Python, "x = bytearray(200 << 20); print('fits')"); !r.OK() || r.Stdout != "fits\n" {
+	if r := run(t, s, sandbox.Python, "x = bytearray(200 << 20); print('fits')"); !r.OK() || r.Stdout != "fits\n" {
 		t.Fatalf("the next block lacks the memory the segment took: %+v", r)
 	}
 }
@@ -174,7 +176,7 @@ func TestPoolNextTaskStartsClean(t *testing.T) {
 	_, p, root := newTestPool(t, 1)
 	a := openPooled(t, p, filepath.Join(root, "a"))
 	first := a.box.id
-	r := run(t, a, Python, `import os, ctypes
+	r := run(t, a, sandbox.Python, `import os, ctypes
 hook = "import sys\nsys.stdout.write('PWNED\\n')\nopen('/workspace/PWNED', 'w').close()\n"
 for name in ('sitecustomize.py', 'usercustomize.py', 'conftest.py'):
     open(name, 'w').write(hook)
@@ -197,7 +199,7 @@ print('left')`)
 	case !underGVisor() && b.box.id != first:
 		t.Fatalf("task b got another container (%s, not %s): the test needs the same one", b.box.id, first)
 	}
-	r = run(t, b, Python, "import os, ctypes; print(sorted(os.listdir('.')), ctypes.CDLL(None).msgget(0x6c6c, 0))")
+	r = run(t, b, sandbox.Python, "import os, ctypes; print(sorted(os.listdir('.')), ctypes.CDLL(None).msgget(0x6c6c, 0))")
 	if !r.OK() || r.Stdout != "[] -1\n" {
 		t.Fatalf("task b's first block saw task a: %+v", r)
 	}
