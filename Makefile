@@ -13,7 +13,7 @@ export IMAGE
 RUNSC_VERSION := v0.0.0-20260905035102-160fafc42237
 RUNSC := docker/build/runsc
 
-GO_SOURCES := $(shell find . -name '*.go' -not -path './workspace/run-*' 2>/dev/null) go.mod go.sum
+GO_SOURCES := $(shell find . -name '*.go' -not -path './.agentteam/*' 2>/dev/null) go.mod go.sum
 
 .PHONY: all build image runsc demo test test-short bench fuzz cleanup help check-docker
 all: build

@@ -18,6 +18,7 @@ import (
 // AskOptions are the inputs of `agentteam ask`.
 type AskOptions struct {
 	IO       IO
+	f        *Factory
 	Models   modelFlags
 	Model    string
 	System   string
@@ -35,8 +36,9 @@ type AskResult struct {
 	DurationMS   int64       `json:"duration_ms"`
 }
 
-func newAskCmd(s IO) *cobra.Command {
-	opts := &AskOptions{IO: s}
+func newAskCmd(f *Factory) *cobra.Command {
+	s := f.IO
+	opts := &AskOptions{IO: s, f: f}
 	cmd := &cobra.Command{
 		Use:   "ask [flags] PROMPT...|-",
 		Short: "Send one prompt to the configured model and print its reply",
@@ -49,7 +51,7 @@ server, unknown model, quota...), 2 usage error, 130 interrupted.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Prompt = args
-			opts.Model = agentModel(cmd.Flags(), "model", opts.Model, "AGENTTEAM_CODER_MODEL", settingsOrEmpty(s))
+			opts.Model = agentModel(cmd.Flags(), "model", opts.Model, "AGENTTEAM_CODER_MODEL", f.settingsOrEmpty())
 			return runAsk(cmd.Context(), opts)
 		},
 	}
@@ -59,16 +61,6 @@ server, unknown model, quota...), 2 usage error, 130 interrupted.`,
 	cmd.Flags().BoolVar(&opts.NoStream, "no-stream", false, "wait for the whole reply instead of streaming it")
 	opts.Models.register(cmd.Flags())
 	return cmd
-}
-
-// settingsOrEmpty reads .env for flag defaults; a broken .env is reported
-// later by the command itself.
-func settingsOrEmpty(s IO) settings {
-	st, err := loadSettings(s)
-	if err != nil {
-		return settings{getenv: s.getenv}
-	}
-	return st
 }
 
 func runAsk(ctx context.Context, opts *AskOptions) error {
@@ -83,11 +75,11 @@ func runAsk(ctx context.Context, opts *AskOptions) error {
 	if strings.TrimSpace(prompt) == "" {
 		return usageError("the prompt is empty")
 	}
-	st, err := loadSettings(opts.IO)
+	st, err := opts.f.Settings()
 	if err != nil {
 		return err
 	}
-	ms, err := opts.Models.models(st, slog.Default())
+	ms, err := opts.Models.models(opts.f, st, slog.Default())
 	if err != nil {
 		return err
 	}

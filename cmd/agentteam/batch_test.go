@@ -66,6 +66,7 @@ func readResults(t *testing.T, path string) []map[string]any {
 }
 
 func TestBatch(t *testing.T) {
+	requireDocker(t)
 	dir, tasks := batchFixture(t, 22, false)
 	code, out, errOut := cli(t, context.Background(), dir, "", "batch", "-j", "4", "--max-turns", "3", "--json", tasks)
 	if code != ExitFailure { // task 7 errored
@@ -114,6 +115,7 @@ func TestBatch(t *testing.T) {
 }
 
 func TestBatchResumeAfterInterrupt(t *testing.T) {
+	requireDocker(t)
 	dir, tasks := batchFixture(t, 6, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(3*time.Second, cancel)
@@ -138,6 +140,7 @@ func readResultsOrNone(t *testing.T, path string) []map[string]any {
 }
 
 func TestBatchReplay(t *testing.T) {
+	requireDocker(t)
 	t.Setenv("OPENAI_API_KEY", "")
 	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1") // nothing there
 	dir := t.TempDir()

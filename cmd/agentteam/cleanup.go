@@ -14,14 +14,16 @@ import (
 // CleanupOptions are the inputs of `agentteam cleanup`.
 type CleanupOptions struct {
 	IO      IO
+	f       *Factory
 	All     bool
 	Session string
 	DryRun  bool
 	JSON    bool
 }
 
-func newCleanupCmd(s IO) *cobra.Command {
-	opts := &CleanupOptions{IO: s}
+func newCleanupCmd(f *Factory) *cobra.Command {
+	s := f.IO
+	opts := &CleanupOptions{IO: s, f: f}
 	cmd := &cobra.Command{
 		Use:   "cleanup",
 		Short: "Remove sandbox containers left behind by killed runs",
@@ -40,7 +42,11 @@ means (docker run) carry no owner label and are never touched.`,
 }
 
 func runCleanup(ctx context.Context, opts *CleanupOptions) error {
-	d, err := docker.New(ctx, docker.Config{})
+	st, err := opts.f.Settings()
+	if err != nil {
+		return err
+	}
+	d, err := docker.New(ctx, docker.Config{}, engineOptions(st)...)
 	if err != nil {
 		return err
 	}

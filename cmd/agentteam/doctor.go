@@ -18,13 +18,15 @@ import (
 // DoctorOptions are the inputs of `agentteam doctor`.
 type DoctorOptions struct {
 	IO      IO
+	f       *Factory
 	Sandbox sandboxFlags
 	Models  modelFlags
 	JSON    bool
 }
 
-func newDoctorCmd(s IO) *cobra.Command {
-	opts := &DoctorOptions{IO: s}
+func newDoctorCmd(f *Factory) *cobra.Command {
+	s := f.IO
+	opts := &DoctorOptions{IO: s, f: f}
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the Docker engine, the sandbox image, the runtimes and the hardening",
@@ -43,11 +45,15 @@ failed.`,
 }
 
 func runDoctor(ctx context.Context, opts *DoctorOptions) error {
-	cfg, err := opts.Sandbox.resolve(opts.IO)
+	st, err := opts.f.Settings()
 	if err != nil {
 		return err
 	}
-	checks := docker.Doctor(ctx, cfg)
+	cfg, err := opts.Sandbox.config(st)
+	if err != nil {
+		return err
+	}
+	checks := docker.Doctor(ctx, cfg, engineOptions(st)...)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -84,30 +90,41 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 	return nil
 }
 
+// modelServer is what doctor asks of a model backend.
+type modelServer interface {
+	Models(ctx context.Context) ([]string, error)
+	Endpoint() string
+}
+
 // modelCheck asks the configured model server for its models.
 func (opts *DoctorOptions) modelCheck(ctx context.Context) docker.Check {
 	c := docker.Check{Name: "model server"}
-	st, err := loadSettings(opts.IO)
+	st, err := opts.f.Settings()
 	if err != nil {
 		c.Detail = err.Error()
 		return c
 	}
-	ms, err := opts.Models.models(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ms, err := opts.Models.models(opts.f, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		c.Detail = oneLine(err.Error())
 		c.Fix = "set OPENAI_API_KEY, or --provider / OPENAI_BASE_URL for a local server (see .env.example); replays need neither"
 		return c
 	}
+	server, ok := ms.backend.(modelServer)
+	if !ok {
+		c.Detail = "the model backend cannot list its models"
+		return c
+	}
 	mctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	names, err := ms.backend.Models(mctx)
+	names, err := server.Models(mctx)
 	if err != nil {
 		c.Detail = oneLine(err.Error())
 		c.Fix = "check the server, the key and the base URL (it usually ends in /v1)"
 		return c
 	}
 	c.OK = true
-	c.Detail = fmt.Sprintf("%s answers with %d model(s)", ms.backend.Endpoint(), len(names))
+	c.Detail = fmt.Sprintf("%s answers with %d model(s)", server.Endpoint(), len(names))
 	coder := cmp.Or(st.get("AGENTTEAM_CODER_MODEL"), DefaultModel)
 	if len(names) > 0 && !slices.Contains(names, coder) {
 		c.Detail += fmt.Sprintf("; the coder's model %q is not among them (fine for Azure deployments and some proxies)", coder)

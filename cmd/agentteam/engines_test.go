@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -243,9 +244,7 @@ func engineTasks(t *testing.T, dir string, n int) string {
 // TestBatchTwoEngines: a batch spreads over two engines, and losing one
 // in the middle loses no task.
 func TestBatchTwoEngines(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a second Docker engine")
-	}
+	requireDocker(t) // and starts a second engine
 	second := secondEngine(t)
 	sock := second.sock
 	main := os.Getenv("DOCKER_HOST")
@@ -334,5 +333,21 @@ func TestBatchTwoEngines(t *testing.T) {
 			t.Fatalf("containers left on the lost engine: %s", out)
 		}
 	}
+	assertNoContainers(t, dockerClient(t))
+}
+
+// TestBatchDockerHostSkipsTheEnvironmentsEngine: --docker-host replaces
+// DOCKER_HOST's engine, which is never asked, so a dead one in the
+// environment does not stop the batch (it used to exit 4).
+func TestBatchDockerHostSkipsTheEnvironmentsEngine(t *testing.T) {
+	requireDocker(t)
+	live := cmp.Or(os.Getenv("DOCKER_HOST"), "unix:///var/run/docker.sock")
+	t.Setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+	dir, tasks := batchFixture(t, 2, false)
+	code, _, errOut := cli(t, context.Background(), dir, "", "batch", "--max-turns", "3", "--docker-host", live, tasks)
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	t.Setenv("DOCKER_HOST", live)
 	assertNoContainers(t, dockerClient(t))
 }

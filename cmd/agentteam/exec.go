@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,16 +15,16 @@ import (
 
 	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/sandbox"
-	"github.com/agentteam/agentteam/sandbox/docker"
 	"github.com/agentteam/agentteam/workspace"
 )
 
 // ExecOptions are the inputs of `agentteam exec`.
 type ExecOptions struct {
 	IO        IO
+	f         *Factory
 	Sandbox   sandboxFlags
 	JSON      bool
-	Workspace string // "" means a new run directory under ./workspace
+	Workspace string // "" means a new run directory under ./.agentteam/runs
 	File      string // "-" or "" means standard input
 }
 
@@ -45,8 +46,9 @@ type ExecBlock struct {
 	sandbox.Result
 }
 
-func newExecCmd(s IO) *cobra.Command {
-	opts := &ExecOptions{IO: s}
+func newExecCmd(f *Factory) *cobra.Command {
+	s := f.IO
+	opts := &ExecOptions{IO: s, f: f}
 	cmd := &cobra.Command{
 		Use:   "exec [flags] [FILE|-]",
 		Short: "Run the fenced code blocks of a Markdown message in the sandbox",
@@ -66,7 +68,7 @@ Exit status: 0 every block passed, 1 a block failed or none could run,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object instead of the report")
-	cmd.Flags().StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./workspace)")
+	cmd.Flags().StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./.agentteam/runs)")
 	opts.Sandbox.register(cmd.Flags())
 	return cmd
 }
@@ -76,14 +78,18 @@ func runExec(ctx context.Context, opts *ExecOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := opts.Sandbox.resolve(opts.IO)
+	st, err := opts.f.Settings()
+	if err != nil {
+		return err
+	}
+	cfg, err := opts.Sandbox.config(st)
 	if err != nil {
 		return err
 	}
 	blocks := codeblock.Extract(msg)
 	report := ExecReport{ExitCode: ExitOK, Blocks: make([]ExecBlock, 0, len(blocks))}
 	out := newReporter(opts.IO, opts.JSON)
-	runErr := execBlocks(ctx, opts, cfg, blocks, &report, out)
+	runErr := execBlocks(ctx, opts, sandboxRequest{Config: cfg, DefaultHost: st.get("DOCKER_HOST")}, blocks, &report, out)
 
 	for _, b := range report.Blocks {
 		if !b.Skipped && !b.OK() {
@@ -116,29 +122,25 @@ var errNoBlocks = &exitError{code: ExitFailure, err: errors.New("no python, sh o
 // failure, and records every block in report. The engine and the image are
 // checked before a workspace is made; the session is closed on every path,
 // Ctrl-C included.
-func execBlocks(ctx context.Context, opts *ExecOptions, cfg docker.Config, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
+func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
 	if !slices.ContainsFunc(blocks, codeblock.Block.Runnable) {
 		for _, b := range blocks {
 			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
 		}
 		return errNoBlocks
 	}
-	d, err := docker.New(ctx, cfg)
+	sb, err := opts.f.OpenSandbox(ctx, req)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if err := d.Check(ctx); err != nil {
-		return err
-	}
-	d.StartSweep(ctx) // the containers of killed runs; never waited for
+	defer sb.Close(context.WithoutCancel(ctx))
 	ws, err := openWorkspace(opts.IO, opts.Workspace)
 	if err != nil {
 		return err
 	}
 	ws.Close() // the session opens its own handle
 	report.Workspace = ws.Dir()
-	sess, err := d.NewSession(ctx, report.Workspace)
+	sess, err := sb.NewSession(ctx, report.Workspace)
 	if err != nil {
 		return err
 	}
@@ -205,8 +207,15 @@ func readMessage(opts *ExecOptions) (string, error) {
 	return string(data), nil
 }
 
+// defaultRunsDir is where runs and batches keep their workspaces and
+// transcripts unless told otherwise, under the working directory. Hidden,
+// so that Go's ./..., pytest and similar tools of the user's own project
+// do not pick up the code a team writes there; a .gitignore inside keeps
+// it out of git status.
+const defaultRunsDir = ".agentteam/runs"
+
 // openWorkspace opens the given directory, or a new run directory under
-// ./workspace.
+// defaultRunsDir.
 func openWorkspace(s IO, dir string) (*workspace.Workspace, error) {
 	if dir != "" {
 		ws, err := workspace.Open(dir)
@@ -215,9 +224,26 @@ func openWorkspace(s IO, dir string) (*workspace.Workspace, error) {
 		}
 		return ws, nil
 	}
-	ws, err := workspace.New(filepath.Join(s.Dir, "workspace"))
+	root, err := runsDir(s)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := workspace.New(root)
 	if err != nil {
 		return nil, fmt.Errorf("create workspace: %w", err)
 	}
 	return ws, nil
+}
+
+// runsDir creates the default runs directory and returns its path.
+func runsDir(s IO) (string, error) {
+	root := filepath.Join(s.Dir, defaultRunsDir)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("create runs directory: %w", err)
+	}
+	ignore := filepath.Join(s.Dir, filepath.Dir(defaultRunsDir), ".gitignore")
+	if _, err := os.Lstat(ignore); errors.Is(err, fs.ErrNotExist) {
+		os.WriteFile(ignore, []byte("# agentteam's runs: workspaces and transcripts\n*\n"), 0o644) // best effort
+	}
+	return root, nil
 }

@@ -18,12 +18,14 @@ import (
 // FakeLLMOptions are the inputs of `agentteam fake-llm`.
 type FakeLLMOptions struct {
 	IO     IO
+	f      *Factory
 	Addr   string
 	Script string
 }
 
-func newFakeLLMCmd(s IO) *cobra.Command {
-	opts := &FakeLLMOptions{IO: s}
+func newFakeLLMCmd(f *Factory) *cobra.Command {
+	s := f.IO
+	opts := &FakeLLMOptions{IO: s, f: f}
 	cmd := &cobra.Command{
 		Use:   "fake-llm",
 		Short: "Serve a fake OpenAI-compatible chat API that answers from a script",

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ func writeFile(t *testing.T, dir, name, text string) string {
 
 func dockerClient(t *testing.T) *client.Client {
 	t.Helper()
+	requireDocker(t)
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +111,7 @@ const message = "Here is the plan.\r\n\r\n" +
 	"```bash\necho err >&2; [[ 1 == 1 ]] && echo bash\n```\n"
 
 func TestExecJSON(t *testing.T) {
+	requireDocker(t)
 	dir := t.TempDir()
 	file := writeFile(t, dir, "msg.md", message)
 	code, out, errOut := cli(t, context.Background(), dir, "", "exec", "--json", file)
@@ -141,7 +144,7 @@ func TestExecJSON(t *testing.T) {
 			t.Errorf("block %d = %+v, want %+v", i, b, w)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(rep.Workspace, "util.py")); err != nil || !strings.HasPrefix(rep.Workspace, filepath.Join(dir, "workspace", "run-")) {
+	if _, err := os.Stat(filepath.Join(rep.Workspace, "util.py")); err != nil || !strings.HasPrefix(rep.Workspace, filepath.Join(dir, defaultRunsDir, "run-")) {
 		t.Errorf("workspace %s: util.py not saved in a new run directory: %v", rep.Workspace, err)
 	}
 	if rep.Blocks[0].Files.Created[0] != "util.py" {
@@ -151,6 +154,7 @@ func TestExecJSON(t *testing.T) {
 }
 
 func TestExecStopsAtFirstFailure(t *testing.T) {
+	requireDocker(t)
 	dir := t.TempDir()
 	msg := "```sh\necho one\n```\n```python\nraise SystemExit(3)\n```\n```sh\necho three\n```\n"
 	code, out, _ := cli(t, context.Background(), dir, msg, "exec", "--json", "--workspace", filepath.Join(dir, "ws"), "-")
@@ -170,6 +174,7 @@ func TestExecStopsAtFirstFailure(t *testing.T) {
 }
 
 func TestExecReportForPeople(t *testing.T) {
+	requireDocker(t)
 	dir := t.TempDir()
 	msg := "```python\nprint('\\x1b]52;c;ZXZpbA==\\x07clipboard')\n```\n"
 	code, out, _ := cli(t, context.Background(), dir, msg, "exec", "-")
@@ -205,7 +210,7 @@ func TestExecUsageErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := cli(t, context.Background(), dir, "", tc.args...)
+			code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", tc.args...)
 			if code != ExitUsage || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 				t.Fatalf("exit %d, stderr %q (want exit 2 and one line with %q); stdout %q", code, errOut, tc.want, out)
 			}
@@ -232,18 +237,20 @@ func TestExecSandboxUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("no image", func(t *testing.T) {
+		requireDocker(t)
 		code, out, errOut := cli(t, context.Background(), dir, "", "exec", "--json", "--image", "agentteam-no-such-image:1", file)
 		if code != ExitSandbox || !strings.Contains(errOut, "make image") || !strings.Contains(out, `"exit_code":4`) {
 			t.Fatalf("exit %d, stderr %q, stdout %q", code, errOut, out)
 		}
 	})
 	t.Run("no runtime", func(t *testing.T) {
+		requireDocker(t)
 		code, _, errOut := cli(t, context.Background(), dir, "", "exec", "--runtime", "no-such-runtime", file)
 		if code != ExitSandbox || !strings.Contains(errOut, `no runtime "no-such-runtime"`) {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
-	if entries, _ := os.ReadDir(filepath.Join(dir, "workspace")); len(entries) != 0 {
+	if entries, _ := os.ReadDir(filepath.Join(dir, defaultRunsDir)); len(entries) != 0 {
 		t.Fatalf("a workspace was made for a sandbox that could not run: %v", entries)
 	}
 }
@@ -258,6 +265,7 @@ func TestExecNoCode(t *testing.T) {
 // TestExecSettingsPrecedence: a flag beats the environment, which beats
 // .env, which beats the default.
 func TestExecSettingsPrecedence(t *testing.T) {
+	requireDocker(t)
 	dir := t.TempDir()
 	writeFile(t, dir, ".env", "AGENTTEAM_TIMEOUT=1s\nAGENTTEAM_MEMORY=300m\n")
 	msg := "```sh\ncat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max\nsleep 4\n```\n"
@@ -293,6 +301,7 @@ func TestExecSettingsPrecedence(t *testing.T) {
 // TestExecInterrupted: Ctrl-C in the middle of a block exits 130 and
 // leaves no container.
 func TestExecInterrupted(t *testing.T) {
+	requireDocker(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)
@@ -317,6 +326,7 @@ func TestExecInterrupted(t *testing.T) {
 // any container of an image built with that label) is agentteam's in no
 // case: never listed, never removed, not a leftover for doctor.
 func TestCleanupSweepsOrphans(t *testing.T) {
+	requireDocker(t)
 	cli := dockerClient(t)
 	host, _ := os.Hostname()
 	// A session label of its own keeps this test away from the containers
@@ -419,6 +429,7 @@ func cliIn(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestDoctor(t *testing.T) {
+	requireDocker(t)
 	askEnv(t) // a fake model server: the model check passes
 	tmpBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "agentteam-doctor-*"))
 	code, out, errOut := cliIn(t, "doctor", "--json")
@@ -463,3 +474,28 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor without a model: exit %d\n%s", code, out)
 	}
 }
+
+// requireDocker skips a test that needs the Docker engine under -short,
+// and fails it with one clear line when the engine does not answer.
+func requireDocker(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a Docker engine: skipped under -short")
+	}
+	if err := pingDocker(); err != nil {
+		t.Fatalf("this test needs a running Docker engine and the sandbox image (make image): %v", err)
+	}
+}
+
+// pingDocker asks the environment's engine once per test binary.
+var pingDocker = sync.OnceValue(func() error {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = cli.Ping(ctx)
+	return err
+})

@@ -32,14 +32,14 @@ func (f *modelFlags) register(fs *pflag.FlagSet) {
 
 // modelSettings is what a command needs to call models.
 type modelSettings struct {
-	backend     *openaicompat.Client
+	backend     model.Model
 	temperature *float32
 	maxTokens   int
 }
 
 // models resolves the backend: flags, then the environment, then .env.
 // The API key only ever comes from the environment or .env.
-func (f *modelFlags) models(st settings, log *slog.Logger) (modelSettings, error) {
+func (f *modelFlags) models(fac *Factory, st settings, log *slog.Logger) (modelSettings, error) {
 	cfg, err := openaicompat.FromEnv(st.get)
 	if err != nil {
 		return modelSettings{}, usageError("%v", err)
@@ -77,7 +77,7 @@ func (f *modelFlags) models(st settings, log *slog.Logger) (modelSettings, error
 	if ms.maxTokens < 0 {
 		return ms, usageError("max tokens %d is negative", ms.maxTokens)
 	}
-	ms.backend, err = openaicompat.New(cfg, openaicompat.WithLogger(log))
+	ms.backend, err = fac.NewModel(cfg, log)
 	if err != nil {
 		if model.KindOf(err) != "" {
 			return ms, err // no key: a model error, exit 1

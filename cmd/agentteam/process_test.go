@@ -90,6 +90,7 @@ func interrupt(t *testing.T, cmd *exec.Cmd, count func() int) {
 
 // TestSIGINT: Ctrl-C exits 130 and removes the container.
 func TestSIGINT(t *testing.T) {
+	requireDocker(t)
 	cmd, count := startSleeping(t, buildBinary(t))
 	interrupt(t, cmd, count)
 }
@@ -97,6 +98,7 @@ func TestSIGINT(t *testing.T) {
 // TestRunSIGINT: Ctrl-C in the middle of a team's block exits 130, leaves
 // the transcript complete and no container.
 func TestRunSIGINT(t *testing.T) {
+	requireDocker(t)
 	srv := fakeserver.New(fakeserver.Script{Replies: []fakeserver.Step{{Content: "```sh\necho started\nsleep 60\n```"}}})
 	defer srv.Close()
 	dir := t.TempDir()
@@ -114,6 +116,7 @@ func TestRunSIGINT(t *testing.T) {
 // TestSIGKILL: a killed agentteam cannot clean up, so its container must
 // remove itself (its runner's input closes, the container is --rm).
 func TestSIGKILL(t *testing.T) {
+	requireDocker(t)
 	cmd, count := startSleeping(t, buildBinary(t))
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -124,6 +127,7 @@ func TestSIGKILL(t *testing.T) {
 // docker group only), blocks run as that user, so the files the team makes
 // are the user's, and nothing is left behind.
 func TestNonRootUser(t *testing.T) {
+	requireDocker(t)
 	if os.Geteuid() != 0 {
 		t.Skip("switching to another user needs root")
 	}
@@ -183,6 +187,7 @@ func TestNonRootUser(t *testing.T) {
 // the sweep of the next command that opens the engine, as is one whose
 // owner's pid now names another process; a live owner's container stays.
 func TestSweepAfterKill(t *testing.T) {
+	requireDocker(t)
 	bin := buildBinary(t)
 	cli := dockerClient(t)
 	dir := t.TempDir()
@@ -273,6 +278,7 @@ func TestSweepAfterKill(t *testing.T) {
 // no container left, the transcript ending with its result, a batch's
 // finished tasks kept in its results.
 func TestStdoutClosed(t *testing.T) {
+	requireDocker(t)
 	bin := buildBinary(t)
 	cli := dockerClient(t)
 	slow := fakeserver.Step{Content: "```sh\necho hi\n```", DelayMS: 30000}

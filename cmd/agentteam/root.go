@@ -54,7 +54,7 @@ type IO struct {
 	InIsTTY  bool
 	OutIsTTY bool
 	Getenv   func(string) string // the process environment; nil means os.Getenv
-	Dir      string              // working directory for .env and ./workspace; "" means the current one
+	Dir      string              // working directory for .env and ./.agentteam/runs; "" means the current one
 }
 
 func systemIO() IO {
@@ -80,14 +80,21 @@ func (s IO) getenv(k string) string {
 
 // Main runs the CLI with args and returns the exit status.
 func Main(ctx context.Context, args []string, s IO) int {
+	return mainWith(ctx, args, newFactory(s))
+}
+
+// mainWith runs the CLI with the dependencies f gives (tests pass fakes).
+func mainWith(ctx context.Context, args []string, f *Factory) int {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	s := f.IO
 	out := &stdoutGuard{w: s.Out, closed: func() { cancel(errStdoutClosed) }}
-	if f, ok := s.Out.(*os.File); ok {
-		go watchStdout(ctx, f, out)
+	if file, ok := s.Out.(*os.File); ok {
+		go watchStdout(ctx, file, out)
 	}
 	s.Out = out
-	root := newRootCmd(s)
+	f.IO = s
+	root := newRootCmd(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	code, msg := exitStatus(ctx, err)
@@ -140,7 +147,8 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-func newRootCmd(s IO) *cobra.Command {
+func newRootCmd(f *Factory) *cobra.Command {
+	s := f.IO
 	var verbose bool
 	root := &cobra.Command{
 		Use:           "agentteam",
@@ -162,7 +170,7 @@ func newRootCmd(s IO) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newRunCmd(s), newBatchCmd(s), newExecCmd(s), newAskCmd(s), newDoctorCmd(s), newCleanupCmd(s), newFakeLLMCmd(s))
+	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f))
 	// Unknown commands and bad arguments are usage errors too.
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {

@@ -17,30 +17,15 @@ import (
 	"github.com/agentteam/agentteam/model/replay"
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/safetext"
-	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/docker"
-	"github.com/agentteam/agentteam/team"
+	"github.com/agentteam/agentteam/taskrun"
 	"github.com/agentteam/agentteam/transcript"
-	"github.com/agentteam/agentteam/workspace"
-)
-
-// Agent names of the default team.
-const (
-	coderName    = "coder"
-	executorName = "executor"
-	reviewerName = "reviewer"
-)
-
-// Transcript event types the run adds to the model layer's.
-const (
-	eventTask    = "task"
-	eventMessage = "message"
-	eventResult  = "result"
 )
 
 // RunOptions are the inputs of `agentteam run`.
 type RunOptions struct {
 	IO IO
+	f  *Factory
 	teamOptions
 	replayFlags
 	Workspace  string
@@ -52,8 +37,8 @@ type RunOptions struct {
 	Task       []string
 }
 
-func newRunCmd(s IO) *cobra.Command {
-	opts := &RunOptions{IO: s}
+func newRunCmd(f *Factory) *cobra.Command {
+	opts := &RunOptions{IO: f.IO, f: f}
 	cmd := &cobra.Command{
 		Use:   "run [flags] TASK...|-",
 		Short: "Run the coder, executor and reviewer on a task until the reviewer approves",
@@ -69,19 +54,19 @@ run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args
-			opts.resolveModels(cmd, s)
+			opts.resolveModels(cmd, f)
 			return runRun(cmd.Context(), opts)
 		},
 	}
 	opts.teamOptions.register(cmd)
-	f := cmd.Flags()
-	f.StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./workspace)")
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Workspace, "workspace", "", "workspace directory (default: a new one under ./.agentteam/runs)")
 	opts.replayFlags.register(cmd, "answer every model call from this recorded transcript (no network, no key)")
-	f.StringVar(&opts.Transcript, "transcript", "", "where to write the transcript (default: WORKSPACE.transcript.jsonl, beside the workspace)")
-	f.BoolVar(&opts.JSON, "json", false, "print one JSON object per event on stdout, the last a result")
-	f.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
-	f.BoolVar(&opts.Approve, "approve", false, "show each message's code and ask before running it (needs a terminal)")
-	f.BoolVar(&opts.Yes, "yes", false, "with --approve: run without asking (for use without a terminal)")
+	fl.StringVar(&opts.Transcript, "transcript", "", "where to write the transcript (default: WORKSPACE.transcript.jsonl, beside the workspace)")
+	fl.BoolVar(&opts.JSON, "json", false, "print one JSON object per event on stdout, the last a result")
+	fl.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
+	fl.BoolVar(&opts.Approve, "approve", false, "show each message's code and ask before running it (needs a terminal)")
+	fl.BoolVar(&opts.Yes, "yes", false, "with --approve: run without asking (for use without a terminal)")
 	return cmd
 }
 
@@ -100,11 +85,15 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	runner, err := opts.teamOptions.runner(ctx, opts.IO, opts.Replay != "")
+	runner, err := opts.teamOptions.runner(ctx, opts.f, opts.Replay != "")
 	if err != nil {
 		return err
 	}
-	defer runner.docker.Close()
+	sb, err := opts.f.OpenSandbox(ctx, runner.sandboxRequest(opts.f))
+	if err != nil {
+		return err
+	}
+	defer sb.Close(context.WithoutCancel(ctx))
 	coder, reviewer := runner.models(rp)
 
 	ws, err := openWorkspace(opts.IO, opts.Workspace)
@@ -120,10 +109,16 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		path = dir + ".transcript.jsonl"
 	}
 	view := newRunView(opts.IO, opts.JSON, opts.Quiet)
+	cfg := runner.team
 	if opts.Approve && !opts.Yes {
-		runner.approve = terminalApprover(opts.IO, view)
+		cfg.Approve = terminalApprover(opts.IO, view)
 	}
-	sum, runErr := runner.run(ctx, taskRun{task: task, dir: dir, transcript: path, coder: coder, reviewer: reviewer, view: view})
+	out, runErr := taskrun.Run(ctx, sb, cfg, taskrun.Task{Text: task, Dir: dir, Transcript: path, Coder: coder, Reviewer: reviewer,
+		Observer: view, ResultExtra: func(o taskrun.Outcome) map[string]any {
+			code, _ := outcomeStatus(ctx, o)
+			return map[string]any{"exit_code": code}
+		}})
+	sum := runSummary(ctx, out)
 	view.Summary(sum)
 	if runErr != nil {
 		return runErr
@@ -132,6 +127,29 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return &exitError{code: sum.ExitCode}
 	}
 	return nil
+}
+
+// outcomeStatus is a task's exit status and the line that says why.
+func outcomeStatus(ctx context.Context, o taskrun.Outcome) (int, string) {
+	switch o.Status {
+	case taskrun.Approved:
+		return ExitOK, ""
+	case taskrun.NotApproved:
+		return ExitNotApproved, ""
+	}
+	if o.Err == nil {
+		return ExitFailure, ""
+	}
+	return exitStatus(ctx, o.Err)
+}
+
+// runSummary is what a run prints last.
+func runSummary(ctx context.Context, o taskrun.Outcome) RunSummary {
+	sum := RunSummary{Type: taskrun.EventResult, Approved: o.Status == taskrun.Approved, StopReason: o.StopReason, Turns: o.Turns,
+		Usage: o.Usage, DurationMS: o.Duration.Milliseconds(), Workspace: o.Workspace, Transcript: o.Transcript,
+		Files: o.Files, FilesOmitted: o.FilesOmitted, LastExitCode: o.LastExitCode, Engine: o.Engine}
+	sum.ExitCode, sum.Error = outcomeStatus(ctx, o)
+	return sum
 }
 
 // teamOptions are the settings `run` and `batch` share.
@@ -161,8 +179,8 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 }
 
 // resolveModels names the agents' models from flags, environment and .env.
-func (o *teamOptions) resolveModels(cmd *cobra.Command, s IO) {
-	st := settingsOrEmpty(s)
+func (o *teamOptions) resolveModels(cmd *cobra.Command, f *Factory) {
+	st := f.settingsOrEmpty()
 	o.CoderModel = agentModel(cmd.Flags(), "coder-model", o.CoderModel, "AGENTTEAM_CODER_MODEL", st)
 	o.ReviewerModel = agentModel(cmd.Flags(), "reviewer-model", o.ReviewerModel, "AGENTTEAM_REVIEWER_MODEL", st)
 }
@@ -179,22 +197,16 @@ func (o *teamOptions) check() error {
 
 // teamRunner holds what the teams of a run or a batch share.
 type teamRunner struct {
-	opts     teamOptions
-	cfg      docker.Config
-	docker   *docker.Backend
-	prompts  prompts.Prompts
-	backend  model.Model // nil when replaying
-	sampling modelSettings
-	approve  agents.Approver
-	// sandboxes opens the teams' sessions: the engine itself for a run,
-	// a pool of reused containers for a batch.
-	sandboxes sandbox.Opener
+	team    taskrun.Team
+	cfg     docker.Config
+	host    string      // DOCKER_HOST from the environment or .env
+	backend model.Model // nil when replaying
 }
 
-// runner checks the settings, the model backend (unless replaying) and the
-// sandbox (engine and image) before anything is written.
-func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRunner, error) {
-	st, err := loadSettings(s)
+// runner resolves the settings, the prompts and the model backend (unless
+// replaying) before anything is written or started.
+func (o *teamOptions) runner(ctx context.Context, f *Factory, replaying bool) (*teamRunner, error) {
+	st, err := f.Settings()
 	if err != nil {
 		return nil, err
 	}
@@ -206,124 +218,30 @@ func (o *teamOptions) runner(ctx context.Context, s IO, replaying bool) (*teamRu
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	r := &teamRunner{opts: *o, prompts: pr, cfg: cfg}
+	r := &teamRunner{cfg: cfg, host: st.get("DOCKER_HOST"), team: taskrun.Team{CoderModel: o.CoderModel, ReviewerModel: o.ReviewerModel,
+		MaxTurns: o.MaxTurns, Timeout: o.Timeout, TokenBudget: o.TokenBudget, HistoryBudget: o.HistoryBudget, Prompts: pr}}
 	if !replaying {
-		ms, err := o.Models.models(st, slog.Default())
+		ms, err := o.Models.models(f, st, slog.Default())
 		if err != nil {
 			return nil, err
 		}
-		r.backend, r.sampling = ms.backend, ms
+		r.backend, r.team.Temperature, r.team.MaxTokens = ms.backend, ms.temperature, ms.maxTokens
 	}
-	d, err := docker.New(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := d.Check(ctx); err != nil {
-		d.Close()
-		return nil, err
-	}
-	d.StartSweep(ctx) // the containers of killed runs; never waited for
-	r.docker, r.sandboxes = d, d
 	return r, nil
+}
+
+// sandboxRequest is the sandbox of a run: one engine, no pool.
+func (r *teamRunner) sandboxRequest(*Factory) sandboxRequest {
+	return sandboxRequest{Config: r.cfg, DefaultHost: r.host}
 }
 
 // models returns the coder's and the reviewer's models: the replay's, or
 // the backend.
 func (r *teamRunner) models(rp *replay.Replay) (model.Model, model.Model) {
 	if rp != nil {
-		return rp.Model(coderName), rp.Model(reviewerName)
+		return rp.Model(taskrun.Coder), rp.Model(taskrun.Reviewer)
 	}
 	return r.backend, r.backend
-}
-
-// taskRun is one team on one task.
-type taskRun struct {
-	task       string
-	dir        string // the workspace
-	transcript string
-	coder      model.Model
-	reviewer   model.Model
-	view       *runView
-	extra      map[string]any // more fields for the transcript's task event
-}
-
-// run plays one team to its end and writes its transcript; the summary
-// holds the exit status. The sandbox container is gone when it returns.
-func (r *teamRunner) run(ctx context.Context, t taskRun) (RunSummary, error) {
-	tw, err := transcript.Create(t.transcript)
-	if err != nil {
-		return RunSummary{ExitCode: ExitFailure}, fmt.Errorf("create transcript: %w", err)
-	}
-	defer tw.Close()
-	info := map[string]any{"workspace": t.dir, "coder_model": r.opts.CoderModel, "reviewer_model": r.opts.ReviewerModel, "max_turns": r.opts.MaxTurns}
-	for k, v := range t.extra {
-		info[k] = v
-	}
-	tw.Write(transcript.Event{Type: eventTask, Content: t.task, Extra: info})
-
-	execOpts := []agents.ExecutorOption{agents.WithExecObserver(t.view)}
-	if r.approve != nil {
-		execOpts = append(execOpts, agents.WithApprover(r.approve))
-	}
-	executor := agents.NewExecutor(executorName, r.session(t.dir), execOpts...)
-	defer executor.Close(context.WithoutCancel(ctx))
-
-	o := r.opts
-	llmOpts := []agents.LLMOption{agents.WithObserver(t.view), agents.WithSampling(r.sampling.temperature, r.sampling.maxTokens), agents.WithHistoryBudget(o.HistoryBudget)}
-	coder := agents.NewLLM(coderName, r.prompts.Coder, transcript.Record(t.coder, coderName, tw), o.CoderModel, llmOpts...)
-	reviewer := agents.NewLLM(reviewerName, r.prompts.Reviewer, transcript.Record(t.reviewer, reviewerName, tw), o.ReviewerModel, llmOpts...)
-	stop := []team.Condition{team.Approval(reviewerName, "APPROVE"), team.MaxTurns(o.MaxTurns)}
-	if o.TokenBudget > 0 {
-		stop = append(stop, team.TokenBudget(o.TokenBudget))
-	}
-	var lastBlock *sandbox.Result
-	tm := &team.Team{
-		Agents:  []agents.Agent{coder, executor, reviewer},
-		Stop:    team.AnyOf(stop...),
-		Timeout: o.Timeout,
-		OnMessage: func(m agents.Message) {
-			t.view.Message(m)
-			if n := len(m.Results); n > 0 {
-				lastBlock = &m.Results[n-1]
-			}
-			if m.Agent != agents.UserName {
-				tw.Write(transcript.Event{Type: eventMessage, Agent: m.Agent, Content: m.Content, Usage: &m.Usage,
-					DurationMS: float64(m.Duration.Microseconds()) / 1000})
-			}
-		},
-	}
-	res, runErr := tm.Run(ctx, t.task)
-	engine := ""
-	if e, ok := executor.Started().(sandbox.EngineNamer); ok {
-		engine = e.Engine()
-	}
-	executor.Close(context.WithoutCancel(ctx)) // before the summary: no container outlives the run
-
-	sum := RunSummary{Type: eventResult, Approved: res.Approved, StopReason: res.StopReason, Turns: res.Turns, Usage: res.Usage,
-		DurationMS: res.Duration.Milliseconds(), Workspace: t.dir, Transcript: t.transcript, Engine: engine}
-	sum.Files, sum.FilesOmitted = listFiles(t.dir)
-	if lastBlock != nil {
-		code := lastBlock.ExitCode
-		sum.LastExitCode = &code
-	}
-	switch {
-	case runErr != nil:
-		sum.ExitCode, sum.Error = exitStatus(ctx, runErr)
-	case res.Approved:
-		sum.ExitCode = ExitOK
-	default:
-		sum.ExitCode = ExitNotApproved
-	}
-	tw.Write(transcript.Event{Type: eventResult, Content: res.StopReason, Error: sum.Error,
-		Extra: map[string]any{"approved": res.Approved, "turns": res.Turns, "exit_code": sum.ExitCode}})
-	return sum, runErr
-}
-
-// session opens a task's sandbox session in dir.
-func (r *teamRunner) session(dir string) func(ctx context.Context) (sandbox.Session, error) {
-	return func(ctx context.Context) (sandbox.Session, error) {
-		return r.sandboxes.NewSession(ctx, dir)
-	}
 }
 
 // check rejects contradictory flags before anything starts.
@@ -390,7 +308,7 @@ func (opts *RunOptions) task() (string, error) {
 			return "", usageError("replay: %v", err)
 		}
 		for _, e := range events {
-			if e.Type == eventTask {
+			if e.Type == taskrun.EventTask {
 				return e.Content, nil
 			}
 		}
@@ -425,28 +343,4 @@ func terminalApprover(s IO, view *runView) agents.Approver {
 			return false, ctx.Err()
 		}
 	}
-}
-
-// Bounds of listFiles.
-const (
-	maxFilesListed = 200  // names in a run's summary
-	maxFilesWalked = 5000 // directory entries looked at
-	maxFilesDepth  = 32   // directory levels descended
-)
-
-// listFiles names the regular files the team left in the workspace, sorted,
-// at most maxFilesListed of them, and counts the others it found. The walk
-// is bounded (entries, depth) and follows no symlink: the sandbox made what
-// it walks. Hidden files and directories (.git, __pycache__) are left out.
-func listFiles(dir string) (files []string, omitted int) {
-	ws, err := workspace.Open(dir)
-	if err != nil {
-		return nil, 0
-	}
-	defer ws.Close()
-	files, _, _ = ws.Files(context.Background(), maxFilesWalked, maxFilesDepth) // what it found before any error
-	if len(files) > maxFilesListed {
-		omitted, files = len(files)-maxFilesListed, files[:maxFilesListed]
-	}
-	return files, omitted
 }

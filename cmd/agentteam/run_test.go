@@ -33,7 +33,20 @@ func say(s ...string) []fakeserver.Step {
 // and the events it printed.
 func runTeam(t *testing.T, ctx context.Context, dir string, args ...string) (int, []map[string]any, string) {
 	t.Helper()
-	code, out, errOut := cli(t, ctx, dir, "", append([]string{"run", "--json", "--coder-model", "c", "--reviewer-model", "r"}, args...)...)
+	return runTeamOn(t, ctx, nil, dir, args...)
+}
+
+// runTeamOn is runTeam on fake sandboxes (nil: the real engine).
+func runTeamOn(t *testing.T, ctx context.Context, fs *fakeSandboxes, dir string, args ...string) (int, []map[string]any, string) {
+	t.Helper()
+	args = append([]string{"run", "--json", "--coder-model", "c", "--reviewer-model", "r"}, args...)
+	var code int
+	var out, errOut string
+	if fs != nil {
+		code, out, errOut = cliFake(t, ctx, fs, dir, "", args...)
+	} else {
+		code, out, errOut = cli(t, ctx, dir, "", args...)
+	}
 	var events []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -61,6 +74,7 @@ func result(t *testing.T, events []map[string]any) map[string]any {
 const fixedCode = "```python\n# filename: greet.py\ndef greet(name):\n    return f'hello {name}'\n```\n```python\nfrom greet import greet\nprint(greet('team'))\n```"
 
 func TestRunApprovedFirstTry(t *testing.T) {
+	requireDocker(t)
 	srv := teamServer(t, say(fixedCode), say("It prints hello team.\nAPPROVE"))
 	dir := t.TempDir()
 	code, events, errOut := runTeam(t, context.Background(), dir, "Write greet(name).")
@@ -101,6 +115,7 @@ func asString(v any) string {
 // TestRunFixedOnSecondTry: the coder sees the failure, the reviewer the
 // success; a file from the first turn is read in a later one.
 func TestRunFixedOnSecondTry(t *testing.T) {
+	requireDocker(t)
 	broken := "```python\n# filename: data.txt\n```\n```python\nopen('data.txt', 'w').write('42')\nraise SystemExit('boom: not yet')\n```"
 	fixed := "```python\nprint('read', open('data.txt').read())\n```"
 	srv := teamServer(t, say(broken, fixed), say("It failed with boom. Fix it.", "It read 42.\nAPPROVE"))
@@ -129,6 +144,7 @@ func TestRunFixedOnSecondTry(t *testing.T) {
 }
 
 func TestRunStopsWithoutApproval(t *testing.T) {
+	requireDocker(t)
 	t.Run("max turns", func(t *testing.T) {
 		teamServer(t, say("no code here", "still none"), say("Please write code.", "Code, please."))
 		code, events, _ := runTeam(t, context.Background(), t.TempDir(), "--max-turns", "4", "Do something.")
@@ -166,6 +182,7 @@ func TestRunStopsWithoutApproval(t *testing.T) {
 }
 
 func TestRunInterrupted(t *testing.T) {
+	requireDocker(t)
 	teamServer(t, say("```sh\necho started\nsleep 60\n```"), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(2*time.Second, cancel)
@@ -184,7 +201,7 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunErrors(t *testing.T) {
 	t.Run("model error", func(t *testing.T) {
 		teamServer(t, []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 401, Code: "invalid_api_key", Message: "Incorrect API key provided"}}}, nil)
-		code, events, errOut := runTeam(t, context.Background(), t.TempDir(), "Task.")
+		code, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, t.TempDir(), "Task.")
 		if res := result(t, events); code != ExitFailure || !strings.Contains(errOut, "model authentication (HTTP 401)") || res["error"] == nil {
 			t.Fatalf("exit %d, stderr %q, result %v", code, errOut, res)
 		}
@@ -200,10 +217,11 @@ func TestRunErrors(t *testing.T) {
 		}
 	})
 	t.Run("no image", func(t *testing.T) {
+		requireDocker(t)
 		teamServer(t, nil, nil)
 		dir := t.TempDir()
 		code, _, errOut := cli(t, context.Background(), dir, "", "run", "--image", "agentteam-no-such-image:1", "Task.")
-		if entries, _ := os.ReadDir(filepath.Join(dir, "workspace")); code != ExitSandbox || !strings.Contains(errOut, "make image") || len(entries) != 0 {
+		if entries, _ := os.ReadDir(filepath.Join(dir, defaultRunsDir)); code != ExitSandbox || !strings.Contains(errOut, "make image") || len(entries) != 0 {
 			t.Fatalf("exit %d, stderr %q, workspace entries %d", code, errOut, len(entries))
 		}
 	})
@@ -221,7 +239,7 @@ func TestRunErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			teamServer(t, nil, nil)
-			code, _, errOut := cli(t, context.Background(), t.TempDir(), "", tc.args...)
+			code, _, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, t.TempDir(), "", tc.args...)
 			if code != ExitUsage || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
@@ -232,6 +250,7 @@ func TestRunErrors(t *testing.T) {
 // TestRunReplay replays the recorded demo through the real sandbox with no
 // network and no key, and a tampered copy fails saying where.
 func TestRunReplay(t *testing.T) {
+	requireDocker(t)
 	t.Setenv("OPENAI_API_KEY", "")
 	t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1") // nothing there: replay must not call it
 	demo, err := filepath.Abs("../../examples/demo.transcript.jsonl")
@@ -252,6 +271,7 @@ func TestRunReplay(t *testing.T) {
 }
 
 func TestRunLiveView(t *testing.T) {
+	requireDocker(t)
 	teamServer(t, say("```sh\nprintf 'esc \\033]52;c;eA==\\007 done\\n'\n```"), say("Fine.\nAPPROVE"))
 	code, out, errOut := cli(t, context.Background(), t.TempDir(), "", "run", "--coder-model", "c", "--reviewer-model", "r", "Print.")
 	if code != ExitOK {

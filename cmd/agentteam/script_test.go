@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 // reached through OPENAI_BASE_URL with no key. The coder model is "c" and
 // the reviewer "r"; $REPO is the repository's root.
 func TestScripts(t *testing.T) {
+	requireDocker(t)
 	repo, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)

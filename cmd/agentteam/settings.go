@@ -76,13 +76,13 @@ func (f *sandboxFlags) registerAs(fs *pflag.FlagSet, timeoutFlag string) {
 	fs.StringVar(&f.runtime, "runtime", "", "container runtime, e.g. runsc where registered (env AGENTTEAM_RUNTIME)")
 }
 
-// resolve reads .env and resolves the sandbox configuration.
-func (f *sandboxFlags) resolve(s IO) (docker.Config, error) {
-	st, err := loadSettings(s)
-	if err != nil {
-		return docker.Config{}, err
+// engineOptions name the engine DOCKER_HOST gives (in the environment or
+// .env); none: the Docker client's default.
+func engineOptions(st settings) []docker.Option {
+	if h := st.get("DOCKER_HOST"); h != "" {
+		return []docker.Option{docker.WithHost(h)}
 	}
-	return f.config(st)
+	return nil
 }
 
 // config resolves each setting: a flag given on the command line wins, then
@@ -128,7 +128,7 @@ func (f *sandboxFlags) config(st settings) (docker.Config, error) {
 	if cfg.WorkspaceBytes <= 0 {
 		return cfg, fmt.Errorf("%w: workspace cap must be positive", sandbox.ErrConfig)
 	}
-	return cfg, nil
+	return cfg.WithDefaults() // checked here, before any engine is asked
 }
 
 // parseDuration accepts Go durations ("90s", "2m") and plain seconds ("30").

@@ -70,6 +70,7 @@ func TestStdoutGuard(t *testing.T) {
 // stops at once (the next block never runs to its end), exits 141 and
 // leaves no container.
 func TestExecStdoutClosed(t *testing.T) {
+	requireDocker(t)
 	pipe := &brokenPipe{ok: 1, err: syscall.EPIPE}
 	var errOut strings.Builder
 	start := time.Now()

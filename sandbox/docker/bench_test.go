@@ -60,7 +60,7 @@ func BenchmarkColdBlock(b *testing.B) {
 func BenchmarkCompare(b *testing.B) {
 	const n = 30
 	const think = 300 * time.Millisecond
-	cfg, _ := Config{Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME")}.withDefaults()
+	cfg, _ := Config{Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME")}.WithDefaults()
 	d := newTestDocker(b, cfg)
 	s, dir := newTestSession(b, d)
 	run(b, s, sandbox.Python, "print(1)")

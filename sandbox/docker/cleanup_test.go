@@ -57,7 +57,9 @@ func TestProcessStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	secs, _ := strconv.ParseFloat(strings.Fields(string(up))[0], 64)
-	if now := uint64(secs * 100); got == 0 || got > now+100 || now-got > 500 {
+	// Signed: the two clocks round differently, so the start can read a
+	// tick later than the uptime.
+	if now := int64(secs * 100); got == 0 || int64(got) > now+100 || now-int64(got) > 500 {
 		t.Fatalf("start time %d ticks, uptime %d ticks", got, now)
 	}
 }

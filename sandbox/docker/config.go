@@ -44,8 +44,9 @@ func Defaults() Config {
 	}
 }
 
-// withDefaults fills zero fields from Defaults and checks the result.
-func (c Config) withDefaults() (Config, error) {
+// WithDefaults fills zero fields from Defaults and checks the result: an
+// error wraps sandbox.ErrConfig and names the setting.
+func (c Config) WithDefaults() (Config, error) {
 	d := Defaults()
 	if c.Image == "" {
 		c.Image = d.Image

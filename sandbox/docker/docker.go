@@ -58,7 +58,7 @@ func WithLogger(l *slog.Logger) Option { return func(d *Backend) { d.log = l } }
 // New connects to the engine named by the environment (DOCKER_HOST and
 // friends), negotiating the API version, and checks that it answers.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		return nil, err
 	}

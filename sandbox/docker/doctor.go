@@ -52,15 +52,15 @@ print(json.dumps(r))
 // Doctor checks the engine, the image, the runtimes and, on a test
 // container, the hardening as a block sees it. It never fails: each problem
 // is a Check with a fix.
-func Doctor(ctx context.Context, cfg Config) []Check {
+func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 	var checks []Check
 	add := func(c Check) { checks = append(checks, c) }
-	cfg, err := cfg.withDefaults()
+	cfg, err := cfg.WithDefaults()
 	if err != nil {
 		add(Check{Name: "configuration", Detail: err.Error(), Fix: "correct the flag or AGENTTEAM_* variable it names"})
 		return checks
 	}
-	d, err := New(ctx, cfg)
+	d, err := New(ctx, cfg, opts...)
 	if err != nil {
 		add(Check{Name: "docker engine", Detail: err.Error(),
 			Fix: "start it (sudo systemctl start docker), or install it (Debian: apt-get install docker.io); check DOCKER_HOST"})

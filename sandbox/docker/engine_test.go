@@ -15,6 +15,7 @@ import (
 // ssh command that runs `docker system dial-stdio` here, as sshd would on
 // the far side.
 func TestSSHEngine(t *testing.T) {
+	requireDocker(t)
 	bin := t.TempDir()
 	script := "#!/bin/sh\n# the last three arguments are: docker system dial-stdio\necho \"$@\" > " + filepath.Join(bin, "args") + "\nexec docker system dial-stdio\n"
 	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte(script), 0o755); err != nil {

@@ -301,7 +301,7 @@ func isRoot(user string) bool {
 // from a file: seccompFile names one holding SeccompProfile(), or is empty
 // for the engine's default profile.
 func RunArgs(cfg Config, workspaceDir, seccompFile string) []string {
-	cfg, _ = cfg.withDefaults()
+	cfg, _ = cfg.WithDefaults()
 	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, nil, isGVisor(cfg.Runtime, ""))
 	h, c := sp.host, sp.config
 	args := []string{"run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",

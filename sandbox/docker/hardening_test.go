@@ -113,7 +113,7 @@ func testLabels() map[string]string {
 // TestVerifyFailsClosed creates real containers with one protection missing
 // and checks that verify refuses each of them.
 func TestVerifyFailsClosed(t *testing.T) {
-	cfg, _ := testConfig().withDefaults()
+	cfg, _ := testConfig().WithDefaults()
 	d := newTestDocker(t, cfg)
 	imageEnv, err := d.image(context.Background())
 	if err != nil {

@@ -396,6 +396,7 @@ func hostileCases() []hostileCase {
 }
 
 func TestHostileBlocks(t *testing.T) {
+	requireDocker(t)
 	type open struct {
 		s   *session
 		dir string

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -18,6 +19,12 @@ import (
 // tested against the real engine, never a mock) and, after the suite, that
 // no container was left behind.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Only the tests that need no engine run; the others skip
+		// (requireDocker).
+		os.Exit(m.Run())
+	}
 	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -98,8 +105,18 @@ func testConfig() Config {
 	}
 }
 
+// requireDocker skips a test that needs the engine under -short (TestMain
+// checks the engine and the image otherwise).
+func requireDocker(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a Docker engine: skipped under -short")
+	}
+}
+
 func newTestDocker(t testing.TB, cfg Config) *Backend {
 	t.Helper()
+	requireDocker(t)
 	d, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// fakeSandboxes stands in for the Docker backend in tests of flags,
+// settings and rendering: it records what each command asked for and runs
+// nothing, answering every block with run (default: exit 0, "ok").
+type fakeSandboxes struct {
+	mu       sync.Mutex
+	requests []sandboxRequest
+	codes    []sandbox.Code
+	open     error // returned by OpenSandbox when set
+	run      func(sandbox.Code) sandbox.Result
+}
+
+func (f *fakeSandboxes) OpenSandbox(_ context.Context, req sandboxRequest) (*sandboxes, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, req)
+	if f.open != nil {
+		return nil, f.open
+	}
+	return &sandboxes{Opener: f, Engines: max(1, len(req.Hosts)), Up: func() int { return 1 },
+		Close: func(context.Context) error { return nil }}, nil
+}
+
+func (f *fakeSandboxes) NewSession(ctx context.Context, dir string) (sandbox.Session, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, err
+	}
+	return fakeSession{f}, ctx.Err()
+}
+
+// lastRequest is the request of the last OpenSandbox call.
+func (f *fakeSandboxes) lastRequest(t *testing.T) sandboxRequest {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.requests) == 0 {
+		t.Fatal("no sandbox was opened")
+	}
+	return f.requests[len(f.requests)-1]
+}
+
+type fakeSession struct{ f *fakeSandboxes }
+
+func (s fakeSession) Run(ctx context.Context, c sandbox.Code) (sandbox.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return sandbox.Result{Language: c.Language, Canceled: true, ExitCode: -1}, err
+	}
+	s.f.mu.Lock()
+	s.f.codes = append(s.f.codes, c)
+	run := s.f.run
+	s.f.mu.Unlock()
+	if run != nil {
+		return run(c), nil
+	}
+	return sandbox.Result{Language: c.Language, Stdout: "ok\n"}, nil
+}
+
+func (fakeSession) Close(context.Context) error { return nil }
+
+// cliFake is cli with fs in place of the Docker backend.
+func cliFake(t *testing.T, ctx context.Context, fs *fakeSandboxes, dir, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f := newFactory(IO{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut, Dir: dir, Getenv: os.Getenv})
+	f.OpenSandbox = fs.OpenSandbox
+	code := mainWith(ctx, args, f)
+	return code, out.String(), errOut.String()
+}

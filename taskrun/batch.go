@@ -1,0 +1,383 @@
+package taskrun
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sourcegraph/conc/stream"
+
+	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// ErrTasks marks a tasks file that cannot be used as it is; the message
+// names the file and the line.
+var ErrTasks = errors.New("invalid tasks")
+
+// Item is one task of a set: one line of a tasks file.
+type Item struct {
+	ID            string
+	Text          string
+	Fields        map[string]json.RawMessage // the whole line, echoed in its record
+	CoderModel    string                     // "": the team's
+	ReviewerModel string                     // "": the team's
+}
+
+// Record is one line of a results file besides the task's own fields.
+type Record struct {
+	ID           string                 `json:"id"`
+	Status       Status                 `json:"status"`
+	Approved     bool                   `json:"approved"`
+	StopReason   string                 `json:"stop_reason"`
+	Turns        int                    `json:"turns"`
+	Tokens       int                    `json:"tokens"`
+	Usage        map[string]model.Usage `json:"usage"`
+	DurationMS   int64                  `json:"duration_ms"`
+	LastExitCode *int                   `json:"last_exit_code"`
+	Workspace    string                 `json:"workspace"`
+	Transcript   string                 `json:"transcript"`
+	Engine       string                 `json:"engine,omitempty"`
+	Error        string                 `json:"error,omitempty"`
+	ExitCode     int                    `json:"exit_code"`
+}
+
+// Batch runs a set of tasks, several at once, each in its own workspace
+// under Root with its transcript beside it, and appends one record per
+// finished task to the Results file. Tasks already there are not run
+// again.
+type Batch struct {
+	Items     []Item
+	Root      string // where the tasks' workspaces go; it must exist
+	Results   string // the results file, appended to
+	Jobs      int    // teams at once, at least 1
+	Team      Team
+	Sandboxes sandbox.Opener
+	// Models returns an item's coder and reviewer models; an error is that
+	// task's failure.
+	Models func(Item) (coder, reviewer model.Model, err error)
+	// Attempts is how many times a task whose engine was lost under it
+	// runs, from scratch in a new workspace (at most; 0 means 1).
+	// EnginesUp, when set, says whether an engine is left to try.
+	Attempts  int
+	EnginesUp func() int
+	// ExitCode gives a finished task's exit status, for its record and its
+	// transcript; nil leaves 0.
+	ExitCode func(Outcome) int
+	// OnRecord is called once per finished task, one call at a time, with
+	// the line written to the results file.
+	OnRecord func(r Record, line []byte)
+	Log      *slog.Logger // nil: slog.Default()
+}
+
+// Summary is what came of a whole set, the tasks skipped as already done
+// included.
+type Summary struct {
+	Records []Record // the earlier ones first, then in finishing order
+	Ran     int      // tasks run now
+	Skipped int      // tasks already in the results file
+}
+
+// Worst is the worst status of the set: Failed over NotApproved over
+// Approved.
+func (s Summary) Worst() Status {
+	worst := Approved
+	for _, r := range s.Records {
+		switch {
+		case r.Status == Failed:
+			return Failed
+		case r.Status == NotApproved:
+			worst = NotApproved
+		}
+	}
+	return worst
+}
+
+// Run runs the tasks not yet in the results file. A task's failure is its
+// record, never the set's end; the error is for a results file that cannot
+// be read or written, or a cancelled context (the tasks cut short are not
+// recorded, so the next run does them).
+func (b *Batch) Run(ctx context.Context) (Summary, error) {
+	log := cmp.Or(b.Log, slog.Default())
+	done, err := ReadRecords(b.Results)
+	if err != nil {
+		return Summary{}, err
+	}
+	out, err := os.OpenFile(b.Results, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return Summary{}, fmt.Errorf("open results: %w", err)
+	}
+	var sum Summary
+	var todo []Item
+	for _, it := range b.Items {
+		if r, ok := done[it.ID]; ok {
+			sum.Records = append(sum.Records, r)
+			sum.Skipped++
+		} else {
+			todo = append(todo, it)
+		}
+	}
+	var writeErr error
+	s := stream.New().WithMaxGoroutines(max(1, b.Jobs))
+	for _, it := range todo {
+		if ctx.Err() != nil {
+			break
+		}
+		s.Go(func() stream.Callback {
+			rec, interrupted := b.runItem(ctx, log, it)
+			return func() {
+				if interrupted {
+					return // not finished: a later run does it again
+				}
+				line, err := recordLine(it, rec)
+				if err == nil {
+					_, err = out.Write(append(line, '\n'))
+				}
+				if err != nil && writeErr == nil {
+					writeErr = fmt.Errorf("write results: %w", err)
+				}
+				sum.Records = append(sum.Records, rec)
+				sum.Ran++
+				if b.OnRecord != nil {
+					b.OnRecord(rec, line)
+				}
+			}
+		})
+	}
+	s.Wait()
+	if err := out.Close(); err != nil && writeErr == nil {
+		writeErr = fmt.Errorf("write results: %w", err)
+	}
+	switch {
+	case writeErr != nil:
+		return sum, writeErr
+	case ctx.Err() != nil:
+		return sum, ctx.Err()
+	}
+	return sum, nil
+}
+
+// runItem runs one task, again on another engine (from scratch, in a new
+// workspace) when its engine is lost under it.
+func (b *Batch) runItem(ctx context.Context, log *slog.Logger, it Item) (Record, bool) {
+	for attempt := 1; ; attempt++ {
+		rec, interrupted, err := b.attempt(ctx, it)
+		if errors.Is(err, sandbox.ErrEngineUnavailable) && attempt < b.Attempts && ctx.Err() == nil &&
+			(b.EnginesUp == nil || b.EnginesUp() > 0) {
+			log.Warn("task lost its engine; running it again on another", "task", it.ID, "attempt", attempt)
+			continue
+		}
+		return rec, interrupted
+	}
+}
+
+// attempt runs one task's team once. A panic or an error is that task's
+// record; interrupted reports a task cut short by a cancel.
+func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted bool, runErr error) {
+	start := time.Now()
+	rec = Record{ID: it.ID, Status: Failed}
+	exitCode := func(o Outcome) int {
+		if b.ExitCode == nil {
+			return 0
+		}
+		return b.ExitCode(o)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			rec.Error = fmt.Sprintf("internal error: %v", p)
+			rec.Status, rec.ExitCode = Failed, exitCode(Outcome{Status: Failed, Err: errors.New(rec.Error)})
+		}
+		if rec.DurationMS == 0 {
+			rec.DurationMS = time.Since(start).Milliseconds()
+		}
+	}()
+	fail := func(err error) (Record, bool, error) {
+		rec.Error, rec.ExitCode = ErrorText(ctx, err), exitCode(Outcome{Status: Failed, Err: err})
+		return rec, false, nil
+	}
+	dir, err := UniqueDir(b.Root, it.ID)
+	if err != nil {
+		return fail(err)
+	}
+	rec.Workspace, rec.Transcript = dir, dir+".transcript.jsonl"
+	coder, reviewer, err := b.Models(it)
+	if err != nil {
+		return fail(err)
+	}
+	cfg := b.Team
+	cfg.CoderModel = cmp.Or(it.CoderModel, cfg.CoderModel)
+	cfg.ReviewerModel = cmp.Or(it.ReviewerModel, cfg.ReviewerModel)
+	o, err := Run(ctx, b.Sandboxes, cfg, Task{Text: it.Text, Dir: dir, Transcript: rec.Transcript, Coder: coder, Reviewer: reviewer,
+		Extra:       map[string]any{"id": it.ID},
+		ResultExtra: func(o Outcome) map[string]any { return map[string]any{"exit_code": exitCode(o)} }})
+	if err != nil && ctx.Err() != nil {
+		return rec, true, err
+	}
+	rec.Status, rec.Approved, rec.StopReason, rec.Turns, rec.Usage = o.Status, o.Status == Approved, o.StopReason, o.Turns, o.Usage
+	rec.DurationMS, rec.LastExitCode, rec.Engine, rec.Tokens = o.Duration.Milliseconds(), o.LastExitCode, o.Engine, o.Tokens()
+	rec.Error, rec.ExitCode = ErrorText(ctx, err), exitCode(o)
+	return rec, false, err
+}
+
+// ReadTasks reads and checks a tasks file, one JSON object per line: "id"
+// (a string or a number, unique) and "task" (text), optionally
+// "coder_model" and "reviewer_model"; other fields are kept. Any bad line
+// is an ErrTasks that names it.
+func ReadTasks(path string) ([]Item, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read tasks: %w", ErrTasks, err)
+	}
+	defer f.Close()
+	var items []Item
+	seen := map[string]int{}
+	r := bufio.NewReader(f)
+	for n := 1; ; n++ {
+		line, err := r.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			it, perr := parseItem(line)
+			if perr != nil {
+				return nil, fmt.Errorf("%w: %s line %d: %w", ErrTasks, path, n, perr)
+			}
+			if first, dup := seen[it.ID]; dup {
+				return nil, fmt.Errorf("%w: %s line %d: id %q was already used on line %d", ErrTasks, path, n, it.ID, first)
+			}
+			seen[it.ID] = n
+			items = append(items, it)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: read tasks: %w", ErrTasks, err)
+		}
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%w: %s has no task", ErrTasks, path)
+	}
+	return items, nil
+}
+
+func parseItem(line []byte) (Item, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return Item{}, fmt.Errorf("not a JSON object: %v", err)
+	}
+	it := Item{Fields: fields}
+	var id any
+	if err := json.Unmarshal(fields["id"], &id); err != nil || id == nil {
+		return it, errors.New(`no "id"`)
+	}
+	switch v := id.(type) {
+	case string:
+		it.ID = v
+	case float64:
+		it.ID = strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		return it, errors.New(`"id" must be a string or a number`)
+	}
+	if strings.TrimSpace(it.ID) == "" {
+		return it, errors.New(`"id" is empty`)
+	}
+	if err := json.Unmarshal(fields["task"], &it.Text); err != nil || strings.TrimSpace(it.Text) == "" {
+		return it, errors.New(`no "task" text`)
+	}
+	for key, dst := range map[string]*string{"coder_model": &it.CoderModel, "reviewer_model": &it.ReviewerModel} {
+		if raw, ok := fields[key]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return it, fmt.Errorf("%q must be a string", key)
+			}
+		}
+	}
+	return it, nil
+}
+
+// ReadRecords reads the records already in a results file, by task id; a
+// missing file has none. A torn last line (a crash mid-write) does not
+// count.
+func ReadRecords(path string) (map[string]Record, error) {
+	done := map[string]Record{}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return done, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		// The id as any (a hand-edited file may hold a number); the outer
+		// field wins over the embedded one.
+		var r struct {
+			Record
+			ID any `json:"id"`
+		}
+		if json.Unmarshal(line, &r) != nil || r.ID == nil {
+			continue
+		}
+		r.Record.ID = fmt.Sprint(r.ID)
+		done[r.Record.ID] = r.Record
+	}
+	return done, nil
+}
+
+// recordLine is the task's own fields with the record's on top.
+func recordLine(it Item, r Record) ([]byte, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, err
+	}
+	for k, v := range it.Fields {
+		if _, taken := fields[k]; !taken {
+			fields[k] = v
+		}
+	}
+	return json.Marshal(fields)
+}
+
+var unsafeID = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// SafeName is a task id made safe as a file name (the replay files of a
+// set are looked up by it).
+func SafeName(id string) string { return unsafeID.ReplaceAllString(id, "_") }
+
+// UniqueDir makes a new directory for a task under root, named after its
+// id (made safe), with a suffix when an earlier attempt left one.
+func UniqueDir(root, id string) (string, error) {
+	base := strings.Trim(SafeName(id), "._")
+	if base == "" || len(base) > 80 {
+		base = fmt.Sprintf("task-%x", []byte(id))
+		if len(base) > 80 {
+			base = base[:80]
+		}
+	}
+	for i := 1; i < 1000; i++ {
+		dir := filepath.Join(root, base)
+		if i > 1 {
+			dir += "." + strconv.Itoa(i)
+		}
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			return filepath.Abs(dir)
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("create workspace: %w", err)
+		}
+	}
+	return "", fmt.Errorf("create workspace: too many attempts for task %q", id)
+}
