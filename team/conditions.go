@@ -73,17 +73,6 @@ func MaxTurns(n int) Condition {
 	})
 }
 
-// Timeout stops, between turns, once d has passed (Run also bounds the turn
-// in progress with a deadline).
-func Timeout(d time.Duration) Condition {
-	return ConditionFunc(func(s State) *Stop {
-		if time.Since(s.Start) >= d {
-			return &Stop{Reason: fmt.Sprintf("timeout (%s) reached", d)}
-		}
-		return nil
-	})
-}
-
 // TokenBudget stops once the reported tokens reach n.
 func TokenBudget(n int) Condition {
 	return ConditionFunc(func(s State) *Stop {
