@@ -31,15 +31,11 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	log  *slog.Logger
-	base http.RoundTripper
+	log *slog.Logger
 }
 
 // WithLogger sets where retries are logged (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
-
-// WithTransport sets the HTTP transport under the retries (tests).
-func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.base = rt } }
 
 // New checks cfg and returns a client. A missing key where the endpoint
 // needs one is a model.Error of kind KindAuth.
@@ -52,11 +48,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = cfg.HeaderTimeout
-		o.base = t
-	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.ResponseHeaderTimeout = cfg.HeaderTimeout
 	var oc openai.ClientConfig
 	if cfg.Provider == "azure" {
 		oc = openai.DefaultAzureConfig(cfg.APIKey, cfg.BaseURL)
@@ -72,7 +65,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		oc = openai.DefaultConfig(cfg.APIKey)
 		oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
-	oc.HTTPClient = &http.Client{Transport: &retryTransport{base: o.base, policy: cfg.Retry, log: o.log, idle: cfg.IdleTimeout}}
+	oc.HTTPClient = &http.Client{Transport: &retryTransport{base: base, policy: cfg.Retry, log: o.log, idle: cfg.IdleTimeout}}
 	// Keep-alive comment lines count as empty messages in go-openai; a slow
 	// local model may send many before its first token.
 	oc.EmptyMessagesLimit = 100000
