@@ -94,7 +94,7 @@ func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, 
 	if err := ctx.Err(); err != nil {
 		return model.Reply{}, c.classify(ctx, err)
 	}
-	creq := openai.ChatCompletionRequest{Model: req.Model, MaxTokens: req.MaxTokens}
+	creq := openai.ChatCompletionRequest{Model: req.Model}
 	for _, m := range req.Messages {
 		creq.Messages = append(creq.Messages, openai.ChatCompletionMessage{Role: m.Role, Name: m.Name, Content: m.Content})
 	}
@@ -107,6 +107,7 @@ func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, 
 			creq.Temperature = 1e-9
 		}
 	}
+	c.setMaxTokens(&creq, req.MaxTokens)
 	if req.OnDelta == nil {
 		resp, err := c.api.CreateChatCompletion(ctx, creq)
 		if err != nil {
@@ -123,6 +124,25 @@ func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, 
 		}, nil
 	}
 	return c.stream(ctx, creq, req.OnDelta)
+}
+
+// setMaxTokens puts n (0: none) in the field the configuration chooses
+// (see MaxTokensField).
+func (c *Client) setMaxTokens(creq *openai.ChatCompletionRequest, n int) {
+	if n <= 0 {
+		return
+	}
+	if c.cfg.maxTokensField() == MaxCompletionTokens {
+		creq.MaxCompletionTokens = n
+		return
+	}
+	creq.MaxTokens = n
+	// go-openai refuses, before sending, max_tokens for the models it knows
+	// to be reasoning ones; asking it keeps its list in one place.
+	if c.cfg.MaxTokensField == MaxTokensAuto &&
+		errors.Is(openai.NewReasoningValidator().Validate(*creq), openai.ErrReasoningModelMaxTokensDeprecated) {
+		creq.MaxTokens, creq.MaxCompletionTokens = 0, n
+	}
 }
 
 func (c *Client) stream(ctx context.Context, creq openai.ChatCompletionRequest, onDelta func(string)) (model.Reply, error) {
