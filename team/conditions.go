@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/agents/codeblock"
 )
 
 // State is what a condition looks at after each turn.
@@ -72,17 +73,6 @@ func MaxTurns(n int) Condition {
 	})
 }
 
-// Timeout stops, between turns, once d has passed (Run also bounds the turn
-// in progress with a deadline).
-func Timeout(d time.Duration) Condition {
-	return ConditionFunc(func(s State) *Stop {
-		if time.Since(s.Start) >= d {
-			return &Stop{Reason: fmt.Sprintf("timeout (%s) reached", d)}
-		}
-		return nil
-	})
-}
-
 // TokenBudget stops once the reported tokens reach n.
 func TokenBudget(n int) Condition {
 	return ConditionFunc(func(s State) *Stop {
@@ -110,21 +100,12 @@ func Approval(agent, word string) Condition {
 
 // MentionsOnOwnLine reports whether word stands alone on a line of text
 // (surrounding spaces, Markdown emphasis and a final period allowed), not
-// inside a fenced code block, an indented code line or a quote.
+// inside a fenced code block, an indented code line or a quote. Fences are
+// read by codeblock, so a word the sandbox would treat as code (e.g. inside
+// a ```` fence that shows a ``` line) never counts as said.
 func MentionsOnOwnLine(text, word string) bool {
-	fence := ""
-	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+	for _, line := range codeblock.ProseLines(text) {
 		trimmed := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(trimmed, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~") {
-			fence = trimmed[:3]
-			continue
-		}
 		if strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t") || strings.HasPrefix(trimmed, ">") {
 			continue
 		}

@@ -140,25 +140,38 @@ func TestLLMAgentsInATeam(t *testing.T) {
 
 func TestMentionsOnOwnLine(t *testing.T) {
 	cases := []struct {
+		name string
 		text string
 		want bool
 	}{
-		{"APPROVE", true},
-		{"All good.\n  APPROVE  \n", true},
-		{"**APPROVE**", true},
-		{"APPROVE.", true},
-		{"I APPROVE of this", false},
-		{"DISAPPROVE", false},
-		{"```\nAPPROVE\n```", false},
-		{"~~~\nAPPROVE\n~~~\n", false},
-		{"> APPROVE", false},
-		{"    APPROVE", false},
-		{"approve", false},
-		{"```python\nx\n```\nAPPROVE", true},
+		{"alone", "APPROVE", true},
+		{"spaces around", "All good.\n  APPROVE  \n", true},
+		{"emphasis", "**APPROVE**", true},
+		{"final period", "APPROVE.", true},
+		{"inside a sentence", "I APPROVE of this", false},
+		{"part of a word", "DISAPPROVE", false},
+		{"backtick fence", "```\nAPPROVE\n```", false},
+		{"tilde fence", "~~~\nAPPROVE\n~~~\n", false},
+		{"quote", "> APPROVE", false},
+		{"indented code", "    APPROVE", false},
+		{"lower case", "approve", false},
+		{"after a closed fence", "```python\nx\n```\nAPPROVE", true},
+		{"4-backtick fence wraps a ``` line", "````markdown\n```\nAPPROVE\n```\n````\n", false},
+		{"after a 4-backtick fence that wraps a ``` line", "````\n```\n````\nAPPROVE", true},
+		{"4-tilde fence wraps a ~~~ line", "~~~~\n~~~\nAPPROVE\n~~~\n~~~~\n", false},
+		{"tilde fence not closed by backticks", "~~~\n```\nAPPROVE\n~~~\n", false},
+		{"after a tilde fence with backticks inside", "~~~\n```\n~~~\nAPPROVE", true},
+		{"unclosed fence runs to the end", "Here:\n```sh\necho\n\nAPPROVE\n", false},
+		{"fence line with text after does not close", "```\nx\n``` not a close\nAPPROVE", false},
+		{"inline code at line start is not a fence", "```x``` is inline\nAPPROVE", true},
+		{"CRLF after a closed fence", "```\r\nx\r\n```\r\nAPPROVE\r\n", true},
+		{"CRLF inside a fence", "```\r\nAPPROVE\r\n```\r\n", false},
 	}
 	for _, tc := range cases {
-		if got := MentionsOnOwnLine(tc.text, "APPROVE"); got != tc.want {
-			t.Errorf("MentionsOnOwnLine(%q) = %v, want %v", tc.text, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := MentionsOnOwnLine(tc.text, "APPROVE"); got != tc.want {
+				t.Errorf("MentionsOnOwnLine(%q) = %v, want %v", tc.text, got, tc.want)
+			}
+		})
 	}
 }

@@ -62,11 +62,31 @@ func (b Block) SkipReason() string {
 
 // Extract returns every fenced block of message, in order. It never panics.
 func Extract(message string) []Block {
-	lines := splitLines(message)
+	return scan(splitLines(message), nil)
+}
+
+// ProseLines returns the lines of message outside every fenced block, in
+// order: neither fence lines nor bodies, and nothing after an unclosed
+// fence. CRLF and lone CR become line ends; each line is otherwise as
+// written (indentation kept), so callers can still tell quotes and
+// indented code apart. Fences are those Extract finds.
+func ProseLines(message string) []string {
+	var prose []string
+	scan(splitLines(message), func(line string) { prose = append(prose, line) })
+	return prose
+}
+
+// scan returns the fenced blocks of lines and, when prose is not nil,
+// calls it with every line outside them. One walk serves Extract and
+// ProseLines so that both always agree on what is code.
+func scan(lines []string, prose func(line string)) []Block {
 	var blocks []Block
 	for i := 0; i < len(lines); i++ {
 		f, ok := openingFence(lines[i])
 		if !ok {
+			if prose != nil {
+				prose(lines[i])
+			}
 			continue
 		}
 		b := Block{Index: len(blocks), Line: i + 1, Tag: f.tag, Language: normalise(f.tag), Unclosed: true}

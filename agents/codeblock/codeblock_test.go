@@ -131,6 +131,34 @@ func TestExtract(t *testing.T) {
 	}
 }
 
+func TestProseLines(t *testing.T) {
+	tests := []struct {
+		name    string
+		message string
+		want    []string
+	}{
+		{name: "empty", message: "", want: nil},
+		{name: "no fences, CRLF and lone CR", message: "a\r\n  b\rc\n", want: []string{"a", "  b", "c"}},
+		{name: "fence lines and body are not prose", message: "a\n```python\nx\n```\nb", want: []string{"a", "b"}},
+		{name: "tilde fence", message: "~~~\nx\n~~~\nb\n", want: []string{"b"}},
+		{name: "4-backtick fence wraps a ``` line", message: "````\n```\nx\n```\n````\nb\n", want: []string{"b"}},
+		{name: "tilde fence not closed by backticks", message: "~~~\n```\nx\n~~~\nb", want: []string{"b"}},
+		{name: "closing fence may be longer and indented", message: "```\nx\n  `````  \nb", want: []string{"b"}},
+		{name: "shorter fence does not close", message: "````\nx\n```\nb", want: nil},
+		{name: "unclosed fence runs to the end", message: "a\n```sh\nx\n\nb\n", want: []string{"a"}},
+		{name: "four spaces is not a fence", message: "    ```\nx\n    ```\n", want: []string{"    ```", "x", "    ```"}},
+		{name: "backtick in info string is not a fence", message: "```x``` inline\nb", want: []string{"```x``` inline", "b"}},
+		{name: "blank prose lines are kept", message: "a\n\n```\n```\n\nb", want: []string{"a", "", "", "b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ProseLines(tt.message); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ProseLines(%q)\n got %q\nwant %q", tt.message, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestLanguage(t *testing.T) {
 	tests := []struct{ tag, want string }{
 		{"python", Python},

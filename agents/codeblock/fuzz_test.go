@@ -31,11 +31,12 @@ func FuzzExtract(f *testing.F) {
 		norm := strings.ReplaceAll(message, "\r\n", "\n")
 		norm = strings.ReplaceAll(norm, "\r", "\n")
 		lines := strings.Split(strings.TrimSuffix(norm, "\n"), "\n")
-		if norm == "" {
-			lines = nil
+		if norm == "" || norm == "\n" {
+			lines = nil // a lone "\n" ends an empty message, it adds no line
 		}
 
 		prevEnd := 0 // last line (1-based) used by the previous block
+		blockLines := 0
 		for i, b := range blocks {
 			if b.Index != i {
 				t.Fatalf("block %d has Index %d", i, b.Index)
@@ -53,6 +54,7 @@ func FuzzExtract(f *testing.F) {
 			if !b.Unclosed {
 				prevEnd++
 			}
+			blockLines += prevEnd - b.Line + 1
 			if prevEnd > len(lines) {
 				t.Fatalf("block %d: ends at line %d beyond %d lines", i, prevEnd, len(lines))
 			}
@@ -82,6 +84,10 @@ func FuzzExtract(f *testing.F) {
 			if b.Runnable() != (b.SkipReason() == "") {
 				t.Fatalf("block %d: Runnable %v but SkipReason %q", i, b.Runnable(), b.SkipReason())
 			}
+		}
+		// Every line is either prose or part of exactly one block.
+		if prose := len(ProseLines(message)); prose+blockLines != len(lines) {
+			t.Fatalf("%d prose lines + %d block lines != %d lines", prose, blockLines, len(lines))
 		}
 	})
 }

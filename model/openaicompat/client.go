@@ -31,15 +31,11 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	log  *slog.Logger
-	base http.RoundTripper
+	log *slog.Logger
 }
 
 // WithLogger sets where retries are logged (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
-
-// WithTransport sets the HTTP transport under the retries (tests).
-func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.base = rt } }
 
 // New checks cfg and returns a client. A missing key where the endpoint
 // needs one is a model.Error of kind KindAuth.
@@ -52,11 +48,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.ResponseHeaderTimeout = cfg.HeaderTimeout
-		o.base = t
-	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.ResponseHeaderTimeout = cfg.HeaderTimeout
 	var oc openai.ClientConfig
 	if cfg.Provider == "azure" {
 		oc = openai.DefaultAzureConfig(cfg.APIKey, cfg.BaseURL)
@@ -72,7 +65,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		oc = openai.DefaultConfig(cfg.APIKey)
 		oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
-	oc.HTTPClient = &http.Client{Transport: &retryTransport{base: o.base, policy: cfg.Retry, log: o.log, idle: cfg.IdleTimeout}}
+	oc.HTTPClient = &http.Client{Transport: &retryTransport{base: base, policy: cfg.Retry, log: o.log, idle: cfg.IdleTimeout}}
 	// Keep-alive comment lines count as empty messages in go-openai; a slow
 	// local model may send many before its first token.
 	oc.EmptyMessagesLimit = 100000
@@ -101,7 +94,7 @@ func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, 
 	if err := ctx.Err(); err != nil {
 		return model.Reply{}, c.classify(ctx, err)
 	}
-	creq := openai.ChatCompletionRequest{Model: req.Model, MaxTokens: req.MaxTokens}
+	creq := openai.ChatCompletionRequest{Model: req.Model}
 	for _, m := range req.Messages {
 		creq.Messages = append(creq.Messages, openai.ChatCompletionMessage{Role: m.Role, Name: m.Name, Content: m.Content})
 	}
@@ -114,6 +107,7 @@ func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, 
 			creq.Temperature = 1e-9
 		}
 	}
+	c.setMaxTokens(&creq, req.MaxTokens)
 	if req.OnDelta == nil {
 		resp, err := c.api.CreateChatCompletion(ctx, creq)
 		if err != nil {
@@ -130,6 +124,25 @@ func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, 
 		}, nil
 	}
 	return c.stream(ctx, creq, req.OnDelta)
+}
+
+// setMaxTokens puts n (0: none) in the field the configuration chooses
+// (see MaxTokensField).
+func (c *Client) setMaxTokens(creq *openai.ChatCompletionRequest, n int) {
+	if n <= 0 {
+		return
+	}
+	if c.cfg.maxTokensField() == MaxCompletionTokens {
+		creq.MaxCompletionTokens = n
+		return
+	}
+	creq.MaxTokens = n
+	// go-openai refuses, before sending, max_tokens for the models it knows
+	// to be reasoning ones; asking it keeps its list in one place.
+	if c.cfg.MaxTokensField == MaxTokensAuto &&
+		errors.Is(openai.NewReasoningValidator().Validate(*creq), openai.ErrReasoningModelMaxTokensDeprecated) {
+		creq.MaxTokens, creq.MaxCompletionTokens = 0, n
+	}
 }
 
 func (c *Client) stream(ctx context.Context, creq openai.ChatCompletionRequest, onDelta func(string)) (model.Reply, error) {

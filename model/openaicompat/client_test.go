@@ -3,12 +3,15 @@ package openaicompat
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +153,100 @@ func TestRequestOnTheWire(t *testing.T) {
 				tc.check(t, reqs[0])
 			}
 		})
+	}
+}
+
+// TestMaxTokensFieldOnTheWire reads the raw JSON body the fake server got:
+// the recorded MaxTokens cannot tell max_tokens from max_completion_tokens.
+func TestMaxTokensFieldOnTheWire(t *testing.T) {
+	cases := []struct {
+		name   string
+		cfg    Config
+		req    model.Request
+		stream bool
+		want   []string // the token-limit fields present in the body
+	}{
+		{name: "own server: max_tokens, which every compatible server reads",
+			req: model.Request{Model: "m", Messages: ask("x").Messages, MaxTokens: 64}, want: []string{"max_tokens"}},
+		{name: "azure: max_completion_tokens", cfg: Config{Provider: "azure", APIKey: secret},
+			req: model.Request{Model: "m", Messages: ask("x").Messages, MaxTokens: 64}, want: []string{"max_completion_tokens"}},
+		{name: "azure streaming: max_completion_tokens", cfg: Config{Provider: "azure", APIKey: secret}, stream: true,
+			req: model.Request{Model: "m", Messages: ask("x").Messages, MaxTokens: 64}, want: []string{"max_completion_tokens"}},
+		{name: "own server told max_completion_tokens", cfg: Config{MaxTokensField: MaxCompletionTokens},
+			req: model.Request{Model: "m", Messages: ask("x").Messages, MaxTokens: 64}, want: []string{"max_completion_tokens"}},
+		{name: "azure told max_tokens", cfg: Config{Provider: "azure", APIKey: secret, MaxTokensField: MaxTokensLegacy},
+			req: model.Request{Model: "m", Messages: ask("x").Messages, MaxTokens: 64}, want: []string{"max_tokens"}},
+		{name: "own server, a model go-openai refuses max_tokens for",
+			req: model.Request{Model: "o3-mini", Messages: ask("x").Messages, MaxTokens: 64}, want: []string{"max_completion_tokens"}},
+		{name: "no limit, no field", cfg: Config{Provider: "azure", APIKey: secret},
+			req: model.Request{Model: "m", Messages: ask("x").Messages}, want: nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var bodies [][]byte
+			fake := fakeserver.NewHandler(fakeserver.Script{APIKey: tc.cfg.APIKey, Replies: []fakeserver.Step{{Content: "ok"}}})
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					t.Errorf("read body: %v", err)
+				}
+				mu.Lock()
+				bodies = append(bodies, body)
+				mu.Unlock()
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				fake.ServeHTTP(w, r)
+			}))
+			t.Cleanup(ts.Close)
+			cfg := tc.cfg
+			if cfg.Provider == "" {
+				cfg.Provider = "vllm"
+			}
+			if cfg.Provider == "azure" {
+				cfg.AzureEndpoint = ts.URL
+			} else {
+				cfg.BaseURL = ts.URL + "/v1"
+			}
+			c, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := tc.req
+			if tc.stream {
+				req.OnDelta = func(string) {}
+			}
+			if _, err := c.Complete(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(bodies) != 1 {
+				t.Fatalf("%d requests, want 1", len(bodies))
+			}
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(bodies[0], &fields); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range []string{"max_tokens", "max_completion_tokens"} {
+				if _, ok := fields[f]; ok {
+					got = append(got, f)
+					if string(fields[f]) != "64" {
+						t.Errorf("%s = %s, want 64", f, fields[f])
+					}
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("token-limit fields sent %q, want %q; body %s", got, tc.want, bodies[0])
+			}
+		})
+	}
+}
+
+func TestMaxTokensFieldInvalid(t *testing.T) {
+	_, err := New(Config{Provider: "ollama", MaxTokensField: "n_predict"})
+	if err == nil || !strings.Contains(err.Error(), `max tokens field "n_predict"`) {
+		t.Fatalf("error %v, want one naming the field", err)
 	}
 }
 
@@ -378,6 +475,31 @@ func TestConfig(t *testing.T) {
 					t.Errorf("config %+v", c.cfg)
 				}
 			}},
+		{name: "openai's own service: max_completion_tokens", get: env("OPENAI_API_KEY", "k"),
+			check: func(t *testing.T, c *Client) {
+				if f := c.cfg.maxTokensField(); f != MaxCompletionTokens {
+					t.Errorf("max tokens field %q", f)
+				}
+			}},
+		{name: "local preset: max_tokens", get: env("AGENTTEAM_PROVIDER", "ollama"),
+			check: func(t *testing.T, c *Client) {
+				if f := c.cfg.maxTokensField(); f != MaxTokensLegacy {
+					t.Errorf("max tokens field %q", f)
+				}
+			}},
+		{name: "max tokens field from the environment", get: env("OPENAI_BASE_URL", "http://gpu-box:8000/v1", "AGENTTEAM_MAX_TOKENS_FIELD", "max_completion_tokens"),
+			check: func(t *testing.T, c *Client) {
+				if f := c.cfg.maxTokensField(); f != MaxCompletionTokens {
+					t.Errorf("max tokens field %q", f)
+				}
+			}},
+		{name: "max tokens field auto", get: env("OPENAI_API_KEY", "k", "AGENTTEAM_MAX_TOKENS_FIELD", "auto"),
+			check: func(t *testing.T, c *Client) {
+				if c.cfg.MaxTokensField != MaxTokensAuto || c.cfg.maxTokensField() != MaxCompletionTokens {
+					t.Errorf("max tokens field %q, resolved %q", c.cfg.MaxTokensField, c.cfg.maxTokensField())
+				}
+			}},
+		{name: "bad max tokens field", get: env("AGENTTEAM_MAX_TOKENS_FIELD", "n_predict"), wantErr: `AGENTTEAM_MAX_TOKENS_FIELD: "n_predict" is not`},
 		{name: "retry and timeouts", get: env("OPENAI_API_KEY", "k", "AGENTTEAM_MODEL_RETRIES", "2", "AGENTTEAM_MODEL_IDLE_TIMEOUT", "30s"),
 			check: func(t *testing.T, c *Client) {
 				if c.cfg.Retry.MaxAttempts != 2 || c.cfg.IdleTimeout != 30*time.Second || c.cfg.HeaderTimeout != 10*time.Minute {

@@ -41,6 +41,25 @@ func Providers() []string {
 // DefaultAzureAPIVersion is used when AZURE_OPENAI_API_VERSION is unset.
 const DefaultAzureAPIVersion = "2024-10-21"
 
+// MaxTokensField names the JSON field that carries model.Request.MaxTokens.
+//
+// OpenAI deprecated max_tokens for max_completion_tokens, and its reasoning
+// models refuse max_tokens. But many compatible servers (older Ollama,
+// llama.cpp, vLLM, LM Studio) read only max_tokens and silently ignore
+// max_completion_tokens, so a reply would run unbounded. Hence the default,
+// MaxTokensAuto: max_completion_tokens where it is known to be read,
+// OpenAI's own service and Azure; max_tokens everywhere else, unless
+// go-openai itself refuses to send max_tokens for the model (o1, o3, o4,
+// gpt-5...). Old Azure models that reject max_completion_tokens answer with
+// a 400; set MaxTokensLegacy for them.
+type MaxTokensField string
+
+const (
+	MaxTokensAuto       MaxTokensField = ""                      // chosen by endpoint and model
+	MaxTokensLegacy     MaxTokensField = "max_tokens"            // what every compatible server reads
+	MaxCompletionTokens MaxTokensField = "max_completion_tokens" // OpenAI's current name
+)
+
 // Config says how to reach an OpenAI-compatible server.
 type Config struct {
 	Provider string // a preset (see Providers); "" means openai, or azure when an Azure endpoint is set
@@ -58,6 +77,9 @@ type Config struct {
 	// IdleTimeout bounds the silence between two pieces of a streamed reply
 	// (default 2m). No limit applies to a whole reply that keeps coming.
 	IdleTimeout time.Duration
+	// MaxTokensField is the field that bounds a reply (default
+	// MaxTokensAuto, see MaxTokensField).
+	MaxTokensField MaxTokensField
 }
 
 // FromEnv reads a configuration from environment variables (get is
@@ -72,6 +94,7 @@ type Config struct {
 //	AZURE_OPENAI_DEPLOYMENTS  model=deployment pairs, comma-separated
 //	AGENTTEAM_MODEL_RETRIES   tries in all per call (default 4)
 //	AGENTTEAM_MODEL_HEADER_TIMEOUT, AGENTTEAM_MODEL_IDLE_TIMEOUT  Go durations
+//	AGENTTEAM_MAX_TOKENS_FIELD  auto (default), max_tokens or max_completion_tokens
 func FromEnv(get func(string) string) (Config, error) {
 	c := Config{
 		Provider:        strings.ToLower(strings.TrimSpace(get("AGENTTEAM_PROVIDER"))),
@@ -104,6 +127,13 @@ func FromEnv(get func(string) string) (Config, error) {
 			return c, fmt.Errorf("AGENTTEAM_MODEL_RETRIES: %q is not a count from 1 to 20", v)
 		}
 		c.Retry.MaxAttempts = n
+	}
+	switch v := strings.ToLower(strings.TrimSpace(get("AGENTTEAM_MAX_TOKENS_FIELD"))); MaxTokensField(v) {
+	case "", "auto":
+	case MaxTokensLegacy, MaxCompletionTokens:
+		c.MaxTokensField = MaxTokensField(v)
+	default:
+		return c, fmt.Errorf("AGENTTEAM_MAX_TOKENS_FIELD: %q is not auto, max_tokens or max_completion_tokens", v)
 	}
 	for key, dst := range map[string]*time.Duration{"AGENTTEAM_MODEL_HEADER_TIMEOUT": &c.HeaderTimeout, "AGENTTEAM_MODEL_IDLE_TIMEOUT": &c.IdleTimeout} {
 		if v := get(key); v != "" {
@@ -160,6 +190,11 @@ func (c Config) resolve() (Config, error) {
 			"no API key for %s: set %s, or use a local server (--provider %s, or OPENAI_BASE_URL)",
 			c.Provider, env, strings.Join(slices.DeleteFunc(Providers(), func(p string) bool { return providers[p].needsKey }), "|"))}
 	}
+	switch c.MaxTokensField {
+	case MaxTokensAuto, MaxTokensLegacy, MaxCompletionTokens:
+	default:
+		return c, fmt.Errorf("max tokens field %q is not %s or %s (empty: auto)", c.MaxTokensField, MaxTokensLegacy, MaxCompletionTokens)
+	}
 	if c.HeaderTimeout <= 0 {
 		c.HeaderTimeout = 10 * time.Minute
 	}
@@ -169,6 +204,24 @@ func (c Config) resolve() (Config, error) {
 	c.Retry = c.Retry.withDefaults()
 	return c, nil
 }
+
+// maxTokensField resolves MaxTokensAuto by endpoint (see MaxTokensField);
+// c must be resolved.
+func (c Config) maxTokensField() MaxTokensField {
+	if c.MaxTokensField != MaxTokensAuto {
+		return c.MaxTokensField
+	}
+	if c.Provider == "azure" {
+		return MaxCompletionTokens
+	}
+	if u, err := url.Parse(c.BaseURL); err == nil && strings.EqualFold(u.Hostname(), openAIHost) {
+		return MaxCompletionTokens
+	}
+	return MaxTokensLegacy
+}
+
+// openAIHost is the host of OpenAI's own service.
+const openAIHost = "api.openai.com"
 
 // redactURL drops credentials from a URL before it is shown.
 func redactURL(raw string) string {
