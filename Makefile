@@ -21,6 +21,7 @@ all: build
 help:
 	@echo "make demo     build what is missing (binary, sandbox image) and replay the built-in team run (no key needed)"
 	@echo "make test     run every test, then the sandbox's under gVisor (needs a running Docker engine; builds the image and runsc if missing)"
+	@echo "make test-short  the tests that need no Docker engine (under a minute)"
 	@echo "make bench    measure block latency against docker exec / docker run"
 	@echo "make image    build the sandbox image offline (debootstrap + docker build --network none)"
 	@echo "make build    build bin/agentteam"
@@ -66,7 +67,9 @@ test: check-docker image runsc
 	$(GO) test -count=1 -timeout 20m ./...
 	@scripts/test-gvisor.sh
 
+# No engine needed: the Docker tests skip (requireDocker).
 test-short:
+	$(GO) vet ./...
 	$(GO) test -short -count=1 ./...
 
 bench: check-docker image build runsc
