@@ -71,6 +71,17 @@ type Hello struct {
 	// gVisor the container gets more (its kernel needs room of its own)
 	// and the runner enforces this one.
 	MemoryLimit int64 `json:"memory_limit,omitempty"`
+	// Egress, when set, asks the runner to relay connections from the
+	// container's loopback to the host's egress proxy.
+	Egress *Egress `json:"egress,omitempty"`
+}
+
+// Egress says where the runner relays a sandbox's way out: from Listen, a
+// TCP address on the container's loopback (blocks get it as HTTP_PROXY), to
+// Socket, the host proxy's unix socket mounted into the container.
+type Egress struct {
+	Listen string `json:"listen"`
+	Socket string `json:"socket"`
 }
 
 // Ready describes the runner's confinement as it sees it from inside, read

@@ -85,6 +85,11 @@ func Serve(in io.Reader, out io.Writer) error {
 	if h.Version != protocol.Version {
 		return fmt.Errorf("read hello: protocol version %d, runner speaks %d", h.Version, protocol.Version)
 	}
+	if h.Egress != nil {
+		if err := relayEgress(h.Egress.Listen, h.Egress.Socket); err != nil {
+			return fmt.Errorf("relay egress: %w", err)
+		}
+	}
 	s := &server{tok: hello.Token, out: out, guard: findMemoryGuard()}
 	if s.guard == nil && kernel() == "gvisor" {
 		s.guard = findGVisorGuard(h.MemoryLimit)
