@@ -223,6 +223,9 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 	defer deadline.Stop()
 	var grace <-chan time.Time // set once a cancel was sent
 	var ctxErr error
+	// done is nil once ctx is done: a closed channel is always ready, and
+	// selecting on it would spin until the runner answers or grace ends.
+	done := ctx.Done()
 	cancel := func() {
 		if grace == nil {
 			b.send(protocol.TypeCancel, protocol.Cancel{ID: id})
@@ -268,7 +271,8 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 			full = nil
 			res.WorkspaceExceeded = true
 			cancel()
-		case <-ctx.Done():
+		case <-done:
+			done = nil
 			ctxErr = ctx.Err()
 			res.Canceled = true
 			cancel()
