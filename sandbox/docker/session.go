@@ -64,17 +64,9 @@ func (s *session) Close(ctx context.Context) error {
 // Run runs one block.
 func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, error) {
 	res := sandbox.Result{Language: code.Language, Filename: code.Filename, ExitCode: -1}
-	switch code.Language {
-	case sandbox.Python, sandbox.Sh, sandbox.Bash:
-	default:
-		res.Error = fmt.Sprintf("unsupported language %q: the sandbox runs python, sh and bash", code.Language)
+	if err := code.Validate(); err != nil {
+		res.Error = err.Error()
 		return res, nil
-	}
-	if code.Filename != "" {
-		if err := workspace.ValidateName(code.Filename); err != nil {
-			res.Error = "refused filename: " + err.Error()
-			return res, nil
-		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
