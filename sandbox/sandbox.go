@@ -8,6 +8,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/agentteam/agentteam/workspace"
@@ -51,6 +52,23 @@ type Code struct {
 	// Filename, when set, saves the block under this local name in the
 	// workspace and runs it from there.
 	Filename string
+}
+
+// Validate reports why no backend runs c: a language other than Python, Sh
+// and Bash, or a Filename that is not a local path inside the workspace.
+// Run reports it as the Result's Error, not as its error.
+func (c Code) Validate() error {
+	switch c.Language {
+	case Python, Sh, Bash:
+	default:
+		return fmt.Errorf("unsupported language %q: the sandbox runs python, sh and bash", c.Language)
+	}
+	if c.Filename != "" {
+		if err := workspace.ValidateName(c.Filename); err != nil {
+			return fmt.Errorf("refused filename: %w", err)
+		}
+	}
+	return nil
 }
 
 // Result is what came of one block. Stdout and Stderr are the kept bytes as

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,4 +66,46 @@ func TestCancelUnanswered(t *testing.T) {
 	}
 	assertRemoved(t, s, id)
 	assertAlive(t, s)
+}
+
+// TestCancelWaitsIdle: while the host waits out the cancel grace for a
+// runner that does not answer, it sleeps. A wait loop that kept selecting
+// on the closed ctx.Done() would burn a core for the whole grace period.
+func TestCancelWaitsIdle(t *testing.T) {
+	s, _ := newTestSession(t, newTestDocker(t, testConfig()))
+	frozenRunner(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	type mark struct {
+		at  time.Time
+		cpu time.Duration
+	}
+	cancelled := make(chan mark, 1)
+	time.AfterFunc(time.Second, func() {
+		cancelled <- mark{time.Now(), cpuTime(t)}
+		cancel()
+	})
+	res, err := s.Run(ctx, sandbox.Code{Language: sandbox.Sh, Source: "sleep 100"})
+	cpu := cpuTime(t)
+	m := <-cancelled
+	wall := time.Since(m.at)
+	cpu -= m.cpu
+	if err == nil || !res.Canceled || !strings.Contains(res.Error, "did not stop the block when asked") {
+		t.Fatalf("want a cancel the host had to enforce, got %v %+v", err, res)
+	}
+	if wall < cancelGrace {
+		t.Fatalf("Run returned %v after the cancel, before the cancel grace (%v)", wall, cancelGrace)
+	}
+	if cpu > wall/5 {
+		t.Fatalf("the process used %v of CPU in the %v between the cancel and Run's return: the wait spins", cpu, wall)
+	}
+	t.Logf("%v of CPU in %v", cpu, wall)
+}
+
+// cpuTime is the user and system CPU time the test process has used.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Errorf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

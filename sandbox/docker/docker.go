@@ -119,6 +119,11 @@ func (d *Backend) engineError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	// The client calls every failed request a failed connection; through
+	// ssh, ssh's own words say why.
+	if cmdErr, ok := errors.AsType[*commandError](err); ok {
+		return fmt.Errorf("%w: cannot reach %s: %v", sandbox.ErrEngineUnavailable, d.Host(), cmdErr)
+	}
 	if client.IsErrConnectionFailed(err) {
 		return fmt.Errorf("%w: nothing answers at %s; is it running? (try: sudo systemctl start docker)", sandbox.ErrEngineUnavailable, d.Host())
 	}

@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/client"
 )
@@ -64,6 +66,9 @@ func sshDialer(u *url.URL) func(ctx context.Context, network, addr string) (net.
 }
 
 // commandConn is a net.Conn over a command's standard input and output.
+// Once the command has failed, the reads and writes that meet the end of
+// the stream fail with a *commandError, which carries the tail of its
+// stderr: that is where ssh says why it could not connect.
 func commandConn(cmd *exec.Cmd) (net.Conn, error) {
 	local, remote := net.Pipe()
 	stdin, err := cmd.StdinPipe()
@@ -74,32 +79,100 @@ func commandConn(cmd *exec.Cmd) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &limitedWriter{b: &stderr, n: 4096}
+	stderr := newTailBuffer(stderrTail)
+	cmd.Stderr = stderr
+	// A child that inherited stderr (a ProxyCommand) cannot hold Wait.
+	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
+	c := &cmdConn{Conn: local, exited: make(chan struct{})}
 	go func() {
 		io.Copy(stdin, remote)
 		stdin.Close()
 	}()
 	go func() {
 		io.Copy(remote, stdout)
-		remote.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
+		if err := waitExit(cmd); err != nil {
+			c.err = &commandError{name: filepath.Base(cmd.Path), err: err, stderr: lastLines(stderr.String(), stderrTail)}
+		}
+		close(c.exited)
+		remote.Close() // after exited: the end of the stream finds c.err set
 	}()
-	return local, nil
+	return c, nil
 }
 
-type limitedWriter struct {
-	b *strings.Builder
-	n int
-}
+// stderrTail is how much of a connection command's stderr is kept: enough
+// for ssh's few lines of complaint.
+const stderrTail = 1 << 10
 
-func (w *limitedWriter) Write(p []byte) (int, error) {
-	if room := w.n - w.b.Len(); room > 0 {
-		w.b.Write(p[:min(room, len(p))])
+// lastLines trims a tail of at most n bytes, without the line it cut short
+// when it is full.
+func lastLines(tail string, n int) string {
+	if i := strings.IndexByte(tail, '\n'); len(tail) >= n && i >= 0 {
+		tail = tail[i+1:]
 	}
-	return len(p), nil
+	return strings.TrimSpace(tail)
 }
+
+// waitExit waits for a command that closed its output, killing it if it
+// does not exit by itself within a second, so its status is its own.
+func waitExit(cmd *exec.Cmd) error {
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		return err
+	case <-time.After(time.Second):
+		cmd.Process.Kill()
+		return <-waited
+	}
+}
+
+// cmdConn is the local end of a command's connection.
+type cmdConn struct {
+	net.Conn
+	exited chan struct{} // closed once the command has exited
+	err    error         // why it failed, set before exited is closed; nil if it did not
+}
+
+func (c *cmdConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	return n, c.why(err)
+}
+
+func (c *cmdConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, c.why(err)
+}
+
+// why replaces a stream error with the command's failure, once there is one.
+func (c *cmdConn) why(err error) error {
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-c.exited:
+		if c.err != nil {
+			return c.err
+		}
+	default:
+	}
+	return err
+}
+
+// commandError is a connection's command that failed, with what it said.
+type commandError struct {
+	name   string
+	err    error
+	stderr string // the tail of its stderr, trimmed
+}
+
+func (e *commandError) Error() string {
+	if e.stderr == "" {
+		return fmt.Sprintf("%s failed: %v", e.name, e.err)
+	}
+	return fmt.Sprintf("%s failed: %v; it said: %q", e.name, e.err, e.stderr)
+}
+
+func (e *commandError) Unwrap() error { return e.err }

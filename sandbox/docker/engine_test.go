@@ -61,3 +61,26 @@ func TestEngineAddresses(t *testing.T) {
 		})
 	}
 }
+
+// TestSSHEngineError: when ssh cannot reach the engine, its own words
+// (which say why: an unknown host, a refused key) are in the error.
+func TestSSHEngineError(t *testing.T) {
+	bin := t.TempDir()
+	said := "ssh: Could not resolve hostname nowhere: Name or service not known"
+	// A 20 kB line of noise first: the error keeps the last whole lines.
+	script := "#!/bin/sh\nhead -c 20000 /dev/zero | tr '\\0' x >&2\necho >&2\necho '" + said + "' >&2\nexit 255\n"
+	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	_, err := New(context.Background(), Config{}, WithHost("ssh://nowhere"))
+	if err == nil || !strings.Contains(err.Error(), said) || !strings.Contains(err.Error(), "exit status 255") {
+		t.Fatalf("error %v, want one with ssh's exit status and its %q", err, said)
+	}
+	if strings.Contains(err.Error(), "xxx") {
+		t.Fatalf("error %.300q…: it keeps more than stderr's last whole lines", err)
+	}
+	if !errors.Is(err, sandbox.ErrEngineUnavailable) {
+		t.Fatalf("error %v is not sandbox.ErrEngineUnavailable", err)
+	}
+}

@@ -64,17 +64,9 @@ func (s *session) Close(ctx context.Context) error {
 // Run runs one block.
 func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, error) {
 	res := sandbox.Result{Language: code.Language, Filename: code.Filename, ExitCode: -1}
-	switch code.Language {
-	case sandbox.Python, sandbox.Sh, sandbox.Bash:
-	default:
-		res.Error = fmt.Sprintf("unsupported language %q: the sandbox runs python, sh and bash", code.Language)
+	if err := code.Validate(); err != nil {
+		res.Error = err.Error()
 		return res, nil
-	}
-	if code.Filename != "" {
-		if err := workspace.ValidateName(code.Filename); err != nil {
-			res.Error = "refused filename: " + err.Error()
-			return res, nil
-		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -223,6 +215,9 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 	defer deadline.Stop()
 	var grace <-chan time.Time // set once a cancel was sent
 	var ctxErr error
+	// done is nil once ctx is done: a closed channel is always ready, and
+	// selecting on it would spin until the runner answers or grace ends.
+	done := ctx.Done()
 	cancel := func() {
 		if grace == nil {
 			b.send(protocol.TypeCancel, protocol.Cancel{ID: id})
@@ -268,7 +263,8 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 			full = nil
 			res.WorkspaceExceeded = true
 			cancel()
-		case <-ctx.Done():
+		case <-done:
+			done = nil
 			ctxErr = ctx.Err()
 			res.Canceled = true
 			cancel()
