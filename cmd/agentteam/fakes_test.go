@@ -9,17 +9,18 @@ import (
 	"testing"
 
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/fake"
 )
 
 // fakeSandboxes stands in for the Docker backend in tests of flags,
-// settings and rendering: it records what each command asked for and runs
-// nothing, answering every block with run (default: exit 0, "ok").
+// settings and rendering: it records what each command asked for and opens
+// sessions of a sandbox/fake opener that runs nothing (default answer:
+// exit 0, "ok").
 type fakeSandboxes struct {
 	mu       sync.Mutex
 	requests []sandboxRequest
-	codes    []sandbox.Code
-	open     error // returned by OpenSandbox when set
-	run      func(sandbox.Code) sandbox.Result
+	open     error        // returned by OpenSandbox when set
+	opener   *fake.Opener // nil: every block answers exit 0, "ok"
 }
 
 func (f *fakeSandboxes) OpenSandbox(_ context.Context, req sandboxRequest) (*sandboxes, error) {
@@ -29,15 +30,13 @@ func (f *fakeSandboxes) OpenSandbox(_ context.Context, req sandboxRequest) (*san
 	if f.open != nil {
 		return nil, f.open
 	}
-	return &sandboxes{Opener: f, Engines: max(1, len(req.Hosts)), Up: func() int { return 1 },
-		Close: func(context.Context) error { return nil }}, nil
-}
-
-func (f *fakeSandboxes) NewSession(ctx context.Context, dir string) (sandbox.Session, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return nil, err
+	if f.opener == nil {
+		f.opener = fake.New(func(c sandbox.Code) fake.Step {
+			return fake.Step{Result: sandbox.Result{Language: c.Language, Stdout: "ok\n"}}
+		})
 	}
-	return fakeSession{f}, ctx.Err()
+	return &sandboxes{Opener: f.opener, Engines: max(1, len(req.Hosts)), Up: func() int { return 1 },
+		Close: func(context.Context) error { return nil }}, nil
 }
 
 // lastRequest is the request of the last OpenSandbox call.
@@ -50,24 +49,6 @@ func (f *fakeSandboxes) lastRequest(t *testing.T) sandboxRequest {
 	}
 	return f.requests[len(f.requests)-1]
 }
-
-type fakeSession struct{ f *fakeSandboxes }
-
-func (s fakeSession) Run(ctx context.Context, c sandbox.Code) (sandbox.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return sandbox.Result{Language: c.Language, Canceled: true, ExitCode: -1}, err
-	}
-	s.f.mu.Lock()
-	s.f.codes = append(s.f.codes, c)
-	run := s.f.run
-	s.f.mu.Unlock()
-	if run != nil {
-		return run(c), nil
-	}
-	return sandbox.Result{Language: c.Language, Stdout: "ok\n"}, nil
-}
-
-func (fakeSession) Close(context.Context) error { return nil }
 
 // cliFake is cli with fs in place of the Docker backend.
 func cliFake(t *testing.T, ctx context.Context, fs *fakeSandboxes, dir, stdin string, args ...string) (int, string, string) {
