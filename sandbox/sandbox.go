@@ -93,6 +93,21 @@ type Result struct {
 	DurationMS        float64           `json:"duration_ms"`
 	Error             string            `json:"error,omitempty"`
 	Files             workspace.Changes `json:"files"`
+	// Egress lists the connections the block tried to make through an
+	// allowed egress (none without one: the sandbox has no network).
+	Egress []Connection `json:"egress,omitempty"`
+}
+
+// Connection is one attempt of a block to reach the network through the
+// egress proxy, allowed or refused.
+type Connection struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Method   string `json:"method"` // CONNECT for TLS, else the HTTP method
+	Allowed  bool   `json:"allowed"`
+	Reason   string `json:"reason,omitempty"` // why it was refused or cut
+	BytesOut int64  `json:"bytes_out"`        // sent by the block
+	BytesIn  int64  `json:"bytes_in"`         // received by the block
 }
 
 // OK reports whether the block ran and exited 0.

@@ -24,6 +24,14 @@ type Config struct {
 	MaxOutput        int   // bytes kept of each of stdout and stderr
 	OutputLimit      int64 // a block is stopped past this much output
 	Runtime          string
+	// Egress lists what blocks may reach (egress.ParsePolicy: HOST,
+	// HOST:PORT, ADDRESS:PORT, presets such as pypi); none: no network at
+	// all. It needs an engine on this machine: the proxy's socket is
+	// mounted into the container.
+	Egress []string
+	// PipIndex is the package index pip uses inside the sandbox; its host
+	// must be in Egress.
+	PipIndex string
 }
 
 // Defaults returns the default configuration.

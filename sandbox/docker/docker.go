@@ -29,6 +29,7 @@ import (
 	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/egress"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 	"github.com/agentteam/agentteam/workspace"
 )
@@ -43,6 +44,8 @@ type Backend struct {
 	imageOnce sync.Once
 	imageEnv  []string
 	imageErr  error
+
+	egress egress.Policy // what blocks may reach; empty: nothing
 
 	runtimeOnce sync.Once
 	gvisor      bool // the runtime is gVisor's runsc (from its binary, not its registered name)
@@ -63,6 +66,12 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {
 		return nil, err
 	}
 	d := &Backend{cfg: cfg, log: slog.Default()}
+	if d.egress, err = egress.ParsePolicy(cfg.Egress); err != nil {
+		return nil, fmt.Errorf("%w: %w", sandbox.ErrConfig, err)
+	}
+	if cfg.PipIndex != "" && d.egress.Empty() {
+		return nil, fmt.Errorf("%w: a pip index needs an egress that allows its host", sandbox.ErrConfig)
+	}
 	for _, o := range opts {
 		o(d)
 	}
@@ -262,6 +271,7 @@ type box struct {
 	err    error // why the stream ended
 	stderr *tailBuffer
 	ready  protocol.Ready
+	egress *egressProxy // nil without egress
 }
 
 func (b *box) send(t protocol.Type, v any) error {
@@ -302,11 +312,22 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	if err != nil {
 		return nil, err
 	}
-	sp := newSpec(d.cfg, user, dir, labels, gvisor)
 	tok, err := protocol.NewToken()
 	if err != nil {
 		return nil, err
 	}
+	var ep *egressProxy
+	if !d.egress.Empty() {
+		if ep, err = startEgress(d.egress); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil && ep != nil {
+			ep.close()
+		}
+	}()
+	sp := newSpec(d.cfg, user, dir, ep.hostDir(), labels, gvisor)
 	// Create, attach and start on a context the caller cannot cancel: a
 	// request cut off mid-way can leave a created container whose id we
 	// never learn, or one that never starts and so never removes itself.
@@ -317,7 +338,7 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	if err != nil {
 		return nil, d.classify("create sandbox container", err)
 	}
-	b := &box{id: created.ID, tok: tok}
+	b := &box{id: created.ID, tok: tok, egress: ep}
 	defer func() { // b, not the named result, which a failing return sets to nil
 		if err != nil {
 			d.remove(b)
@@ -347,7 +368,11 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	if err := sp.verify(got, imageEnv); err != nil {
 		return nil, err
 	}
-	if err := b.send(protocol.TypeHello, protocol.Hello{Version: protocol.Version, MemoryLimit: d.cfg.Memory}); err != nil {
+	hello := protocol.Hello{Version: protocol.Version, MemoryLimit: d.cfg.Memory}
+	if ep != nil {
+		hello.Egress = &protocol.Egress{Listen: egressListen, Socket: egressSocket}
+	}
+	if err := b.send(protocol.TypeHello, hello); err != nil {
 		return nil, fmt.Errorf("greet sandbox runner: %w", err)
 	}
 	select {
@@ -424,6 +449,7 @@ func (d *Backend) remove(b *box) {
 	if b.conn != nil {
 		b.conn.Close()
 	}
+	defer b.egress.close() // after the container: nothing relays to it then
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := d.cli.ContainerRemove(ctx, b.id, container.RemoveOptions{Force: true, RemoveVolumes: true})

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -30,8 +31,13 @@ const sandboxUID = 10001
 
 const (
 	mountPoint = "/workspace"
-	hostname   = "sandbox"
-	runnerPath = "/usr/local/bin/agentteam-runner"
+	// egressMount holds the host proxy's socket, read-only; the runner
+	// relays egressListen on the container's loopback to it.
+	egressMount  = "/run/agentteam"
+	egressSocket = egressMount + "/egress.sock"
+	egressListen = "127.0.0.1:3128"
+	hostname     = "sandbox"
+	runnerPath   = "/usr/local/bin/agentteam-runner"
 )
 
 // spec is everything a sandbox container is created with.
@@ -55,7 +61,9 @@ const (
 
 // newSpec returns the hardened container for one session. Nothing here is
 // optional: verify checks each setting on the created container.
-func newSpec(cfg Config, user, workspaceDir string, labels map[string]string, gvisor bool) spec {
+// egressDir, when set, is the host directory of the session's egress
+// proxy socket.
+func newSpec(cfg Config, user, workspaceDir, egressDir string, labels map[string]string, gvisor bool) spec {
 	f := false
 	pids, memory := cfg.Pids, cfg.Memory
 	ulimits := []*units.Ulimit{
@@ -86,6 +94,30 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string, gv
 		"OPENBLAS_NUM_THREADS=" + threads,
 		"MKL_NUM_THREADS=" + threads,
 		"NUMEXPR_NUM_THREADS=" + threads,
+		// pip installs for the sandbox user, under HOME (/tmp, gone with
+		// the session); Debian's marker of a system-managed Python is
+		// about the image's own packages, which stay read-only anyway.
+		"PIP_USER=1",
+		"PIP_BREAK_SYSTEM_PACKAGES=1",
+		"PIP_DISABLE_PIP_VERSION_CHECK=1",
+		"PIP_NO_INPUT=1",
+	}
+	mounts := []mount.Mount{{Type: mount.TypeBind, Source: workspaceDir, Target: mountPoint}}
+	if egressDir != "" {
+		proxy := "http://" + egressListen
+		env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy,
+			"AGENTTEAM_EGRESS=1")
+		if cfg.PipIndex != "" {
+			env = append(env, "PIP_INDEX_URL="+cfg.PipIndex)
+			if u, err := url.Parse(cfg.PipIndex); err == nil && u.Scheme == "http" {
+				env = append(env, "PIP_TRUSTED_HOST="+u.Hostname())
+			}
+		}
+		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: egressDir, Target: egressMount, ReadOnly: true})
+	} else {
+		// No network: pip fails at once (the image's pip says how to
+		// allow it) instead of retrying for seconds.
+		env = append(env, "PIP_RETRIES=0", "PIP_TIMEOUT=1")
 	}
 	tmpfs := fmt.Sprintf("rw,nosuid,nodev,size=%d,mode=1777", cfg.TmpBytes)
 	return spec{
@@ -131,11 +163,7 @@ func newSpec(cfg Config, user, workspaceDir string, labels map[string]string, gv
 			// memory bomb, not the runner, is the OOM killer's choice.
 			OomScoreAdj: 500,
 			Runtime:     cfg.Runtime,
-			Mounts: []mount.Mount{{
-				Type:   mount.TypeBind,
-				Source: workspaceDir,
-				Target: mountPoint,
-			}},
+			Mounts:      mounts,
 			Resources: container.Resources{
 				Memory:     memory,
 				MemorySwap: memory,
@@ -204,10 +232,11 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 	check(c.Hostname == hostname, "hostname is %q", c.Hostname)
 	check(len(c.Volumes) == 0, "the image declares volumes: %v", c.Volumes)
 
-	check(len(got.Mounts) == 1, "%d mounts, want only the workspace", len(got.Mounts))
+	check(len(got.Mounts) == len(want.Mounts), "%d mounts, want only the workspace (and the egress socket's directory)", len(got.Mounts))
 	for _, m := range got.Mounts {
-		check(m.Destination == mountPoint && m.Type == mount.TypeBind && filepath.Clean(m.Source) == filepath.Clean(want.Mounts[0].Source),
-			"unexpected mount %s at %s", m.Type, m.Destination)
+		i := slices.IndexFunc(want.Mounts, func(w mount.Mount) bool { return w.Target == m.Destination })
+		check(i >= 0 && m.Type == mount.TypeBind && filepath.Clean(m.Source) == filepath.Clean(want.Mounts[i].Source) &&
+			m.RW == !want.Mounts[i].ReadOnly, "unexpected mount %s at %s", m.Type, m.Destination)
 	}
 
 	allowed := make(map[string]bool, len(s.config.Env)+len(imageEnv))
@@ -302,7 +331,7 @@ func isRoot(user string) bool {
 // for the engine's default profile.
 func RunArgs(cfg Config, workspaceDir, seccompFile string) []string {
 	cfg, _ = cfg.WithDefaults()
-	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, nil, isGVisor(cfg.Runtime, ""))
+	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, "", nil, isGVisor(cfg.Runtime, ""))
 	h, c := sp.host, sp.config
 	args := []string{"run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"--read-only", "--tmpfs", "/tmp:" + h.Tmpfs["/tmp"], "--pids-limit", strconv.FormatInt(*h.PidsLimit, 10),

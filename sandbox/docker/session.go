@@ -95,6 +95,7 @@ func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 		MaxOutput:   cfg.MaxOutput,
 		OutputLimit: cfg.OutputLimit,
 	}
+	s.box.egress.take() // what an earlier block's leftovers did is not this block's
 	start := time.Now()
 	if err := s.box.send(protocol.TypeRun, req); err != nil {
 		s.discard()
@@ -108,6 +109,9 @@ func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 	if out != nil {
 		s.fill(&res, out)
 		res.Duration = time.Duration(out.DurationNS)
+	}
+	if s.box != nil {
+		res.Egress = s.box.egress.take()
 	}
 	res.DurationMS = float64(res.Duration.Microseconds()) / 1000
 

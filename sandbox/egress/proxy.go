@@ -13,18 +13,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // Attempt is one connection a block tried to make through the proxy.
-type Attempt struct {
-	Host     string `json:"host"`
-	Port     int    `json:"port"`
-	Method   string `json:"method"` // CONNECT for TLS, else the HTTP method
-	Allowed  bool   `json:"allowed"`
-	Reason   string `json:"reason,omitempty"` // why it was refused or cut
-	BytesOut int64  `json:"bytes_out"`        // from the block
-	BytesIn  int64  `json:"bytes_in"`         // to the block
-}
+type Attempt = sandbox.Connection
 
 // Limits bound what one block may do through the proxy.
 type Limits struct {

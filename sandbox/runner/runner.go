@@ -39,9 +39,10 @@ const tmpSkel = "/etc/agentteam/tmp-skel"
 
 // interpreters maps a language to the command that runs a script path.
 var interpreters = map[string]string{
-	"python": "python3",
-	"sh":     "sh",
-	"bash":   "bash",
+	"python":     "python3",
+	"sh":         "sh",
+	"bash":       "bash",
+	"javascript": "node",
 }
 
 // Serve runs the runner's loop until in ends. It returns nil on a clean end.

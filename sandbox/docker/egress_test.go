@@ -1,0 +1,102 @@
+package docker
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/agentteam/agentteam/sandbox"
+)
+
+// wheel builds a pure-Python wheel of a module that prints its name.
+func wheel(t *testing.T, name, version string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	z := zip.NewWriter(&buf)
+	dist := fmt.Sprintf("%s-%s.dist-info", name, version)
+	files := map[string]string{
+		name + "/__init__.py":  "GREETING = 'hello from " + name + "'\n",
+		dist + "/METADATA":     fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", name, version),
+		dist + "/WHEEL":        "Wheel-Version: 1.0\nGenerator: agentteam-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+		dist + "/top_level.txt": name + "\n",
+	}
+	var record strings.Builder
+	for _, path := range []string{name + "/__init__.py", dist + "/METADATA", dist + "/WHEEL", dist + "/top_level.txt"} {
+		w, err := z.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, files[path])
+		sum := sha256.Sum256([]byte(files[path]))
+		fmt.Fprintf(&record, "%s,sha256=%s,%d\n", path, base64.RawURLEncoding.EncodeToString(sum[:]), len(files[path]))
+	}
+	record.WriteString(dist + "/RECORD,,\n")
+	w, _ := z.Create(dist + "/RECORD")
+	io.WriteString(w, record.String())
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestEgressPipInstall: with --egress naming a package index served on
+// the host's loopback, pip installs from it and the next block imports the
+// package; a connection to another port of the same address is refused
+// and recorded; without egress, pip says how to allow one, at once.
+func TestEgressPipInstall(t *testing.T) {
+	whl := wheel(t, "agentteam_hello", "0.1")
+	sum := sha256.Sum256(whl)
+	file := "agentteam_hello-0.1-py3-none-any.whl"
+	mux := http.NewServeMux()
+	mux.HandleFunc("/simple/agentteam-hello/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<html><body><a href="/files/%s#sha256=%s">%s</a></body></html>`, file, hex.EncodeToString(sum[:]), file)
+	})
+	mux.HandleFunc("/files/"+file, func(w http.ResponseWriter, r *http.Request) { w.Write(whl) })
+	index := httptest.NewServer(mux)
+	defer index.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "leaked") }))
+	defer other.Close()
+	indexAddr := strings.TrimPrefix(index.URL, "http://")
+
+	cfg := testConfig()
+	cfg.Timeout = 60e9
+	cfg.Egress = []string{indexAddr}
+	cfg.PipIndex = index.URL + "/simple/"
+	s, _ := newTestSession(t, newTestDocker(t, cfg))
+	res := run(t, s, sandbox.Sh, "pip install agentteam-hello 2>&1 | tail -3")
+	if !res.OK() {
+		t.Fatalf("pip install: %+v", res)
+	}
+	res = run(t, s, sandbox.Python, "import agentteam_hello\nprint(agentteam_hello.GREETING)")
+	if !res.OK() || res.Stdout != "hello from agentteam_hello\n" {
+		t.Fatalf("import after install: %+v", res)
+	}
+	if len(res.Egress) != 0 {
+		t.Errorf("a block that made no connection has egress records: %+v", res.Egress)
+	}
+	_, otherPort, _ := net.SplitHostPort(strings.TrimPrefix(other.URL, "http://"))
+	res = run(t, s, sandbox.Python, "import urllib.request\ntry:\n    print(urllib.request.urlopen('"+other.URL+"', timeout=10).read())\nexcept Exception as e:\n    print('refused', e)")
+	if strings.Contains(res.Stdout, "leaked") || !strings.Contains(res.Stdout, "refused") {
+		t.Fatalf("another port was reached: %+v", res)
+	}
+	if len(res.Egress) != 1 || res.Egress[0].Allowed || fmt.Sprint(res.Egress[0].Port) != otherPort ||
+		!strings.Contains(res.Egress[0].Reason, "not in the allowlist") {
+		t.Fatalf("egress record of the refused connection: %+v", res.Egress)
+	}
+
+	// No egress: pip fails at once and says how to allow one.
+	plain, _ := newTestSession(t, newTestDocker(t, testConfig()))
+	res = run(t, plain, sandbox.Sh, "pip install agentteam-hello")
+	if res.OK() || !strings.Contains(res.Stderr, "--egress pypi") || res.Duration > 5e9 {
+		t.Fatalf("pip without egress: %+v", res)
+	}
+}
