@@ -24,9 +24,9 @@ func wheel(t *testing.T, name, version string) []byte {
 	z := zip.NewWriter(&buf)
 	dist := fmt.Sprintf("%s-%s.dist-info", name, version)
 	files := map[string]string{
-		name + "/__init__.py":  "GREETING = 'hello from " + name + "'\n",
-		dist + "/METADATA":     fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", name, version),
-		dist + "/WHEEL":        "Wheel-Version: 1.0\nGenerator: agentteam-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+		name + "/__init__.py":   "GREETING = 'hello from " + name + "'\n",
+		dist + "/METADATA":      fmt.Sprintf("Metadata-Version: 2.1\nName: %s\nVersion: %s\n", name, version),
+		dist + "/WHEEL":         "Wheel-Version: 1.0\nGenerator: agentteam-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
 		dist + "/top_level.txt": name + "\n",
 	}
 	var record strings.Builder

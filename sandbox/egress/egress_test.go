@@ -103,7 +103,9 @@ func TestProxy(t *testing.T) {
 	defer other.Close()
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "secure") }))
 	defer tlsSrv.Close()
-	hp := func(s *httptest.Server) string { return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://") }
+	hp := func(s *httptest.Server) string {
+		return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://")
+	}
 
 	// "internal.test" resolves to loopback: a name rule never reaches it.
 	policy, err := ParsePolicy([]string{hp(allowed), hp(tlsSrv), "internal.test:" + strings.Split(hp(other), ":")[1]})
