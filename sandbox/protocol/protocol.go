@@ -133,6 +133,10 @@ type Run struct {
 	// Filename, when set, is a local name (already validated by the host)
 	// under the workspace where the code is saved and run from.
 	Filename string `json:"filename,omitempty"`
+	// SaveOnly saves the code under Filename and runs nothing: a block in
+	// a language the sandbox does not run (html, json, ...) that names its
+	// file. Language is then only a label.
+	SaveOnly bool `json:"save_only,omitempty"`
 	// TimeoutMS bounds the block's wall-clock time inside the container.
 	TimeoutMS int64 `json:"timeout_ms"`
 	// MaxOutput is the bytes kept of each stream (head and tail halves).

@@ -137,7 +137,7 @@ func Serve(in io.Reader, out io.Writer) error {
 		if err := s.send(protocol.TypeResult, res); err != nil {
 			return err
 		}
-		if res.Leftover == 0 && res.IPCLeft == 0 {
+		if s.warm == nil && res.Leftover == 0 && res.IPCLeft == 0 { // a saved block used none
 			s.warm, _ = startWarmPython()
 		}
 	}
@@ -231,6 +231,19 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	res := protocol.Result{ID: req.ID, ExitCode: -1}
 	fail := func(format string, args ...any) protocol.Result {
 		res.Error = fmt.Sprintf(format, args...)
+		res.DurationNS = time.Since(start).Nanoseconds()
+		return res
+	}
+	if req.SaveOnly {
+		// Written as the sandbox user, like any file a block makes; the
+		// host has checked the name is local.
+		if req.Filename == "" {
+			return fail("a block to save needs a file name")
+		}
+		if _, _, err := placeScript(req); err != nil {
+			return fail("%v", err)
+		}
+		res.ExitCode = 0
 		res.DurationNS = time.Since(start).Nanoseconds()
 		return res
 	}
