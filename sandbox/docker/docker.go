@@ -378,7 +378,7 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	select {
 	case f, ok := <-b.frames:
 		if !ok {
-			return nil, fmt.Errorf("start sandbox runner: %v (runner said: %q)", b.streamErr(), b.stderr.String())
+			return nil, fmt.Errorf("start sandbox runner: %v (runner said: %q)", b.streamErr(), firstLine(b.stderr.String()))
 		}
 		if f.Type != protocol.TypeReady {
 			return nil, fmt.Errorf("start sandbox runner: %w: first frame of type %d", protocol.ErrCorrupt, f.Type)
@@ -389,7 +389,7 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("start sandbox runner: %w", ctx.Err())
 	case <-time.After(30 * time.Second):
-		return nil, fmt.Errorf("start sandbox runner: no answer in 30s (runner said: %q)", b.stderr.String())
+		return nil, fmt.Errorf("start sandbox runner: no answer in 30s (runner said: %q)", firstLine(b.stderr.String()))
 	}
 	if err := verifyReady(b.ready, gvisor); err != nil {
 		return nil, err
@@ -509,4 +509,18 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// firstLine is the first non-blank line of what a dying runner printed, at
+// most 200 bytes: the reason, not a Go stack trace of 4 KB.
+func firstLine(s string) string {
+	for line := range strings.Lines(s) {
+		if line = strings.TrimSpace(line); line != "" {
+			if len(line) > 200 {
+				line = line[:200] + "…"
+			}
+			return line
+		}
+	}
+	return ""
 }

@@ -84,3 +84,13 @@ func TestSSHEngineError(t *testing.T) {
 		t.Fatalf("error %v is not sandbox.ErrEngineUnavailable", err)
 	}
 }
+
+func TestFirstLine(t *testing.T) {
+	trace := "\n\nruntime: failed to create new OS thread (have 11 already; errno=11)\nruntime: may need to increase max user processes (ulimit -u)\nfatal error: newosproc\n\ngoroutine 1 [running]:\n" + strings.Repeat("x", 4096)
+	if got := firstLine(trace); got != "runtime: failed to create new OS thread (have 11 already; errno=11)" {
+		t.Fatalf("firstLine = %q", got)
+	}
+	if got := firstLine(strings.Repeat("y", 500)); len(got) > 204 {
+		t.Fatalf("not capped: %d bytes", len(got))
+	}
+}

@@ -54,7 +54,11 @@ type spec struct {
 // process count by RLIMIT_NPROC (which gVisor's kernel counts per sandbox,
 // where Linux counts it per uid host-wide), memory by the runner's guard.
 const (
-	gvisorPids        = 512
+	gvisorPids = 512
+	// runnerPids is the runner's own share of the pids limit under runc:
+	// its Go threads (8 held in reserve so that it keeps working through a
+	// fork bomb) and the waiting interpreter. The block gets cfg.Pids.
+	runnerPids        = 24
 	gvisorMemoryShare = 2         // a half more of the block's memory
 	gvisorMemoryBase  = 128 << 20 // and this much
 )
@@ -72,9 +76,11 @@ func newSpec(cfg Config, user, workspaceDir, egressDir string, labels map[string
 		{Name: "core", Soft: 0, Hard: 0},
 	}
 	if gvisor {
-		pids += gvisorPids
+		pids += gvisorPids // the block's own count is RLIMIT_NPROC there
 		memory += memory/gvisorMemoryShare + gvisorMemoryBase
 		ulimits = append(ulimits, &units.Ulimit{Name: "nproc", Soft: cfg.Pids, Hard: cfg.Pids})
+	} else {
+		pids += runnerPids
 	}
 	threads := strconv.Itoa(cfg.threads())
 	env := []string{

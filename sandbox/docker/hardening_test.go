@@ -24,7 +24,7 @@ func TestContainerIsHardened(t *testing.T) {
 	d := newTestDocker(t, cfg)
 	s, dir := newTestSession(t, d)
 	gvisor := d.GVisor()
-	pids, memory := int64(64), int64(256<<20)
+	pids, memory := int64(64+runnerPids), int64(256<<20)
 	if gvisor {
 		pids, memory = 64+gvisorPids, memory+memory/gvisorMemoryShare+gvisorMemoryBase
 	}
@@ -308,4 +308,22 @@ func TestVerifyReadyFailsClosed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPidsBoundTheBlock: --pids N is the block's own allowance: the
+// runner's reserved threads do not eat it (12 let 11 background sleeps
+// and their shell run; it used to take 32), and a fork past it fails.
+func TestPidsBoundTheBlock(t *testing.T) {
+	cfg := testConfig()
+	cfg.Pids = 12
+	s, _ := newTestSession(t, newTestDocker(t, cfg))
+	res := run(t, s, sandbox.Sh, "for i in $(seq 11); do sleep 1 & done; wait; echo done")
+	if !res.OK() || res.Stdout != "done\n" {
+		t.Fatalf("11 sleeps under --pids 12: %+v", res)
+	}
+	res = run(t, s, sandbox.Sh, "for i in $(seq 40); do sleep 1 & done; wait; echo done")
+	if !strings.Contains(strings.ToLower(res.Stderr), "fork") {
+		t.Fatalf("40 sleeps under --pids 12 all ran: %+v", res)
+	}
+	assertAlive(t, s)
 }
