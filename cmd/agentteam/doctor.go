@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -125,7 +124,7 @@ func (opts *DoctorOptions) modelCheck(ctx context.Context) docker.Check {
 	}
 	c.OK = true
 	c.Detail = fmt.Sprintf("%s answers with %d model(s)", server.Endpoint(), len(names))
-	coder := cmp.Or(st.get("AGENTTEAM_CODER_MODEL"), DefaultModel)
+	coder, _ := st.agentModels(settingFlags{})
 	if len(names) > 0 && !slices.Contains(names, coder) {
 		c.Detail += fmt.Sprintf("; the coder's model %q is not among them (fine for Azure deployments and some proxies)", coder)
 	}
