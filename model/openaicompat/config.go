@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 )
 
 // Providers are presets: each only sets a base URL and whether a key is
-// needed. Any other OpenAI-compatible server works with OPENAI_BASE_URL.
+// needed. Any other OpenAI-compatible server works with Config.BaseURL.
 var providers = map[string]struct {
 	baseURL  string
 	needsKey bool
@@ -38,7 +37,7 @@ func Providers() []string {
 	return names
 }
 
-// DefaultAzureAPIVersion is used when AZURE_OPENAI_API_VERSION is unset.
+// DefaultAzureAPIVersion is used when Config.AzureAPIVersion is empty.
 const DefaultAzureAPIVersion = "2024-10-21"
 
 // MaxTokensField names the JSON field that carries model.Request.MaxTokens.
@@ -80,71 +79,6 @@ type Config struct {
 	// MaxTokensField is the field that bounds a reply (default
 	// MaxTokensAuto, see MaxTokensField).
 	MaxTokensField MaxTokensField
-}
-
-// FromEnv reads a configuration from environment variables (get is
-// os.Getenv, or a lookup that also consults .env):
-//
-//	AGENTTEAM_PROVIDER        openai, azure, ollama, vllm, llamacpp, lmstudio, openrouter
-//	OPENAI_API_KEY            the key (none for a local server)
-//	OPENAI_BASE_URL           any OpenAI-compatible endpoint, e.g. http://gpu-box:8000/v1
-//	AZURE_OPENAI_ENDPOINT     https://NAME.openai.azure.com
-//	AZURE_OPENAI_API_KEY      the Azure key
-//	AZURE_OPENAI_API_VERSION  default 2024-10-21
-//	AZURE_OPENAI_DEPLOYMENTS  model=deployment pairs, comma-separated
-//	AGENTTEAM_MODEL_RETRIES   tries in all per call (default 4)
-//	AGENTTEAM_MODEL_HEADER_TIMEOUT, AGENTTEAM_MODEL_IDLE_TIMEOUT  Go durations
-//	AGENTTEAM_MAX_TOKENS_FIELD  auto (default), max_tokens or max_completion_tokens
-func FromEnv(get func(string) string) (Config, error) {
-	c := Config{
-		Provider:        strings.ToLower(strings.TrimSpace(get("AGENTTEAM_PROVIDER"))),
-		BaseURL:         strings.TrimSpace(get("OPENAI_BASE_URL")),
-		APIKey:          strings.TrimSpace(get("OPENAI_API_KEY")),
-		AzureEndpoint:   strings.TrimSpace(get("AZURE_OPENAI_ENDPOINT")),
-		AzureAPIVersion: strings.TrimSpace(get("AZURE_OPENAI_API_VERSION")),
-	}
-	if c.Provider == "" && c.AzureEndpoint != "" {
-		c.Provider = "azure"
-	}
-	if c.Provider == "azure" {
-		if k := strings.TrimSpace(get("AZURE_OPENAI_API_KEY")); k != "" {
-			c.APIKey = k
-		}
-	}
-	if v := get("AZURE_OPENAI_DEPLOYMENTS"); v != "" {
-		c.Deployments = map[string]string{}
-		for _, pair := range strings.Split(v, ",") {
-			m, d, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok || m == "" || d == "" {
-				return c, fmt.Errorf("AZURE_OPENAI_DEPLOYMENTS: %q is not model=deployment", pair)
-			}
-			c.Deployments[strings.TrimSpace(m)] = strings.TrimSpace(d)
-		}
-	}
-	if v := get("AGENTTEAM_MODEL_RETRIES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 20 {
-			return c, fmt.Errorf("AGENTTEAM_MODEL_RETRIES: %q is not a count from 1 to 20", v)
-		}
-		c.Retry.MaxAttempts = n
-	}
-	switch v := strings.ToLower(strings.TrimSpace(get("AGENTTEAM_MAX_TOKENS_FIELD"))); MaxTokensField(v) {
-	case "", "auto":
-	case MaxTokensLegacy, MaxCompletionTokens:
-		c.MaxTokensField = MaxTokensField(v)
-	default:
-		return c, fmt.Errorf("AGENTTEAM_MAX_TOKENS_FIELD: %q is not auto, max_tokens or max_completion_tokens", v)
-	}
-	for key, dst := range map[string]*time.Duration{"AGENTTEAM_MODEL_HEADER_TIMEOUT": &c.HeaderTimeout, "AGENTTEAM_MODEL_IDLE_TIMEOUT": &c.IdleTimeout} {
-		if v := get(key); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return c, fmt.Errorf("%s: %q is not a positive duration", key, v)
-			}
-			*dst = d
-		}
-	}
-	return c, nil
 }
 
 // resolve fills defaults and checks the configuration. Errors never show
