@@ -41,15 +41,11 @@ func (f *modelFlags) models(fac *Factory, st settings, log *slog.Logger) (modelS
 	if err := st.resolve(&c, f.flags, backendSettings()...); err != nil {
 		return modelSettings{}, usageError("%v", err)
 	}
-	cfg, _ := c.modelConfig()
+	cfg, keyEnv := c.modelConfig()
 	ms := modelSettings{temperature: c.temperature, maxTokens: c.maxTokens}
 	var err error
-	ms.backend, err = fac.NewModel(cfg, log)
-	if err != nil {
-		if model.KindOf(err) != "" {
-			return ms, err // no key: a model error, exit 1
-		}
-		return ms, usageError("model configuration: %v", err)
+	if ms.backend, err = fac.NewModel(cfg, log); err != nil {
+		return ms, modelConfigError(err, cfg, keyEnv)
 	}
 	return ms, nil
 }

@@ -98,15 +98,18 @@ func TestModelSettings(t *testing.T) {
 		wantErr []string
 		check   func(t *testing.T, c openaicompat.Config)
 	}{
-		{name: "openai needs a key", code: ExitFailure, wantErr: []string{"no API key for openai: set OPENAI_API_KEY"}},
+		{name: "openai needs a key", code: ExitFailure,
+			wantErr: []string{"model authentication: no API key for openai: set OPENAI_API_KEY, or use a local server (--provider llamacpp|lmstudio|ollama|vllm, or OPENAI_BASE_URL)\n"}},
+		{name: "an Azure endpoint in the base URL", env: map[string]string{"AGENTTEAM_PROVIDER": "azure", "OPENAI_BASE_URL": "x.openai.azure.com", "AZURE_OPENAI_API_KEY": "k"},
+			code: ExitUsage, wantErr: []string{"not an http(s) URL; set AZURE_OPENAI_ENDPOINT"}},
 		{name: "azure needs an endpoint", env: map[string]string{"AGENTTEAM_PROVIDER": "azure", "AZURE_OPENAI_API_KEY": "k"},
-			code: ExitUsage, wantErr: []string{"AZURE_OPENAI_ENDPOINT"}},
+			code: ExitUsage, wantErr: []string{"azure needs an endpoint (https://NAME.openai.azure.com); set AZURE_OPENAI_ENDPOINT"}},
 		{name: "azure needs its key", env: map[string]string{"AZURE_OPENAI_ENDPOINT": "https://x.openai.azure.com"},
 			code: ExitFailure, wantErr: []string{"no API key for azure: set AZURE_OPENAI_API_KEY"}},
-		{name: "unknown provider", env: map[string]string{"AGENTTEAM_PROVIDER": "skynet"}, code: ExitUsage, wantErr: []string{`unknown provider "skynet"`}},
+		{name: "unknown provider", env: map[string]string{"AGENTTEAM_PROVIDER": "skynet"}, code: ExitUsage, wantErr: []string{`unknown provider "skynet"`, "--provider or AGENTTEAM_PROVIDER"}},
 		{name: "bad deployments", env: map[string]string{"AZURE_OPENAI_DEPLOYMENTS": "gpt-4o"},
 			code: ExitUsage, wantErr: []string{`invalid Azure deployments "gpt-4o" (AZURE_OPENAI_DEPLOYMENTS): "gpt-4o" is not model=deployment`}},
-		{name: "bad base url", env: map[string]string{"OPENAI_BASE_URL": "localhost:8000"}, code: ExitUsage, wantErr: []string{"not an http(s) URL"}},
+		{name: "bad base url", env: map[string]string{"OPENAI_BASE_URL": "localhost:8000"}, code: ExitUsage, wantErr: []string{"not an http(s) URL; check --base-url or OPENAI_BASE_URL"}},
 		{name: "credentials in the url are not shown", env: map[string]string{"OPENAI_BASE_URL": "ftp://user:hunter2@host/v1"},
 			code: ExitUsage, wantErr: []string{"[redacted]"}},
 		{name: "bad max tokens field", env: map[string]string{"AGENTTEAM_MAX_TOKENS_FIELD": "n_predict"},

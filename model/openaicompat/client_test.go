@@ -366,7 +366,7 @@ func TestErrorKinds(t *testing.T) {
 		says string
 	}{
 		{"wrong key", Config{APIKey: secret}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 401, Code: "invalid_api_key",
-			Message: "Incorrect API key provided: " + secret + "."}}, model.KindAuth, "OPENAI_API_KEY"},
+			Message: "Incorrect API key provided: " + secret + "."}}, model.KindAuth, "Incorrect API key provided"},
 		{"unknown model", Config{}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 404, Code: "model_not_found", Message: "The model `gpt-9` does not exist"}},
 			model.KindModelNotFound, "gpt-9"},
 		{"context too long", Config{}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 400, Code: "context_length_exceeded",

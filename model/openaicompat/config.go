@@ -1,7 +1,6 @@
 package openaicompat
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -35,6 +34,11 @@ func Providers() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// LocalProviders lists the presets of servers that need no key.
+func LocalProviders() []string {
+	return slices.DeleteFunc(Providers(), func(p string) bool { return providers[p].needsKey })
 }
 
 // DefaultAzureAPIVersion is used when Config.AzureAPIVersion is empty.
@@ -81,8 +85,19 @@ type Config struct {
 	MaxTokensField MaxTokensField
 }
 
-// resolve fills defaults and checks the configuration. Errors never show
-// the key.
+// ConfigError is a Config that New refuses. Field names the Config field
+// at fault, so that a caller can say which of its own settings to change;
+// the message says what is wrong in this package's terms.
+type ConfigError struct {
+	Field   string // Provider, BaseURL, AzureEndpoint, APIKey or MaxTokensField
+	Message string
+}
+
+func (e *ConfigError) Error() string { return e.Message }
+
+// resolve fills defaults and checks the configuration. A refusal is a
+// *ConfigError, or for a missing key a model.Error of kind KindAuth
+// wrapping one. Errors never show the key.
 func (c Config) resolve() (Config, error) {
 	if c.Provider == "" {
 		c.Provider = "openai"
@@ -92,14 +107,15 @@ func (c Config) resolve() (Config, error) {
 	}
 	preset, ok := providers[c.Provider]
 	if !ok {
-		return c, fmt.Errorf("unknown provider %q (choose one of %s, or set OPENAI_BASE_URL)", c.Provider, strings.Join(Providers(), ", "))
+		return c, &ConfigError{Field: "Provider", Message: fmt.Sprintf("unknown provider %q (presets: %s; any other server by its base URL)",
+			c.Provider, strings.Join(Providers(), ", "))}
 	}
 	if c.Provider == "azure" {
 		if c.AzureEndpoint == "" {
 			c.AzureEndpoint = c.BaseURL
 		}
 		if c.AzureEndpoint == "" {
-			return c, errors.New("azure needs AZURE_OPENAI_ENDPOINT (https://NAME.openai.azure.com)")
+			return c, &ConfigError{Field: "AzureEndpoint", Message: "azure needs an endpoint (https://NAME.openai.azure.com)"}
 		}
 		if c.AzureAPIVersion == "" {
 			c.AzureAPIVersion = DefaultAzureAPIVersion
@@ -110,24 +126,25 @@ func (c Config) resolve() (Config, error) {
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, fmt.Errorf("base URL %q is not an http(s) URL", redactURL(c.BaseURL))
+		field := "BaseURL"
+		if c.Provider == "azure" {
+			field = "AzureEndpoint"
+		}
+		return c, &ConfigError{Field: field, Message: fmt.Sprintf("base URL %q is not an http(s) URL", redactURL(c.BaseURL))}
 	}
 	// A key is needed by OpenAI's own service, Azure and OpenRouter; a
 	// local server (any base URL of the user's) works without one.
 	needsKey := preset.needsKey && (c.Provider == "azure" || c.BaseURL == preset.baseURL)
 	if needsKey && c.APIKey == "" {
-		env := "OPENAI_API_KEY"
-		if c.Provider == "azure" {
-			env = "AZURE_OPENAI_API_KEY"
-		}
-		return c, &model.Error{Kind: model.KindAuth, Message: fmt.Sprintf(
-			"no API key for %s: set %s, or use a local server (--provider %s, or OPENAI_BASE_URL)",
-			c.Provider, env, strings.Join(slices.DeleteFunc(Providers(), func(p string) bool { return providers[p].needsKey }), "|"))}
+		msg := fmt.Sprintf("no API key for %s (a local server needs none: presets %s, or a base URL of its own)",
+			c.Provider, strings.Join(LocalProviders(), "|"))
+		return c, &model.Error{Kind: model.KindAuth, Message: msg, Err: &ConfigError{Field: "APIKey", Message: msg}}
 	}
 	switch c.MaxTokensField {
 	case MaxTokensAuto, MaxTokensLegacy, MaxCompletionTokens:
 	default:
-		return c, fmt.Errorf("max tokens field %q is not %s or %s (empty: auto)", c.MaxTokensField, MaxTokensLegacy, MaxCompletionTokens)
+		return c, &ConfigError{Field: "MaxTokensField", Message: fmt.Sprintf("max tokens field %q is not %s or %s (empty: auto)",
+			c.MaxTokensField, MaxTokensLegacy, MaxCompletionTokens)}
 	}
 	if c.HeaderTimeout <= 0 {
 		c.HeaderTimeout = 10 * time.Minute

@@ -1,6 +1,7 @@
 package openaicompat
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,8 @@ func TestConfig(t *testing.T) {
 		wantErr string
 		check   func(t *testing.T, c *Client)
 	}{
-		{name: "openai needs a key", cfg: Config{}, wantErr: "no API key for openai"},
-		{name: "azure needs an endpoint", cfg: Config{Provider: "azure", APIKey: "k"}, wantErr: "azure needs"},
+		{name: "openai needs a key", cfg: Config{}, wantErr: "no API key for openai (a local server needs none: presets llamacpp|lmstudio|ollama|vllm"},
+		{name: "azure needs an endpoint", cfg: Config{Provider: "azure", APIKey: "k"}, wantErr: "azure needs an endpoint"},
 		{name: "azure needs its key", cfg: Config{AzureEndpoint: "https://x.openai.azure.com"}, wantErr: "no API key for azure"},
 		{name: "unknown provider", cfg: Config{Provider: "skynet"}, wantErr: `unknown provider "skynet"`},
 		{name: "bad base url", cfg: Config{BaseURL: "localhost:8000"}, wantErr: "not an http(s) URL"},
@@ -75,8 +76,13 @@ func TestConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New(tc.cfg)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "hunter2") {
-					t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+				var ce *ConfigError
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "hunter2") || !errors.As(err, &ce) {
+					t.Fatalf("error %v, want a ConfigError containing %q", err, tc.wantErr)
+				}
+				// The package's words: no variable or flag of a program's.
+				if strings.Contains(err.Error(), "OPENAI_") || strings.Contains(err.Error(), "--") {
+					t.Errorf("error %q names a setting of the CLI's", err)
 				}
 				return
 			}
