@@ -53,6 +53,9 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 		return err
 	}
 	checks := docker.Doctor(ctx, cfg, engineOptions(st)...)
+	for i := range checks {
+		checks[i] = doctorFix(checks[i])
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

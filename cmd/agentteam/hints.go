@@ -8,6 +8,8 @@ import (
 
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/openaicompat"
+	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
 // The libraries say what is wrong in their own terms; what to do about it
@@ -26,7 +28,41 @@ func fixFor(err error) string {
 	case model.KindNetwork:
 		return "; check OPENAI_BASE_URL or --base-url"
 	}
+	switch {
+	case errors.Is(err, sandbox.ErrImageMissing):
+		return "; build it with 'make image' (or set AGENTTEAM_IMAGE)"
+	case errors.Is(err, sandbox.ErrRuntimeMissing):
+		return " or drop --runtime"
+	case errors.Is(err, sandbox.ErrRuntimeFailed) && strings.Contains(err.Error(), "runsc"):
+		return "; 'make runsc' builds a current one"
+	}
 	return ""
+}
+
+// doctorFix is a doctor check with its fix, and the runtimes line, in the
+// CLI's terms.
+func doctorFix(c docker.Check) docker.Check {
+	if c.Name == "runtimes" && c.OK && strings.HasSuffix(c.Detail, docker.RunscAvailable) {
+		c.Detail += ": --runtime runsc"
+	}
+	if c.OK || c.Fix == "" {
+		return c
+	}
+	switch c.Name {
+	case "configuration":
+		c.Fix = "correct the flag or AGENTTEAM_* variable it names"
+	case "docker engine":
+		c.Fix += "; check DOCKER_HOST"
+	case "sandbox image":
+		c.Fix = "build it: make image (offline, from Debian packages), or set AGENTTEAM_IMAGE"
+	case "runtimes":
+		c.Fix = strings.Replace(c.Fix, "configure no runtime", "unset AGENTTEAM_RUNTIME", 1)
+	case "hardening":
+		c.Fix = strings.Replace(c.Fix, "the configured runtime", "--runtime / AGENTTEAM_RUNTIME", 1)
+	case "leftovers":
+		c.Fix = "agentteam cleanup"
+	}
+	return c
 }
 
 // withFix is err's message with the CLI's how-to-fix.
