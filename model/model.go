@@ -106,15 +106,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
+	// What the kind means, in the model's terms; a program adds which of
+	// its settings to change.
 	hint := map[Kind]string{
-		KindAuth:          " (check OPENAI_API_KEY or AZURE_OPENAI_API_KEY)",
 		KindModelNotFound: " (check the model or deployment name)",
 		KindQuota:         " (the account's quota or credit is used up)",
-		KindNetwork:       " (is the server running and reachable? check OPENAI_BASE_URL)",
+		KindNetwork:       " (is the server running and reachable?)",
 	}[e.Kind]
-	if strings.Contains(e.Message, "OPENAI_") {
-		hint = "" // the message already says which setting
-	}
 	if e.Status != 0 {
 		return fmt.Sprintf("model %s (HTTP %d): %s%s", e.Kind, e.Status, e.Message, hint)
 	}

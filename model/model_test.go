@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 )
 
@@ -44,8 +43,12 @@ func TestKindOf(t *testing.T) {
 
 func TestErrorMessage(t *testing.T) {
 	e := &Error{Kind: KindAuth, Status: 401, Message: "Incorrect API key"}
-	if got := e.Error(); !strings.Contains(got, "HTTP 401") || !strings.Contains(got, "OPENAI_API_KEY") {
-		t.Fatalf("message %q lacks the status or the hint", got)
+	if got := e.Error(); got != "model authentication (HTTP 401): Incorrect API key" {
+		t.Fatalf("message %q", got)
+	}
+	e = &Error{Kind: KindNetwork, Message: "cannot reach http://x/v1"}
+	if got := e.Error(); got != "model network: cannot reach http://x/v1 (is the server running and reachable?)" {
+		t.Fatalf("message %q", got)
 	}
 }
 

@@ -17,14 +17,15 @@ import (
 
 // AskOptions are the inputs of `agentteam ask`.
 type AskOptions struct {
-	IO       IO
-	f        *Factory
-	Models   modelFlags
-	Model    string
-	System   string
-	JSON     bool
-	NoStream bool
-	Prompt   []string
+	IO        IO
+	f         *Factory
+	Models    modelFlags
+	ModelFlag settingFlags // --model
+	Model     string
+	System    string
+	JSON      bool
+	NoStream  bool
+	Prompt    []string
 }
 
 // AskResult is what `ask --json` prints.
@@ -51,11 +52,10 @@ server, unknown model, quota...), 2 usage error, 130 interrupted.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Prompt = args
-			opts.Model = agentModel(cmd.Flags(), "model", opts.Model, "AGENTTEAM_CODER_MODEL", f.settingsOrEmpty())
 			return runAsk(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Model, "model", DefaultModel, "model (or Azure deployment) to ask (env AGENTTEAM_CODER_MODEL)")
+	opts.ModelFlag.addAs(cmd.Flags(), "AGENTTEAM_CODER_MODEL", "model", "model (or Azure deployment) to ask")
 	cmd.Flags().StringVar(&opts.System, "system", "", "a system prompt")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON object with the reply and its usage")
 	cmd.Flags().BoolVar(&opts.NoStream, "no-stream", false, "wait for the whole reply instead of streaming it")
@@ -79,6 +79,7 @@ func runAsk(ctx context.Context, opts *AskOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.Model, _ = st.agentModels(opts.ModelFlag)
 	ms, err := opts.Models.models(opts.f, st, slog.Default())
 	if err != nil {
 		return err

@@ -54,7 +54,6 @@ closed (| head; it stops as on Ctrl-C and keeps what finished).`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
-			opts.resolveModels(cmd, f)
 			return runBatch(cmd.Context(), opts)
 		},
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,6 +53,9 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 		return err
 	}
 	checks := docker.Doctor(ctx, cfg, engineOptions(st)...)
+	for i := range checks {
+		checks[i] = doctorFix(checks[i])
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -106,7 +108,7 @@ func (opts *DoctorOptions) modelCheck(ctx context.Context) docker.Check {
 	}
 	ms, err := opts.Models.models(opts.f, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		c.Detail = oneLine(err.Error())
+		c.Detail = oneLine(withFix(err))
 		c.Fix = "set OPENAI_API_KEY, or --provider / OPENAI_BASE_URL for a local server (see .env.example); replays need neither"
 		return c
 	}
@@ -119,13 +121,13 @@ func (opts *DoctorOptions) modelCheck(ctx context.Context) docker.Check {
 	defer cancel()
 	names, err := server.Models(mctx)
 	if err != nil {
-		c.Detail = oneLine(err.Error())
+		c.Detail = oneLine(withFix(err))
 		c.Fix = "check the server, the key and the base URL (it usually ends in /v1)"
 		return c
 	}
 	c.OK = true
 	c.Detail = fmt.Sprintf("%s answers with %d model(s)", server.Endpoint(), len(names))
-	coder := cmp.Or(st.get("AGENTTEAM_CODER_MODEL"), DefaultModel)
+	coder, _ := st.agentModels(settingFlags{})
 	if len(names) > 0 && !slices.Contains(names, coder) {
 		c.Detail += fmt.Sprintf("; the coder's model %q is not among them (fine for Azure deployments and some proxies)", coder)
 	}

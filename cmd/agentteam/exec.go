@@ -89,7 +89,7 @@ func runExec(ctx context.Context, opts *ExecOptions) error {
 	blocks := codeblock.Extract(msg)
 	report := ExecReport{ExitCode: ExitOK, Blocks: make([]ExecBlock, 0, len(blocks))}
 	out := newReporter(opts.IO, opts.JSON)
-	runErr := execBlocks(ctx, opts, sandboxRequest{Config: cfg, DefaultHost: st.get("DOCKER_HOST")}, blocks, &report, out)
+	runErr := execBlocks(ctx, opts, sandboxRequest{Config: cfg, DefaultHost: dockerHost(st)}, blocks, &report, out)
 
 	for _, b := range report.Blocks {
 		if !b.Skipped && !b.OK() {

@@ -44,16 +44,6 @@ func (f *Factory) Settings() (settings, error) {
 	return f.settings, f.settingsErr
 }
 
-// settingsOrEmpty is Settings for flag defaults: a broken .env is
-// reported later by the command itself.
-func (f *Factory) settingsOrEmpty() settings {
-	st, err := f.Settings()
-	if err != nil {
-		return settings{getenv: f.IO.getenv}
-	}
-	return st
-}
-
 // sandboxRequest says which sandbox a command needs.
 type sandboxRequest struct {
 	Config docker.Config

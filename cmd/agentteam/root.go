@@ -118,7 +118,7 @@ func exitStatus(ctx context.Context, err error) (int, string) {
 	if errors.As(err, &ee) && ee.err == nil {
 		return ee.code, ""
 	}
-	msg := oneLine(err.Error())
+	msg := oneLine(withFix(err))
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitInterrupted, "interrupted"

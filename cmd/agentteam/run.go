@@ -54,7 +54,6 @@ run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args
-			opts.resolveModels(cmd, f)
 			return runRun(cmd.Context(), opts)
 		},
 	}
@@ -156,8 +155,7 @@ func runSummary(ctx context.Context, o taskrun.Outcome) RunSummary {
 type teamOptions struct {
 	Models        modelFlags
 	Sandbox       sandboxFlags
-	CoderModel    string
-	ReviewerModel string
+	Agents        settingFlags // the coder's and the reviewer's models
 	MaxTurns      int
 	Timeout       time.Duration
 	TokenBudget   int
@@ -167,8 +165,8 @@ type teamOptions struct {
 
 func (o *teamOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.CoderModel, "coder-model", DefaultModel, "the coder's model (env AGENTTEAM_CODER_MODEL)")
-	f.StringVar(&o.ReviewerModel, "reviewer-model", DefaultModel, "the reviewer's model (env AGENTTEAM_REVIEWER_MODEL)")
+	o.Agents.add(f, "AGENTTEAM_CODER_MODEL")
+	o.Agents.add(f, "AGENTTEAM_REVIEWER_MODEL")
 	f.IntVar(&o.MaxTurns, "max-turns", 12, "stop after this many agent turns")
 	f.DurationVar(&o.Timeout, "timeout", 0, "stop a team after this long, e.g. 10m (default: no limit)")
 	f.IntVar(&o.TokenBudget, "token-budget", 0, "stop a team once its models reported this many tokens (default: no limit)")
@@ -176,13 +174,6 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md and/or reviewer.md overriding the built-in prompts")
 	o.Models.register(f)
 	o.Sandbox.registerAs(f, "exec-timeout")
-}
-
-// resolveModels names the agents' models from flags, environment and .env.
-func (o *teamOptions) resolveModels(cmd *cobra.Command, f *Factory) {
-	st := f.settingsOrEmpty()
-	o.CoderModel = agentModel(cmd.Flags(), "coder-model", o.CoderModel, "AGENTTEAM_CODER_MODEL", st)
-	o.ReviewerModel = agentModel(cmd.Flags(), "reviewer-model", o.ReviewerModel, "AGENTTEAM_REVIEWER_MODEL", st)
 }
 
 func (o *teamOptions) check() error {
@@ -218,7 +209,8 @@ func (o *teamOptions) runner(ctx context.Context, f *Factory, replaying bool) (*
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
-	r := &teamRunner{cfg: cfg, host: st.get("DOCKER_HOST"), team: taskrun.Team{CoderModel: o.CoderModel, ReviewerModel: o.ReviewerModel,
+	coder, reviewer := st.agentModels(o.Agents)
+	r := &teamRunner{cfg: cfg, host: dockerHost(st), team: taskrun.Team{CoderModel: coder, ReviewerModel: reviewer,
 		MaxTurns: o.MaxTurns, Timeout: o.Timeout, TokenBudget: o.TokenBudget, HistoryBudget: o.HistoryBudget, Prompts: pr}}
 	if !replaying {
 		ms, err := o.Models.models(f, st, slog.Default())

@@ -13,9 +13,211 @@ import (
 	"github.com/joho/godotenv"
 	"github.com/spf13/pflag"
 
+	"github.com/agentteam/agentteam/model/openaicompat"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/docker"
 )
+
+// DefaultModel is the model an agent uses when none is named.
+const DefaultModel = "gpt-4o-mini"
+
+// A setting is one row of the table of settings: where its value comes
+// from and how the text is read into its typed place. Every setting is
+// resolved the same way (see settings.value): a flag given on the command
+// line, else the environment, else .env, else the default.
+type setting struct {
+	env  string // the variable, in the environment or .env; the row's key
+	flag string // its flag; "" when only the environment and .env give it (keys never come from flags)
+	kind string // the flag's type as --help shows it: string, float64, float32, int, int64
+	def  string // the default, as text; "" leaves the typed place alone (zero, or what Defaults gave)
+	name string // what a complaint about its value calls it
+	help string // the flag's help; "(env NAME)" is added
+	note string // said after the variable in the help: "(env NAME; note)"
+	// set reads v, never empty, into its place in c; its error says what is
+	// wrong with v, and the caller names the setting and where v came from.
+	set func(c *config, v string) error
+}
+
+// config is what the table resolves to: every setting in its typed place.
+type config struct {
+	sandbox    docker.Config
+	dockerHost string // DOCKER_HOST, "" for the Docker client's default
+
+	// model is the backend's configuration but for the key, which
+	// modelConfig chooses once the provider is known.
+	model                     openaicompat.Config
+	openAIKey, azureKey       string
+	temperature               *float32
+	maxTokens                 int
+	coderModel, reviewerModel string
+}
+
+// newConfig is the starting point of a resolution: the sandbox's defaults,
+// which the table's rows then override.
+func newConfig() config {
+	return config{sandbox: docker.Defaults()}
+}
+
+// settingsTable is every setting the CLI takes, in the order of
+// .env.example.
+func settingsTable() []setting {
+	d := docker.Defaults()
+	str := func(dst func(*config) *string) func(*config, string) error {
+		return func(c *config, v string) error { *dst(c) = strings.TrimSpace(v); return nil }
+	}
+	size := func(dst func(*config) *int64) func(*config, string) error {
+		return func(c *config, v string) error {
+			n, err := units.RAMInBytes(v)
+			if err == nil && n <= 0 {
+				err = errors.New("must be positive")
+			}
+			*dst(c) = n
+			return err
+		}
+	}
+	positiveDuration := func(dst func(*config) *time.Duration) func(*config, string) error {
+		return func(c *config, v string) error {
+			t, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || t <= 0 {
+				return errors.New("not a positive duration")
+			}
+			*dst(c) = t
+			return nil
+		}
+	}
+	return []setting{
+		// The sandbox.
+		{env: "AGENTTEAM_IMAGE", flag: "image", kind: "string", def: d.Image, name: "image",
+			help: "sandbox image", set: str(func(c *config) *string { return &c.sandbox.Image })},
+		{env: "AGENTTEAM_MEMORY", flag: "memory", kind: "string", def: units.BytesSize(float64(d.Memory)), name: "memory",
+			help: "memory limit of a sandbox, no swap", set: func(c *config, v string) error {
+				var err error
+				c.sandbox.Memory, err = units.RAMInBytes(v)
+				return err
+			}},
+		{env: "AGENTTEAM_CPUS", flag: "cpus", kind: "float64", def: strconv.FormatFloat(d.CPUs, 'g', -1, 64), name: "cpus",
+			help: "CPU limit of a sandbox", set: func(c *config, v string) error {
+				var err error
+				c.sandbox.CPUs, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return err
+			}},
+		{env: "AGENTTEAM_PIDS", flag: "pids", kind: "int64", def: strconv.FormatInt(d.Pids, 10), name: "pids",
+			help: "processes and threads a sandbox may have", set: func(c *config, v string) error {
+				var err error
+				c.sandbox.Pids, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				return err
+			}},
+		{env: "AGENTTEAM_TIMEOUT", flag: "timeout", kind: "string", def: d.Timeout.String(), name: "timeout",
+			help: "wall-clock limit of one code block", set: func(c *config, v string) error {
+				var err error
+				c.sandbox.Timeout, err = parseDuration(v)
+				return err
+			}},
+		{env: "AGENTTEAM_WORKSPACE_CAP", flag: "workspace-cap", kind: "string", def: units.BytesSize(float64(d.WorkspaceBytes)), name: "workspace cap",
+			help: "largest size of the workspace", set: size(func(c *config) *int64 { return &c.sandbox.WorkspaceBytes })},
+		{env: "AGENTTEAM_RUNTIME", flag: "runtime", kind: "string", name: "runtime",
+			help: "container runtime, e.g. runsc where registered", set: str(func(c *config) *string { return &c.sandbox.Runtime })},
+
+		// The Docker engine.
+		{env: "DOCKER_HOST", name: "Docker host", help: "the Docker engine (default: the Docker client's)",
+			set: str(func(c *config) *string { return &c.dockerHost })},
+
+		// Models.
+		{env: "AGENTTEAM_PROVIDER", flag: "provider", kind: "string", name: "provider",
+			help: "model provider preset: openai, azure, ollama, vllm, llamacpp, lmstudio, openrouter", set: func(c *config, v string) error {
+				c.model.Provider = strings.ToLower(strings.TrimSpace(v))
+				return nil
+			}},
+		{env: "OPENAI_API_KEY", name: "API key", help: "the key (none for a local server)",
+			set: str(func(c *config) *string { return &c.openAIKey })},
+		{env: "OPENAI_BASE_URL", flag: "base-url", kind: "string", name: "base URL",
+			help: "any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1", set: str(func(c *config) *string { return &c.model.BaseURL })},
+		{env: "AGENTTEAM_CODER_MODEL", flag: "coder-model", kind: "string", def: DefaultModel, name: "coder model",
+			help: "the coder's model", set: str(func(c *config) *string { return &c.coderModel })},
+		{env: "AGENTTEAM_REVIEWER_MODEL", flag: "reviewer-model", kind: "string", def: DefaultModel, name: "reviewer model",
+			help: "the reviewer's model", set: str(func(c *config) *string { return &c.reviewerModel })},
+		{env: "AGENTTEAM_TEMPERATURE", flag: "temperature", kind: "float32", name: "temperature",
+			help: "sampling temperature", note: "default: the server's", set: func(c *config, v string) error {
+				t, err := strconv.ParseFloat(strings.TrimSpace(v), 32)
+				switch {
+				case err != nil:
+					return errors.New("not a number")
+				case t < 0 || t > 2:
+					return errors.New("outside 0 to 2")
+				}
+				t32 := float32(t)
+				c.temperature = &t32
+				return nil
+			}},
+		{env: "AGENTTEAM_MAX_TOKENS", flag: "max-tokens", kind: "int", name: "max tokens",
+			help: "longest reply in tokens", note: "default: the server's", set: func(c *config, v string) error {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				switch {
+				case err != nil:
+					return errors.New("not a whole number")
+				case n < 0:
+					return errors.New("negative")
+				}
+				c.maxTokens = n
+				return nil
+			}},
+		{env: "AZURE_OPENAI_ENDPOINT", name: "Azure endpoint", help: "https://NAME.openai.azure.com",
+			set: str(func(c *config) *string { return &c.model.AzureEndpoint })},
+		{env: "AZURE_OPENAI_API_KEY", name: "Azure API key", help: "the Azure key",
+			set: str(func(c *config) *string { return &c.azureKey })},
+		{env: "AZURE_OPENAI_API_VERSION", name: "Azure API version", help: "default " + openaicompat.DefaultAzureAPIVersion,
+			set: str(func(c *config) *string { return &c.model.AzureAPIVersion })},
+		{env: "AZURE_OPENAI_DEPLOYMENTS", name: "Azure deployments", help: "model=deployment pairs, comma-separated",
+			set: func(c *config, v string) error {
+				c.model.Deployments = map[string]string{}
+				for _, pair := range strings.Split(v, ",") {
+					m, d, ok := strings.Cut(strings.TrimSpace(pair), "=")
+					m, d = strings.TrimSpace(m), strings.TrimSpace(d)
+					if !ok || m == "" || d == "" {
+						return fmt.Errorf("%q is not model=deployment", pair)
+					}
+					c.model.Deployments[m] = d
+				}
+				return nil
+			}},
+		{env: "AGENTTEAM_MODEL_RETRIES", name: "model retries", help: "tries in all per model call (default 4)",
+			set: func(c *config, v string) error {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil || n < 1 || n > 20 {
+					return errors.New("not a count from 1 to 20")
+				}
+				c.model.Retry.MaxAttempts = n
+				return nil
+			}},
+		{env: "AGENTTEAM_MODEL_HEADER_TIMEOUT", name: "model header timeout", help: "the wait for a reply's first byte (default 10m)",
+			set: positiveDuration(func(c *config) *time.Duration { return &c.model.HeaderTimeout })},
+		{env: "AGENTTEAM_MODEL_IDLE_TIMEOUT", name: "model idle timeout", help: "the longest silence in a streamed reply (default 2m)",
+			set: positiveDuration(func(c *config) *time.Duration { return &c.model.IdleTimeout })},
+		{env: "AGENTTEAM_MAX_TOKENS_FIELD", name: "max tokens field", help: "auto (default), max_tokens or max_completion_tokens",
+			set: func(c *config, v string) error {
+				switch f := openaicompat.MaxTokensField(strings.ToLower(strings.TrimSpace(v))); f {
+				case "auto", openaicompat.MaxTokensAuto:
+					c.model.MaxTokensField = openaicompat.MaxTokensAuto
+				case openaicompat.MaxTokensLegacy, openaicompat.MaxCompletionTokens:
+					c.model.MaxTokensField = f
+				default:
+					return fmt.Errorf("not auto, %s or %s", openaicompat.MaxTokensLegacy, openaicompat.MaxCompletionTokens)
+				}
+				return nil
+			}},
+	}
+}
+
+// settingRow is the row of the variable env; asking for one the table
+// lacks is a mistake in the program.
+func settingRow(env string) setting {
+	for _, s := range settingsTable() {
+		if s.env == env {
+			return s
+		}
+	}
+	panic("no setting " + env)
+}
 
 // settings resolves a value from the process environment first, then from
 // ./.env (read, never loaded into the process, so nothing from it reaches a
@@ -39,96 +241,162 @@ func loadSettings(s IO) (settings, error) {
 	return st, nil
 }
 
-func (st settings) get(key string) string {
-	if v := st.getenv(key); v != "" {
-		return v
+// value is the text of row and where it came from: the flag when given on
+// the command line, else the environment, else .env, else the default. An
+// empty variable counts as unset.
+func (st settings) value(flags settingFlags, row setting) (v, from string) {
+	if f := flags.lookup(row.env); f != nil && f.Changed {
+		return f.Value.String(), "--" + f.Name
 	}
-	return st.dotenv[key]
+	if v := st.getenv(row.env); v != "" {
+		return v, row.env
+	}
+	if v := st.dotenv[row.env]; v != "" {
+		return v, row.env + " in .env"
+	}
+	return row.def, "default"
+}
+
+// resolve reads the rows of the variables envs into c, each from its first
+// source (see value); an empty value leaves its place alone. A bad value is
+// named with where it came from, and every bad value is reported, on one
+// line.
+func (st settings) resolve(c *config, flags settingFlags, envs ...string) error {
+	var errs []string
+	for _, env := range envs {
+		row := settingRow(env)
+		v, from := st.value(flags, row)
+		if v == "" {
+			v = row.def
+		}
+		if v == "" {
+			continue
+		}
+		if err := row.set(c, v); err != nil {
+			errs = append(errs, fmt.Sprintf("invalid %s %q (%s): %v", row.name, v, from, unwrapNum(err)))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+// unwrapNum drops strconv's restatement of the value ("strconv.ParseFloat:
+// parsing \"x\": invalid syntax"): the complaint already shows it.
+func unwrapNum(err error) error {
+	var ne *strconv.NumError
+	if errors.As(err, &ne) {
+		return ne.Err
+	}
+	return err
+}
+
+// settingFlags are rows of the table registered as flags of one command.
+type settingFlags struct {
+	fs    *pflag.FlagSet
+	names map[string]string // variable → the flag's name on fs
+}
+
+// add registers the row of env as a flag of fs under its own name and help.
+func (sf *settingFlags) add(fs *pflag.FlagSet, env string) {
+	sf.addAs(fs, env, "", "")
+}
+
+// addAs registers the row of env as a flag of fs named flag with help; ""
+// keeps the row's own. The help says which variable stands in for it.
+func (sf *settingFlags) addAs(fs *pflag.FlagSet, env, flag, help string) {
+	row := settingRow(env)
+	if row.flag == "" {
+		panic(env + " has no flag") // keys never come from flags
+	}
+	if flag == "" {
+		flag = row.flag
+	}
+	if help == "" {
+		help = row.help
+	}
+	note := ""
+	if row.note != "" {
+		note = "; " + row.note
+	}
+	if sf.names == nil {
+		sf.fs, sf.names = fs, map[string]string{}
+	}
+	sf.names[env] = flag
+	fs.Var(&flagText{text: row.def, kind: row.kind}, flag, fmt.Sprintf("%s (env %s%s)", help, env, note))
+}
+
+// lookup is the flag of the variable env, nil when the command has none.
+func (sf settingFlags) lookup(env string) *pflag.Flag {
+	name, ok := sf.names[env]
+	if !ok {
+		return nil
+	}
+	return sf.fs.Lookup(name)
+}
+
+// flagText is the value of a setting's flag: the text as given, read by
+// the row when the command resolves it, so that a bad value is reported
+// the same way whether it came from a flag, the environment or .env.
+type flagText struct{ text, kind string }
+
+func (t *flagText) String() string     { return t.text }
+func (t *flagText) Set(v string) error { t.text = v; return nil }
+func (t *flagText) Type() string       { return t.kind }
+
+// sandboxSettings are the rows of the sandbox's limits.
+func sandboxSettings() []string {
+	return []string{"AGENTTEAM_IMAGE", "AGENTTEAM_MEMORY", "AGENTTEAM_CPUS", "AGENTTEAM_PIDS",
+		"AGENTTEAM_TIMEOUT", "AGENTTEAM_WORKSPACE_CAP", "AGENTTEAM_RUNTIME"}
 }
 
 // sandboxFlags are the sandbox settings every command that runs code takes.
 type sandboxFlags struct {
-	fs           *pflag.FlagSet
-	timeoutFlag  string // "timeout" for exec, "exec-timeout" for run
-	image        string
-	memory       string
-	cpus         float64
-	pids         int64
-	timeout      string
-	workspaceCap string
-	runtime      string
+	flags settingFlags
 }
 
 func (f *sandboxFlags) register(fs *pflag.FlagSet) {
 	f.registerAs(fs, "timeout")
 }
 
-// registerAs registers the flags with the block timeout under timeoutFlag.
+// registerAs registers the flags with the block timeout under timeoutFlag
+// ("timeout" for exec, "exec-timeout" for run and batch).
 func (f *sandboxFlags) registerAs(fs *pflag.FlagSet, timeoutFlag string) {
-	f.fs, f.timeoutFlag = fs, timeoutFlag
-	d := docker.Defaults()
-	fs.StringVar(&f.image, "image", d.Image, "sandbox image (env AGENTTEAM_IMAGE)")
-	fs.StringVar(&f.memory, "memory", units.BytesSize(float64(d.Memory)), "memory limit of a sandbox, no swap (env AGENTTEAM_MEMORY)")
-	fs.Float64Var(&f.cpus, "cpus", d.CPUs, "CPU limit of a sandbox (env AGENTTEAM_CPUS)")
-	fs.Int64Var(&f.pids, "pids", d.Pids, "processes and threads a sandbox may have (env AGENTTEAM_PIDS)")
-	fs.StringVar(&f.timeout, timeoutFlag, d.Timeout.String(), "wall-clock limit of one code block (env AGENTTEAM_TIMEOUT)")
-	fs.StringVar(&f.workspaceCap, "workspace-cap", units.BytesSize(float64(d.WorkspaceBytes)), "largest size of the workspace (env AGENTTEAM_WORKSPACE_CAP)")
-	fs.StringVar(&f.runtime, "runtime", "", "container runtime, e.g. runsc where registered (env AGENTTEAM_RUNTIME)")
+	for _, env := range sandboxSettings() {
+		if env == "AGENTTEAM_TIMEOUT" {
+			f.flags.addAs(fs, env, timeoutFlag, "")
+			continue
+		}
+		f.flags.add(fs, env)
+	}
+}
+
+// config resolves the sandbox's settings and checks them, before any
+// engine is asked.
+func (f *sandboxFlags) config(st settings) (docker.Config, error) {
+	c := newConfig()
+	if err := st.resolve(&c, f.flags, sandboxSettings()...); err != nil {
+		return c.sandbox, fmt.Errorf("%w: %w", sandbox.ErrConfig, err)
+	}
+	return c.sandbox.WithDefaults()
+}
+
+// dockerHost is DOCKER_HOST, from the environment or .env; "" for the
+// Docker client's default.
+func dockerHost(st settings) string {
+	var c config
+	_ = st.resolve(&c, settingFlags{}, "DOCKER_HOST") // any text is a host to try
+	return c.dockerHost
 }
 
 // engineOptions name the engine DOCKER_HOST gives (in the environment or
 // .env); none: the Docker client's default.
 func engineOptions(st settings) []docker.Option {
-	if h := st.get("DOCKER_HOST"); h != "" {
+	if h := dockerHost(st); h != "" {
 		return []docker.Option{docker.WithHost(h)}
 	}
 	return nil
-}
-
-// config resolves each setting: a flag given on the command line wins, then
-// the environment, then .env, then the default.
-func (f *sandboxFlags) config(st settings) (docker.Config, error) {
-	pick := func(flag, env string, val string) string {
-		if f.fs.Changed(flag) {
-			return val
-		}
-		if v := st.get(env); v != "" {
-			return v
-		}
-		return val
-	}
-	cfg := docker.Defaults()
-	var err error
-	errs := []error{}
-	bad := func(name, val string, e error) {
-		if e != nil {
-			errs = append(errs, fmt.Errorf("invalid %s %q: %v", name, val, e))
-		}
-	}
-	cfg.Image = pick("image", "AGENTTEAM_IMAGE", f.image)
-	cfg.Runtime = pick("runtime", "AGENTTEAM_RUNTIME", f.runtime)
-	v := pick("memory", "AGENTTEAM_MEMORY", f.memory)
-	cfg.Memory, err = units.RAMInBytes(v)
-	bad("memory", v, err)
-	v = pick("cpus", "AGENTTEAM_CPUS", strconv.FormatFloat(f.cpus, 'g', -1, 64))
-	cfg.CPUs, err = strconv.ParseFloat(v, 64)
-	bad("cpus", v, err)
-	v = pick("pids", "AGENTTEAM_PIDS", strconv.FormatInt(f.pids, 10))
-	cfg.Pids, err = strconv.ParseInt(v, 10, 64)
-	bad("pids", v, err)
-	v = pick(f.timeoutFlag, "AGENTTEAM_TIMEOUT", f.timeout)
-	cfg.Timeout, err = parseDuration(v)
-	bad("timeout", v, err)
-	v = pick("workspace-cap", "AGENTTEAM_WORKSPACE_CAP", f.workspaceCap)
-	cfg.WorkspaceBytes, err = units.RAMInBytes(v)
-	bad("workspace cap", v, err)
-	if len(errs) > 0 {
-		return cfg, fmt.Errorf("%w: %w", sandbox.ErrConfig, errors.Join(errs...))
-	}
-	if cfg.WorkspaceBytes <= 0 {
-		return cfg, fmt.Errorf("%w: workspace cap must be positive", sandbox.ErrConfig)
-	}
-	return cfg.WithDefaults() // checked here, before any engine is asked
 }
 
 // parseDuration accepts Go durations ("90s", "2m") and plain seconds ("30").

@@ -1,12 +1,10 @@
 package openaicompat
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,7 +12,7 @@ import (
 )
 
 // Providers are presets: each only sets a base URL and whether a key is
-// needed. Any other OpenAI-compatible server works with OPENAI_BASE_URL.
+// needed. Any other OpenAI-compatible server works with Config.BaseURL.
 var providers = map[string]struct {
 	baseURL  string
 	needsKey bool
@@ -38,7 +36,12 @@ func Providers() []string {
 	return names
 }
 
-// DefaultAzureAPIVersion is used when AZURE_OPENAI_API_VERSION is unset.
+// LocalProviders lists the presets of servers that need no key.
+func LocalProviders() []string {
+	return slices.DeleteFunc(Providers(), func(p string) bool { return providers[p].needsKey })
+}
+
+// DefaultAzureAPIVersion is used when Config.AzureAPIVersion is empty.
 const DefaultAzureAPIVersion = "2024-10-21"
 
 // MaxTokensField names the JSON field that carries model.Request.MaxTokens.
@@ -82,73 +85,19 @@ type Config struct {
 	MaxTokensField MaxTokensField
 }
 
-// FromEnv reads a configuration from environment variables (get is
-// os.Getenv, or a lookup that also consults .env):
-//
-//	AGENTTEAM_PROVIDER        openai, azure, ollama, vllm, llamacpp, lmstudio, openrouter
-//	OPENAI_API_KEY            the key (none for a local server)
-//	OPENAI_BASE_URL           any OpenAI-compatible endpoint, e.g. http://gpu-box:8000/v1
-//	AZURE_OPENAI_ENDPOINT     https://NAME.openai.azure.com
-//	AZURE_OPENAI_API_KEY      the Azure key
-//	AZURE_OPENAI_API_VERSION  default 2024-10-21
-//	AZURE_OPENAI_DEPLOYMENTS  model=deployment pairs, comma-separated
-//	AGENTTEAM_MODEL_RETRIES   tries in all per call (default 4)
-//	AGENTTEAM_MODEL_HEADER_TIMEOUT, AGENTTEAM_MODEL_IDLE_TIMEOUT  Go durations
-//	AGENTTEAM_MAX_TOKENS_FIELD  auto (default), max_tokens or max_completion_tokens
-func FromEnv(get func(string) string) (Config, error) {
-	c := Config{
-		Provider:        strings.ToLower(strings.TrimSpace(get("AGENTTEAM_PROVIDER"))),
-		BaseURL:         strings.TrimSpace(get("OPENAI_BASE_URL")),
-		APIKey:          strings.TrimSpace(get("OPENAI_API_KEY")),
-		AzureEndpoint:   strings.TrimSpace(get("AZURE_OPENAI_ENDPOINT")),
-		AzureAPIVersion: strings.TrimSpace(get("AZURE_OPENAI_API_VERSION")),
-	}
-	if c.Provider == "" && c.AzureEndpoint != "" {
-		c.Provider = "azure"
-	}
-	if c.Provider == "azure" {
-		if k := strings.TrimSpace(get("AZURE_OPENAI_API_KEY")); k != "" {
-			c.APIKey = k
-		}
-	}
-	if v := get("AZURE_OPENAI_DEPLOYMENTS"); v != "" {
-		c.Deployments = map[string]string{}
-		for _, pair := range strings.Split(v, ",") {
-			m, d, ok := strings.Cut(strings.TrimSpace(pair), "=")
-			if !ok || m == "" || d == "" {
-				return c, fmt.Errorf("AZURE_OPENAI_DEPLOYMENTS: %q is not model=deployment", pair)
-			}
-			c.Deployments[strings.TrimSpace(m)] = strings.TrimSpace(d)
-		}
-	}
-	if v := get("AGENTTEAM_MODEL_RETRIES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 20 {
-			return c, fmt.Errorf("AGENTTEAM_MODEL_RETRIES: %q is not a count from 1 to 20", v)
-		}
-		c.Retry.MaxAttempts = n
-	}
-	switch v := strings.ToLower(strings.TrimSpace(get("AGENTTEAM_MAX_TOKENS_FIELD"))); MaxTokensField(v) {
-	case "", "auto":
-	case MaxTokensLegacy, MaxCompletionTokens:
-		c.MaxTokensField = MaxTokensField(v)
-	default:
-		return c, fmt.Errorf("AGENTTEAM_MAX_TOKENS_FIELD: %q is not auto, max_tokens or max_completion_tokens", v)
-	}
-	for key, dst := range map[string]*time.Duration{"AGENTTEAM_MODEL_HEADER_TIMEOUT": &c.HeaderTimeout, "AGENTTEAM_MODEL_IDLE_TIMEOUT": &c.IdleTimeout} {
-		if v := get(key); v != "" {
-			d, err := time.ParseDuration(v)
-			if err != nil || d <= 0 {
-				return c, fmt.Errorf("%s: %q is not a positive duration", key, v)
-			}
-			*dst = d
-		}
-	}
-	return c, nil
+// ConfigError is a Config that New refuses. Field names the Config field
+// at fault, so that a caller can say which of its own settings to change;
+// the message says what is wrong in this package's terms.
+type ConfigError struct {
+	Field   string // Provider, BaseURL, AzureEndpoint, APIKey or MaxTokensField
+	Message string
 }
 
-// resolve fills defaults and checks the configuration. Errors never show
-// the key.
+func (e *ConfigError) Error() string { return e.Message }
+
+// resolve fills defaults and checks the configuration. A refusal is a
+// *ConfigError, or for a missing key a model.Error of kind KindAuth
+// wrapping one. Errors never show the key.
 func (c Config) resolve() (Config, error) {
 	if c.Provider == "" {
 		c.Provider = "openai"
@@ -158,14 +107,15 @@ func (c Config) resolve() (Config, error) {
 	}
 	preset, ok := providers[c.Provider]
 	if !ok {
-		return c, fmt.Errorf("unknown provider %q (choose one of %s, or set OPENAI_BASE_URL)", c.Provider, strings.Join(Providers(), ", "))
+		return c, &ConfigError{Field: "Provider", Message: fmt.Sprintf("unknown provider %q (presets: %s; any other server by its base URL)",
+			c.Provider, strings.Join(Providers(), ", "))}
 	}
 	if c.Provider == "azure" {
 		if c.AzureEndpoint == "" {
 			c.AzureEndpoint = c.BaseURL
 		}
 		if c.AzureEndpoint == "" {
-			return c, errors.New("azure needs AZURE_OPENAI_ENDPOINT (https://NAME.openai.azure.com)")
+			return c, &ConfigError{Field: "AzureEndpoint", Message: "azure needs an endpoint (https://NAME.openai.azure.com)"}
 		}
 		if c.AzureAPIVersion == "" {
 			c.AzureAPIVersion = DefaultAzureAPIVersion
@@ -176,24 +126,25 @@ func (c Config) resolve() (Config, error) {
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return c, fmt.Errorf("base URL %q is not an http(s) URL", redactURL(c.BaseURL))
+		field := "BaseURL"
+		if c.Provider == "azure" {
+			field = "AzureEndpoint"
+		}
+		return c, &ConfigError{Field: field, Message: fmt.Sprintf("base URL %q is not an http(s) URL", redactURL(c.BaseURL))}
 	}
 	// A key is needed by OpenAI's own service, Azure and OpenRouter; a
 	// local server (any base URL of the user's) works without one.
 	needsKey := preset.needsKey && (c.Provider == "azure" || c.BaseURL == preset.baseURL)
 	if needsKey && c.APIKey == "" {
-		env := "OPENAI_API_KEY"
-		if c.Provider == "azure" {
-			env = "AZURE_OPENAI_API_KEY"
-		}
-		return c, &model.Error{Kind: model.KindAuth, Message: fmt.Sprintf(
-			"no API key for %s: set %s, or use a local server (--provider %s, or OPENAI_BASE_URL)",
-			c.Provider, env, strings.Join(slices.DeleteFunc(Providers(), func(p string) bool { return providers[p].needsKey }), "|"))}
+		msg := fmt.Sprintf("no API key for %s (a local server needs none: presets %s, or a base URL of its own)",
+			c.Provider, strings.Join(LocalProviders(), "|"))
+		return c, &model.Error{Kind: model.KindAuth, Message: msg, Err: &ConfigError{Field: "APIKey", Message: msg}}
 	}
 	switch c.MaxTokensField {
 	case MaxTokensAuto, MaxTokensLegacy, MaxCompletionTokens:
 	default:
-		return c, fmt.Errorf("max tokens field %q is not %s or %s (empty: auto)", c.MaxTokensField, MaxTokensLegacy, MaxCompletionTokens)
+		return c, &ConfigError{Field: "MaxTokensField", Message: fmt.Sprintf("max tokens field %q is not %s or %s (empty: auto)",
+			c.MaxTokensField, MaxTokensLegacy, MaxCompletionTokens)}
 	}
 	if c.HeaderTimeout <= 0 {
 		c.HeaderTimeout = 10 * time.Minute

@@ -149,7 +149,7 @@ func (d *Backend) classify(verb string, err error) error {
 	case client.IsErrConnectionFailed(err):
 		return d.engineError(err)
 	case cerrdefs.IsNotFound(err):
-		return fmt.Errorf("%w: no image %q on the engine; build it with 'make image' (or set AGENTTEAM_IMAGE)", sandbox.ErrImageMissing, d.cfg.Image)
+		return fmt.Errorf("%w: no image %q on the engine", sandbox.ErrImageMissing, d.cfg.Image)
 	}
 	return fmt.Errorf("%s: %w", verb, err)
 }
@@ -203,7 +203,7 @@ func (d *Backend) runtime(ctx context.Context) (bool, error) {
 				names = append(names, n)
 			}
 			slices.Sort(names)
-			d.runtimeErr = fmt.Errorf("%w: the engine has no runtime %q (it has %s); register it in /etc/docker/daemon.json or drop --runtime",
+			d.runtimeErr = fmt.Errorf("%w: the engine has no runtime %q (it has %s); register it in /etc/docker/daemon.json",
 				sandbox.ErrRuntimeMissing, d.cfg.Runtime, strings.Join(names, ", "))
 			return
 		}
@@ -407,9 +407,9 @@ func (d *Backend) startError(err error) error {
 	}
 	hint := "check how it is registered with the engine"
 	if d.gvisor {
-		hint = "register a current runsc built with 'make runsc' (runtimeArgs [\"--oci-seccomp\"])"
+		hint = "register a current runsc (runtimeArgs [\"--oci-seccomp\"])"
 		if strings.Contains(err.Error(), "network enabled in root network namespace") {
-			hint = "this runsc is too old for this kernel; build a current one with 'make runsc' and register it instead"
+			hint = "this runsc is too old for this kernel; register a current one instead"
 		}
 	}
 	return fmt.Errorf("%w: the runtime %q cannot start the sandbox: %v; %s", sandbox.ErrRuntimeFailed, d.cfg.Runtime, err, hint)

@@ -16,6 +16,10 @@ import (
 	"github.com/agentteam/agentteam/sandbox"
 )
 
+// RunscAvailable ends the runtimes check's detail when gVisor's runtime is
+// registered but not configured.
+const RunscAvailable = "runsc (gVisor) is available"
+
 // Check is one line of a health report.
 type Check struct {
 	Name   string `json:"name"`
@@ -51,19 +55,21 @@ print(json.dumps(r))
 
 // Doctor checks the engine, the image, the runtimes and, on a test
 // container, the hardening as a block sees it. It never fails: each problem
-// is a Check with a fix.
+// is a Check with a fix, in the terms of this package and of Docker (a
+// program adds which of its settings to change; the checks' names are
+// stable).
 func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 	var checks []Check
 	add := func(c Check) { checks = append(checks, c) }
 	cfg, err := cfg.WithDefaults()
 	if err != nil {
-		add(Check{Name: "configuration", Detail: err.Error(), Fix: "correct the flag or AGENTTEAM_* variable it names"})
+		add(Check{Name: "configuration", Detail: err.Error(), Fix: "correct the setting it names"})
 		return checks
 	}
 	d, err := New(ctx, cfg, opts...)
 	if err != nil {
 		add(Check{Name: "docker engine", Detail: err.Error(),
-			Fix: "start it (sudo systemctl start docker), or install it (Debian: apt-get install docker.io); check DOCKER_HOST"})
+			Fix: "start it (sudo systemctl start docker), or install it (Debian: apt-get install docker.io)"})
 		return checks
 	}
 	defer d.Close()
@@ -81,7 +87,7 @@ func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 	img, err := d.cli.ImageInspect(ctx, cfg.Image)
 	if err != nil {
 		add(Check{Name: "sandbox image", Detail: d.classify("inspect image", err).Error(),
-			Fix: "build it: make image (offline, from Debian packages), or set AGENTTEAM_IMAGE"})
+			Fix: "build it, or configure another image"})
 	} else {
 		add(Check{Name: "sandbox image", OK: true, Detail: fmt.Sprintf("%s (%s, built %s)", cfg.Image,
 			units.HumanSize(float64(img.Size)), strings.SplitN(img.Created, "T", 2)[0])})
@@ -97,12 +103,12 @@ func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 		if _, ok := info.Runtimes[cfg.Runtime]; !ok {
 			rt.OK = false
 			rt.Detail = fmt.Sprintf("runtime %q is not registered with the engine (it has %s)", cfg.Runtime, strings.Join(names, ", "))
-			rt.Fix = "register it in /etc/docker/daemon.json and restart the engine, or unset AGENTTEAM_RUNTIME"
+			rt.Fix = "register it in /etc/docker/daemon.json and restart the engine, or configure no runtime"
 		} else {
 			rt.Detail += fmt.Sprintf("; using %s", cfg.Runtime)
 		}
 	} else if _, ok := info.Runtimes["runsc"]; ok {
-		rt.Detail += "; runsc (gVisor) is available: --runtime runsc"
+		rt.Detail += "; " + RunscAvailable
 	}
 	add(rt)
 	if err != nil {
@@ -170,7 +176,7 @@ func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 	left, err := swept()
 	switch {
 	case err != nil:
-		add(Check{Name: "leftovers", Detail: err.Error(), Fix: "agentteam cleanup"})
+		add(Check{Name: "leftovers", Detail: err.Error(), Fix: "remove them"})
 	default:
 		orphans, removed := 0, 0
 		for _, l := range left {
@@ -186,7 +192,7 @@ func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 			c.Detail += fmt.Sprintf("; %d removed just now", removed)
 		}
 		if orphans > 0 {
-			c.Fix = "agentteam cleanup"
+			c.Fix = "remove them"
 		}
 		add(c)
 	}
@@ -200,7 +206,7 @@ func hardeningFix(err error) string {
 	case strings.Contains(err.Error(), "--oci-seccomp"):
 		return `register runsc with "runtimeArgs": ["--oci-seccomp"] in daemon.json, then reload the engine`
 	case strings.Contains(err.Error(), "runtime"):
-		return "check --runtime / AGENTTEAM_RUNTIME against 'docker info'"
+		return "check the configured runtime against 'docker info'"
 	}
-	return "a required protection is not in effect on this engine: see the message; agentteam will not run code without it"
+	return "a required protection is not in effect on this engine: see the message; the sandbox runs no code without it"
 }
