@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -68,13 +69,16 @@ func TestEveryDotenvExampleEntryWorks(t *testing.T) {
 		got   func(o observed) any
 		want  any
 	}{
-		"AGENTTEAM_IMAGE":          {value: "dotenv-image:7", got: func(o observed) any { return o.req.Config.Image }, want: "dotenv-image:7"},
-		"AGENTTEAM_MEMORY":         {value: "300m", got: func(o observed) any { return o.req.Config.Memory }, want: int64(300 << 20)},
-		"AGENTTEAM_CPUS":           {value: "1.5", got: func(o observed) any { return o.req.Config.CPUs }, want: 1.5},
-		"AGENTTEAM_PIDS":           {value: "99", got: func(o observed) any { return o.req.Config.Pids }, want: int64(99)},
-		"AGENTTEAM_TIMEOUT":        {value: "7", got: func(o observed) any { return o.req.Config.Timeout.String() }, want: "7s"},
-		"AGENTTEAM_WORKSPACE_CAP":  {value: "2g", got: func(o observed) any { return o.req.Config.WorkspaceBytes }, want: int64(2 << 30)},
-		"AGENTTEAM_RUNTIME":        {value: "runsc-test", got: func(o observed) any { return o.req.Config.Runtime }, want: "runsc-test"},
+		"AGENTTEAM_IMAGE":         {value: "dotenv-image:7", got: func(o observed) any { return o.req.Config.Image }, want: "dotenv-image:7"},
+		"AGENTTEAM_MEMORY":        {value: "300m", got: func(o observed) any { return o.req.Config.Memory }, want: int64(300 << 20)},
+		"AGENTTEAM_CPUS":          {value: "1.5", got: func(o observed) any { return o.req.Config.CPUs }, want: 1.5},
+		"AGENTTEAM_PIDS":          {value: "99", got: func(o observed) any { return o.req.Config.Pids }, want: int64(99)},
+		"AGENTTEAM_TIMEOUT":       {value: "7", got: func(o observed) any { return o.req.Config.Timeout.String() }, want: "7s"},
+		"AGENTTEAM_WORKSPACE_CAP": {value: "2g", got: func(o observed) any { return o.req.Config.WorkspaceBytes }, want: int64(2 << 30)},
+		"AGENTTEAM_RUNTIME":       {value: "runsc-test", got: func(o observed) any { return o.req.Config.Runtime }, want: "runsc-test"},
+		"AGENTTEAM_EGRESS":        {value: "pypi, 127.0.0.1:9", got: func(o observed) any { return strings.Join(o.req.Config.Egress, " ") }, want: "pypi 127.0.0.1:9"},
+		"AGENTTEAM_PIP_INDEX": {value: "http://127.0.0.1:9/simple/", extra: "AGENTTEAM_EGRESS=127.0.0.1:9\n",
+			got: func(o observed) any { return o.req.Config.PipIndex }, want: "http://127.0.0.1:9/simple/"},
 		"DOCKER_HOST":              {value: "unix:///dotenv.sock", got: func(o observed) any { return o.req.DefaultHost }, want: "unix:///dotenv.sock"},
 		"AGENTTEAM_PROVIDER":       {value: "vllm", got: func(o observed) any { return o.model.Provider }, want: "vllm"},
 		"OPENAI_API_KEY":           {value: "dotenv-key", got: func(o observed) any { return o.model.APIKey }, want: "dotenv-key"},
@@ -115,7 +119,7 @@ func TestEveryDotenvExampleEntryWorks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := observeRun(t, map[string]string{"OPENAI_API_KEY": "k"}, string(example)); o.req.Config != defaults.req.Config ||
+	if o := observeRun(t, map[string]string{"OPENAI_API_KEY": "k"}, string(example)); !reflect.DeepEqual(o.req.Config, defaults.req.Config) ||
 		o.model.BaseURL != "" || o.request(0).Model != DefaultModel || o.request(1).Model != DefaultModel {
 		t.Errorf(".env.example as .env: sandbox %+v, model %+v; want the defaults %+v", o.req.Config, o.model, defaults.req.Config)
 	}

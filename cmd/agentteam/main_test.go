@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -499,3 +502,31 @@ var pingDocker = sync.OnceValue(func() error {
 	_, err = cli.Ping(ctx)
 	return err
 })
+
+// TestExecEgress: --egress lets a block reach exactly what it names, and
+// exec --json records every attempt, allowed or refused, with the block.
+func TestExecEgress(t *testing.T) {
+	requireDocker(t)
+	allowed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "reached") }))
+	defer allowed.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "leaked") }))
+	defer other.Close()
+	block := "```python\nimport urllib.request\nfor u in ['" + allowed.URL + "', '" + other.URL + "']:\n" +
+		"    try:\n        print(urllib.request.urlopen(u, timeout=10).read().decode())\n    except Exception as e:\n        print('refused')\n```\n"
+	code, out, errOut := cli(t, context.Background(), t.TempDir(), block, "exec", "--json", "--egress", strings.TrimPrefix(allowed.URL, "http://"), "-")
+	var rep ExecReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != ExitOK || len(rep.Blocks) != 1 {
+		t.Fatalf("exit %d, %v: %s %s", code, err, out, errOut)
+	}
+	b := rep.Blocks[0]
+	if b.Stdout != "reached\nrefused\n" || len(b.Egress) != 2 || !b.Egress[0].Allowed || b.Egress[1].Allowed ||
+		!strings.Contains(out, `"egress":[{"host":"127.0.0.1"`) {
+		t.Fatalf("stdout %q, egress %+v", b.Stdout, b.Egress)
+	}
+	// Without the flag, nothing is reached and nothing recorded: there is
+	// no network at all.
+	_, out, _ = cli(t, context.Background(), t.TempDir(), block, "exec", "--json", "-")
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Blocks[0].Stdout != "refused\nrefused\n" || len(rep.Blocks[0].Egress) != 0 {
+		t.Fatalf("without --egress: %s", out)
+	}
+}

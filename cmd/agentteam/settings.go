@@ -16,6 +16,7 @@ import (
 	"github.com/agentteam/agentteam/model/openaicompat"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/docker"
+	"github.com/agentteam/agentteam/sandbox/egress"
 )
 
 // DefaultModel is the model an agent uses when none is named.
@@ -117,6 +118,21 @@ func settingsTable() []setting {
 			help: "largest size of the workspace", set: size(func(c *config) *int64 { return &c.sandbox.WorkspaceBytes })},
 		{env: "AGENTTEAM_RUNTIME", flag: "runtime", kind: "string", name: "runtime",
 			help: "container runtime, e.g. runsc where registered", set: str(func(c *config) *string { return &c.sandbox.Runtime })},
+		{env: "AGENTTEAM_EGRESS", flag: "egress", kind: "list", name: "egress",
+			help: "let blocks reach HOST, HOST:PORT or ADDRESS:PORT through agentteam's proxy, or pypi (repeat, or separate with commas)",
+			note: "default: no network", set: func(c *config, v string) error {
+				c.sandbox.Egress = nil
+				for _, e := range strings.Split(v, ",") {
+					if e = strings.TrimSpace(e); e != "" {
+						c.sandbox.Egress = append(c.sandbox.Egress, e)
+					}
+				}
+				_, err := egress.ParsePolicy(c.sandbox.Egress)
+				return err
+			}},
+		{env: "AGENTTEAM_PIP_INDEX", flag: "pip-index", kind: "string", name: "pip index",
+			help: "the package index pip uses in the sandbox; its host must be allowed by --egress",
+			set:  str(func(c *config) *string { return &c.sandbox.PipIndex })},
 
 		// The Docker engine.
 		{env: "DOCKER_HOST", name: "Docker host", help: "the Docker engine (default: the Docker client's)",
@@ -339,16 +355,27 @@ func (sf settingFlags) lookup(env string) *pflag.Flag {
 // flagText is the value of a setting's flag: the text as given, read by
 // the row when the command resolves it, so that a bad value is reported
 // the same way whether it came from a flag, the environment or .env.
-type flagText struct{ text, kind string }
+type flagText struct {
+	text, kind string
+	given      bool
+}
 
-func (t *flagText) String() string     { return t.text }
-func (t *flagText) Set(v string) error { t.text = v; return nil }
-func (t *flagText) Type() string       { return t.kind }
+func (t *flagText) String() string { return t.text }
+func (t *flagText) Type() string   { return t.kind }
+
+// Set takes the flag's text; a "list" flag given again adds to it.
+func (t *flagText) Set(v string) error {
+	if t.kind == "list" && t.given {
+		v = t.text + "," + v
+	}
+	t.text, t.given = v, true
+	return nil
+}
 
 // sandboxSettings are the rows of the sandbox's limits.
 func sandboxSettings() []string {
 	return []string{"AGENTTEAM_IMAGE", "AGENTTEAM_MEMORY", "AGENTTEAM_CPUS", "AGENTTEAM_PIDS",
-		"AGENTTEAM_TIMEOUT", "AGENTTEAM_WORKSPACE_CAP", "AGENTTEAM_RUNTIME"}
+		"AGENTTEAM_TIMEOUT", "AGENTTEAM_WORKSPACE_CAP", "AGENTTEAM_RUNTIME", "AGENTTEAM_EGRESS", "AGENTTEAM_PIP_INDEX"}
 }
 
 // sandboxFlags are the sandbox settings every command that runs code takes.

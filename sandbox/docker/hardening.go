@@ -111,8 +111,7 @@ func newSpec(cfg Config, user, workspaceDir, egressDir string, labels map[string
 	mounts := []mount.Mount{{Type: mount.TypeBind, Source: workspaceDir, Target: mountPoint}}
 	if egressDir != "" {
 		proxy := "http://" + egressListen
-		env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy,
-			"AGENTTEAM_EGRESS=1")
+		env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy)
 		if cfg.PipIndex != "" {
 			env = append(env, "PIP_INDEX_URL="+cfg.PipIndex)
 			if u, err := url.Parse(cfg.PipIndex); err == nil && u.Scheme == "http" {
