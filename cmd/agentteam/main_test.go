@@ -526,6 +526,7 @@ func TestExecEgress(t *testing.T) {
 	// Without the flag, nothing is reached and nothing recorded: there is
 	// no network at all.
 	_, out, _ = cli(t, context.Background(), t.TempDir(), block, "exec", "--json", "-")
+	rep = ExecReport{}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Blocks[0].Stdout != "refused\nrefused\n" || len(rep.Blocks[0].Egress) != 0 {
 		t.Fatalf("without --egress: %s", out)
 	}
