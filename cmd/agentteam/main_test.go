@@ -531,3 +531,19 @@ func TestExecEgress(t *testing.T) {
 		t.Fatalf("without --egress: %s", out)
 	}
 }
+
+// TestLimitsBeyondTheEngine: --cpus or --memory past what the engine has
+// is a usage error naming it, before any container (it was the engine's
+// own refusal at create).
+func TestLimitsBeyondTheEngine(t *testing.T) {
+	requireDocker(t)
+	for _, tc := range []struct{ flag, value, want string }{
+		{"--cpus", "512", "more than the engine's"},
+		{"--memory", "64t", "more than the engine's"},
+	} {
+		code, _, errOut := cli(t, context.Background(), t.TempDir(), "```sh\ntrue\n```\n", "exec", tc.flag, tc.value, "-")
+		if code != ExitUsage || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%s %s: exit %d, stderr %q", tc.flag, tc.value, code, errOut)
+		}
+	}
+}

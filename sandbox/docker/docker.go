@@ -170,9 +170,10 @@ func (d *Backend) image(ctx context.Context) ([]string, error) {
 	return d.imageEnv, d.imageErr
 }
 
-// Check reports sandbox.ErrImageMissing when the sandbox image is not on the engine
-// and sandbox.ErrRuntimeMissing when the configured runtime is not registered, so a
-// caller can say so before it prepares anything.
+// Check reports sandbox.ErrImageMissing when the sandbox image is not on the engine,
+// sandbox.ErrRuntimeMissing when the configured runtime is not registered, and
+// sandbox.ErrConfig for CPU or memory limits beyond the engine's, so a caller can
+// say so before it prepares anything.
 func (d *Backend) Check(ctx context.Context) error {
 	if _, err := d.image(ctx); err != nil {
 		return err
@@ -208,6 +209,14 @@ func (d *Backend) runtime(ctx context.Context) (bool, error) {
 			return
 		}
 		d.gvisor = isGVisor(name, rt.Path)
+		// Limits the engine would refuse at create, said up front in the
+		// settings' own terms.
+		switch {
+		case info.NCPU > 0 && d.cfg.CPUs > float64(info.NCPU):
+			d.runtimeErr = fmt.Errorf("%w: cpus %g is more than the engine's %d CPUs", sandbox.ErrConfig, d.cfg.CPUs, info.NCPU)
+		case info.MemTotal > 0 && d.cfg.Memory > info.MemTotal:
+			d.runtimeErr = fmt.Errorf("%w: memory %d MiB is more than the engine's %d MiB", sandbox.ErrConfig, d.cfg.Memory>>20, info.MemTotal>>20)
+		}
 	})
 	return d.gvisor, d.runtimeErr
 }
