@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 # The image the sandbox tests use (docker.Defaults in sandbox/docker).
 IMAGE=agentteam-sandbox:latest
 RUNSC=${RUNSC:-$PWD/docker/build/runsc}
-GVISOR_TESTS=${GVISOR_TESTS:-'^(TestHostileBlocks|TestContainerIsHardened|TestConfinementFromInside|TestWarm|TestIPC|TestPoolNextTaskStartsClean|TestPython)'}
+GVISOR_TESTS=${GVISOR_TESTS:-'^(TestHostileBlocks|TestContainerIsHardened|TestConfinementFromInside|TestWarm|TestIPC|TestPoolNextTaskStartsClean|TestPython|TestEgress)'}
 GVISOR_TIMEOUT=${GVISOR_TIMEOUT:-20m}
 
 say() { echo "test-gvisor: $*" >&2; }
@@ -105,7 +105,7 @@ trap cleanup EXIT
 trap 'say "interrupted: stopping the tests and the engine"; exit 130' INT
 trap 'say "terminated: stopping the tests and the engine"; exit 143' TERM HUP
 
-printf '{"runtimes": {"runsc": {"path": "%s", "runtimeArgs": ["--oci-seccomp"]}}}\n' "$RUNSC" >"$dir/daemon.json"
+printf '{"runtimes": {"runsc": {"path": "%s", "runtimeArgs": ["--oci-seccomp", "--host-uds=open"]}}}\n' "$RUNSC" >"$dir/daemon.json"
 t0=$(now)
 # Its own session: Ctrl-C on a terminal reaches this script, which stops the
 # engine in order, not the engine directly.

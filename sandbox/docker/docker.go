@@ -209,6 +209,15 @@ func (d *Backend) runtime(ctx context.Context) (bool, error) {
 			return
 		}
 		d.gvisor = isGVisor(name, rt.Path)
+		if d.gvisor && !d.egress.Empty() && !slices.ContainsFunc(rt.Args, func(a string) bool {
+			return a == "--host-uds=open" || a == "--host-uds=all"
+		}) {
+			// gVisor refuses a connection to a host socket otherwise, and
+			// egress would fail block by block with a reset connection.
+			d.runtimeErr = fmt.Errorf("%w: egress under gVisor needs runsc registered with --host-uds=open (runtimeArgs in /etc/docker/daemon.json): the runner reaches the egress proxy through a host socket",
+				sandbox.ErrRuntimeMissing)
+			return
+		}
 		// Limits the engine would refuse at create, said up front in the
 		// settings' own terms.
 		switch {
