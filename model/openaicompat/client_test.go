@@ -537,6 +537,14 @@ func TestKeyNeverShown(t *testing.T) {
 		{Fault: &fakeserver.Fault{Status: 502, ContentType: "text/html", Body: "<p>key=" + secret + "</p>"}},
 	}
 	c, _, _, logs := setup(t, Config{APIKey: secret, Retry: RetryPolicy{MaxAttempts: 2}}, steps...)
+	// A proxy that echoes the request puts the key in the content, cut
+	// anywhere between two pieces of the stream.
+	echo := "your header was Bearer " + secret + " ok"
+	var echoes []fakeserver.Step
+	for _, at := range []int{len("your header was Bearer "), len("your header was Bearer sk-te"), len(echo) - len("89 ok")} {
+		echoes = append(echoes, fakeserver.Step{Content: echo, Chunks: []string{echo[:at], echo[at:]}})
+	}
+	echoing, _, _, _ := setup(t, Config{APIKey: secret}, echoes...)
 	path := filepath.Join(t.TempDir(), "transcript.jsonl")
 	w, err := transcript.Create(path)
 	if err != nil {
@@ -551,9 +559,18 @@ func TestKeyNeverShown(t *testing.T) {
 		}
 		errs = append(errs, err.Error())
 	}
+	var shown strings.Builder
+	for range 3 {
+		req := ask("x")
+		req.OnDelta = func(d string) { shown.WriteString(d) }
+		reply, err := transcript.Record(echoing, "coder", w).Complete(context.Background(), req)
+		if err != nil || reply.Content != "your header was Bearer [redacted] ok" {
+			t.Fatalf("reply %q, error %v", reply.Content, err)
+		}
+	}
 	w.Close()
 	data, _ := os.ReadFile(path)
-	for where, text := range map[string]string{"errors": strings.Join(errs, "\n"), "logs": logs.String(), "transcript": string(data)} {
+	for where, text := range map[string]string{"errors": strings.Join(errs, "\n"), "logs": logs.String(), "transcript": string(data), "stream": shown.String()} {
 		if strings.Contains(text, secret) || strings.Contains(text, "5ecr3t") {
 			t.Errorf("the key shows in the %s:\n%s", where, text)
 		}
