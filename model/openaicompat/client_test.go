@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -79,7 +80,7 @@ func TestConformance(t *testing.T) {
 	modeltest.Run(t, func(t *testing.T, exchanges []modeltest.Exchange) model.Model {
 		var steps []fakeserver.Step
 		for _, ex := range exchanges {
-			st := fakeserver.Step{Content: ex.Reply.Content, FinishReason: ex.Reply.FinishReason, NoUsage: !ex.Reply.Usage.Known}
+			st := fakeserver.Step{Content: ex.Reply.Content, Reasoning: ex.Reply.Reasoning, FinishReason: ex.Reply.FinishReason, NoUsage: !ex.Reply.Usage.Known}
 			if u := ex.Reply.Usage; u.Known {
 				st.Usage = &fakeserver.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 			}
@@ -611,5 +612,70 @@ func TestMalformedReplies(t *testing.T) {
 				t.Fatalf("error %q of kind %q", err, model.KindOf(err))
 			}
 		})
+	}
+}
+
+// TestFakeServerShapes runs the backend on the fake server's renditions of
+// real servers' quirks, streamed and not.
+func TestFakeServerShapes(t *testing.T) {
+	cases := []struct {
+		name      string
+		step      fakeserver.Step
+		content   string
+		reasoning string
+		usage     int        // the total tokens
+		kind      model.Kind // or an error
+		says      string
+	}{
+		{name: "reasoning_content", step: fakeserver.Step{Content: "4", Reasoning: "Two and two."}, content: "4", reasoning: "Two and two."},
+		{name: "reasoning field", step: fakeserver.Step{Content: "4", Reasoning: "Two and two.", ReasoningField: "reasoning"}, content: "4", reasoning: "Two and two."},
+		{name: "think tags", step: fakeserver.Step{Content: "4", Reasoning: "Two and two.", ReasoningField: "think"}, content: "4", reasoning: "Two and two.\n"},
+		{name: "usage under x_groq", step: fakeserver.Step{Content: "hi", Usage: &fakeserver.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}, UsageField: "x_groq"},
+			content: "hi", usage: 3},
+		{name: "only reasoning", step: fakeserver.Step{Reasoning: "Hmm."}, kind: model.KindEmptyReply, says: "only reasoning"},
+		{name: "only a tool call", step: fakeserver.Step{ToolCall: "get_capital"}, kind: model.KindEmptyReply, says: "get_capital"},
+		{name: "content filter", step: fakeserver.Step{Content: "Here is", FinishReason: "content_filter"}, kind: model.KindContentFilter, says: "after 7 characters"},
+		{name: "cut at the limit before any answer", step: fakeserver.Step{Reasoning: "Let me think", FinishReason: "length"}, kind: model.KindEmptyReply, says: "token limit"},
+		{name: "error frame after an event line", step: fakeserver.Step{Content: "maybe", Error: &fakeserver.StreamError{
+			Message: "Tool choice is required", Type: "invalid_request_error", Code: "tool_use_failed", StatusCode: 400, Event: true}},
+			kind: model.KindBadRequest, says: "Tool choice is required"},
+		{name: "bare error line", step: fakeserver.Step{Content: "Hi", Error: &fakeserver.StreamError{Message: "unexpected EOF", Type: "api_error", Raw: true}},
+			kind: model.KindServer, says: "unexpected EOF"},
+		{name: "string error", step: fakeserver.Step{Error: &fakeserver.StreamError{Message: "llama runner process has terminated", Shape: "string"}},
+			kind: model.KindServer, says: "llama runner process has terminated"},
+		{name: "top-level context error", step: fakeserver.Step{Error: &fakeserver.StreamError{Message: "longer than the maximum model length of 8192", Type: "BadRequestError", Code: "400", Shape: "top_level"}},
+			kind: model.KindContextTooLong, says: "maximum model length"},
+		{name: "error in a chunk", step: fakeserver.Step{Content: "Half", Error: &fakeserver.StreamError{Message: "Provider disconnected", Code: "server_error", Shape: "in_chunk"}},
+			kind: model.KindServer, says: "Provider disconnected"},
+		{name: "string error over HTTP", step: fakeserver.Step{Fault: &fakeserver.Fault{Status: 500, Message: "runner crashed", Shape: "string"}},
+			kind: model.KindServer, says: "(HTTP 500): runner crashed"},
+		{name: "top-level error over HTTP", step: fakeserver.Step{Fault: &fakeserver.Fault{Status: 404, Message: "The model `qwen` does not exist.", Shape: "top_level"}},
+			kind: model.KindModelNotFound, says: "(HTTP 404): The model `qwen` does not exist."},
+	}
+	for _, tc := range cases {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stream=%v", tc.name, stream), func(t *testing.T) {
+				c, _, _, _ := setup(t, Config{Retry: RetryPolicy{MaxAttempts: 1}}, tc.step)
+				req := ask("x")
+				var thought strings.Builder
+				if stream {
+					req.OnDelta = func(string) {}
+					req.OnReasoning = func(d string) { thought.WriteString(d) }
+				}
+				reply, err := c.Complete(context.Background(), req)
+				if tc.kind != "" {
+					if model.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.says) {
+						t.Fatalf("reply %q, error %v; want kind %s saying %q", reply.Content, err, tc.kind, tc.says)
+					}
+					return
+				}
+				if err != nil || reply.Content != tc.content || reply.Reasoning != tc.reasoning || (tc.usage != 0 && reply.Usage.TotalTokens != tc.usage) {
+					t.Fatalf("reply %+v, error %v; want %q, reasoning %q", reply, err, tc.content, tc.reasoning)
+				}
+				if stream && thought.String() != tc.reasoning {
+					t.Errorf("reasoning streamed %q", thought.String())
+				}
+			})
+		}
 	}
 }
