@@ -679,3 +679,42 @@ func TestFakeServerShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestModels(t *testing.T) {
+	t.Run("listed", func(t *testing.T) {
+		srv := fakeserver.New(fakeserver.Script{Models: map[string][]fakeserver.Step{"coder-model": nil}})
+		defer srv.Close()
+		c, err := New(Config{Provider: "vllm", BaseURL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := c.Models(context.Background())
+		if err != nil || !slices.Equal(names, []string{"coder-model", "fake-model"}) {
+			t.Fatalf("models %q, error %v", names, err)
+		}
+	})
+	t.Run("wrong key", func(t *testing.T) {
+		srv := fakeserver.New(fakeserver.Script{APIKey: "right-key-0123456789"})
+		defer srv.Close()
+		c, err := New(Config{Provider: "vllm", BaseURL: srv.URL, APIKey: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Models(context.Background())
+		if model.KindOf(err) != model.KindAuth || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "HTTP 401") {
+			t.Fatalf("error %v", err)
+		}
+	})
+	t.Run("not an API", func(t *testing.T) {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>hello</html>")) }))
+		defer ts.Close()
+		c, err := New(Config{Provider: "vllm", BaseURL: ts.URL + "/v1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Models(context.Background())
+		if model.KindOf(err) != model.KindBadReply || !strings.Contains(err.Error(), "not a list of models") {
+			t.Fatalf("error %v", err)
+		}
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -228,7 +229,8 @@ func (a *assembly) result() (model.Reply, error) {
 	switch r.FinishReason {
 	case "content_filter":
 		what := ""
-		if len(a.filtered) > 0 {
+		slices.Sort(a.filtered)
+		if a.filtered = slices.Compact(a.filtered); len(a.filtered) > 0 {
 			what = " (" + strings.Join(a.filtered, ", ") + ")"
 		}
 		return model.Reply{}, &model.Error{Kind: model.KindContentFilter, Message: fmt.Sprintf(
