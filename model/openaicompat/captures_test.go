@@ -63,7 +63,7 @@ var captureCases = []captureCase{
 	{file: "openai_stream_gzip", quirk: gzipped, content: "The capital of the UK is London.", finish: "stop", usage: [3]int{78, 9, 87}},
 	{file: "openai_stream_keepalive_gaps", quirk: gaps, content: "The capital of the UK is London.", finish: "stop", usage: [3]int{78, 9, 87}},
 	{file: "openai_stream_no_done", content: "The capital of the UK is London.", finish: "stop", usage: [3]int{78, 9, 87}},
-	{file: "openai_stream_stall", quirk: stall, kind: model.KindNetwork, says: []string{"no data from the server for 300ms"}, shown: "The capital of the UK"},
+	{file: "openai_stream_stall", quirk: stall, kind: model.KindNetwork, says: []string{"no data from the server for 1s"}, shown: "The capital of the UK"},
 	{file: "openai_stream_cut", quirk: dropped, kind: model.KindNetwork, says: []string{"closed in the middle of a reply"}, shown: "The capital of the UK is London."},
 	{file: "openai_stream_error_midway", kind: model.KindServer, says: []string{"The server had an error while processing your request"}, shown: "Partial"},
 	{file: "openai_stream_toolcall_unasked", kind: model.KindEmptyReply, says: []string{"no text, only a call of the tool get_capital"}},
@@ -218,7 +218,7 @@ func replayCapture(t *testing.T, tc captureCase, status int, ctype string, body 
 	}))
 	defer ts.Close()
 	clk := &clock{}
-	c, err := New(Config{Provider: "vllm", BaseURL: ts.URL + "/v1", APIKey: secret, IdleTimeout: 300 * time.Millisecond,
+	c, err := New(Config{Provider: "vllm", BaseURL: ts.URL + "/v1", APIKey: secret, IdleTimeout: time.Second,
 		Retry: RetryPolicy{MaxAttempts: 2, Sleep: clk.sleep}})
 	if err != nil {
 		t.Fatal(err)

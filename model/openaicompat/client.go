@@ -281,7 +281,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 		e.Kind = model.KindNetwork
 		e.Message = fmt.Sprintf("cannot reach %s: %v", c.Endpoint(), rootCause(err))
 	default:
-		e.Kind, e.Message = model.KindNetwork, fmt.Sprintf("reading the reply from %s: %v", c.Endpoint(), rootCause(err))
+		e.Kind, e.Message = model.KindBadReply, fmt.Sprintf("unexpected answer from %s: %v", c.Endpoint(), err)
 	}
 	return e
 }

@@ -341,6 +341,17 @@ func TestStreaming(t *testing.T) {
 		{"no usage", fakeserver.Step{Content: "a b c", NoUsage: true}, false},
 		{"keep-alive lines first", fakeserver.Step{Content: "late", KeepAlive: 5}, true},
 	}
+	t.Run("stream_options refused", func(t *testing.T) {
+		c, srv, _, _ := setup(t, Config{}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 400, Message: "Unrecognized request argument supplied: stream_options"}},
+			fakeserver.Step{Content: "fine", NoUsage: true})
+		req := ask("x")
+		req.OnDelta = func(string) {}
+		reply, err := c.Complete(context.Background(), req)
+		reqs := srv.Requests()
+		if err != nil || reply.Content != "fine" || len(reqs) != 2 || !reqs[0].IncludeUsage || reqs[1].IncludeUsage {
+			t.Fatalf("reply %+v, error %v, requests %+v", reply, err, reqs)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, srv, _, _ := setup(t, Config{}, tc.step)
