@@ -19,11 +19,14 @@ const UserName = "user"
 
 // Message is one turn of a conversation.
 type Message struct {
-	Agent    string           `json:"agent"`
-	Content  string           `json:"content"`
-	Usage    model.Usage      `json:"usage"`
-	Results  []sandbox.Result `json:"results,omitempty"` // the executor's blocks
-	Duration time.Duration    `json:"-"`
+	Agent   string `json:"agent"`
+	Content string `json:"content"`
+	// Reasoning is what the agent's model thought before it answered: for
+	// people to read, never sent back to a model.
+	Reasoning string           `json:"reasoning,omitempty"`
+	Usage     model.Usage      `json:"usage"`
+	Results   []sandbox.Result `json:"results,omitempty"` // the executor's blocks
+	Duration  time.Duration    `json:"-"`
 }
 
 // Agent takes a turn: given the conversation so far, it answers.
@@ -38,6 +41,12 @@ type Observer interface {
 	Delta(agent, text string)
 	BlockStart(agent string, block codeblock.Block)
 	BlockDone(agent string, block codeblock.Block, res sandbox.Result)
+}
+
+// ReasoningObserver is an Observer that also sees a model's reasoning as
+// it streams. It is apart so that an Observer need not care for it.
+type ReasoningObserver interface {
+	Reasoning(agent, text string)
 }
 
 // NopObserver ignores everything.

@@ -59,17 +59,22 @@ func (a *LLM) Step(ctx context.Context, history []Message) (Message, error) {
 		MaxTokens:   a.maxTokens,
 		OnDelta:     func(d string) { a.observer.Delta(a.name, d) },
 	}
+	if ro, ok := a.observer.(ReasoningObserver); ok {
+		req.OnReasoning = func(d string) { ro.Reasoning(a.name, d) }
+	}
 	reply, err := a.model.Complete(ctx, req)
 	if err != nil {
 		return Message{}, fmt.Errorf("%s: %w", a.name, err)
 	}
-	return Message{Agent: a.name, Content: reply.Content, Usage: reply.Usage, Duration: time.Since(start)}, nil
+	return Message{Agent: a.name, Content: reply.Content, Reasoning: reply.Reasoning, Usage: reply.Usage, Duration: time.Since(start)}, nil
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 
 // messages turns the history into chat messages: the agent's own turns are
-// the assistant's, everyone else's are user turns under their name.
+// the assistant's, everyone else's are user turns under their name. Only
+// contents are sent: reasoning stays out, as the servers that return it
+// ask, and so that one agent never reads another's thinking.
 func (a *LLM) messages(history []Message) []model.Message {
 	history = shorten(history, a.budget)
 	out := []model.Message{{Role: model.RoleSystem, Content: a.system}}

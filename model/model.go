@@ -39,6 +39,10 @@ type Request struct {
 	// OnDelta, when set, asks for a streamed reply and receives each piece of
 	// content as it arrives; the Reply still carries the whole content.
 	OnDelta func(delta string)
+	// OnReasoning, when set with OnDelta, receives each piece of the
+	// model's reasoning as it arrives (a reasoning model may think for
+	// minutes before its first piece of content).
+	OnReasoning func(delta string)
 }
 
 // Usage is the token count of one call. Known is false when the server
@@ -63,8 +67,12 @@ func (u Usage) Add(v Usage) Usage {
 // Reply is a model's answer.
 type Reply struct {
 	Content string `json:"content"`
-	// FinishReason is the server's: "stop", "length" (cut by MaxTokens),
-	// "content_filter", ...
+	// Reasoning is what a reasoning model thought before it answered
+	// (reasoning_content, reasoning, or <think> at the start of the
+	// content). It is for people to read: never send it back to a model.
+	Reasoning string `json:"reasoning,omitempty"`
+	// FinishReason is the server's: "stop", or "length" (cut by MaxTokens).
+	// A backend turns "content_filter" and "error" into errors.
 	FinishReason string `json:"finish_reason"`
 	Usage        Usage  `json:"usage"`
 	// Model is the model that answered, as the server named it.
@@ -91,6 +99,8 @@ const (
 	KindNetwork         Kind = "network"
 	KindCanceled        Kind = "cancelled"
 	KindBadReply        Kind = "bad_reply"        // the server's answer could not be understood
+	KindEmptyReply      Kind = "empty_reply"      // the answer has no text: only tool calls, only reasoning, or nothing
+	KindContentFilter   Kind = "content_filter"   // the server's content filter blocked the prompt or the reply
 	KindReplayDiverged  Kind = "replay_diverged"  // a replayed run asked something else
 	KindReplayExhausted Kind = "replay_exhausted" // a replayed run asked more than was recorded
 )

@@ -36,7 +36,8 @@ type Event struct {
 	Type         string          `json:"type"`
 	Time         time.Time       `json:"time"`
 	Agent        string          `json:"agent,omitempty"`
-	Content      string          `json:"content,omitempty"` // model_call: the reply's content
+	Content      string          `json:"content,omitempty"`   // model_call: the reply's content
+	Reasoning    string          `json:"reasoning,omitempty"` // model_call: what the model thought; never sent back to a model
 	Model        string          `json:"model,omitempty"`
 	Messages     []model.Message `json:"messages,omitempty"` // model_call: the request's messages
 	FinishReason string          `json:"finish_reason,omitempty"`
@@ -178,11 +179,12 @@ func ReadFile(path string) ([]Event, error) {
 }
 
 // Record wraps m so that every call is written to w as a model_call event
-// (agent, request model and messages, reply content, finish reason, usage,
-// duration, or the error and its kind). The reply and error are returned
-// unchanged, and a request's OnDelta is passed through unchanged. The
-// event's Time is when the call ended. A failed write does not fail the
-// call: w keeps the error and its Close returns it.
+// (agent, request model and messages, reply content and reasoning, finish
+// reason, usage, duration, or the error and its kind). The reply and error
+// are returned unchanged, and a request's OnDelta and OnReasoning are
+// passed through unchanged. The event's Time is when the call ended. A
+// failed write does not fail the call: w keeps the error and its Close
+// returns it.
 //
 // For a *model.Error the event's Error is its Message (the text without the
 // "model <kind>:" prefix, which ErrorKind holds) and a non-zero HTTP status
@@ -224,6 +226,7 @@ func (r *recorder) Complete(ctx context.Context, req model.Request) (model.Reply
 		}
 	} else {
 		e.Content = reply.Content
+		e.Reasoning = reply.Reasoning
 		e.FinishReason = reply.FinishReason
 		u := reply.Usage
 		e.Usage = &u

@@ -301,16 +301,16 @@ func TestRecord(t *testing.T) {
 		{
 			name: "reply",
 			m: fake.New(fake.Step{Delay: 2 * time.Millisecond, Reply: model.Reply{
-				Content: "print('hi') # greet", FinishReason: "stop", Model: "gpt-x-2025",
+				Content: "print('hi') # greet", Reasoning: "A greeting is asked.", FinishReason: "stop", Model: "gpt-x-2025",
 				Usage: model.Usage{PromptTokens: 7, CompletionTokens: 3, TotalTokens: 10, Known: true},
 			}}),
 			wantReply: model.Reply{
-				Content: "print('hi') # greet", FinishReason: "stop", Model: "gpt-x-2025",
+				Content: "print('hi') # greet", Reasoning: "A greeting is asked.", FinishReason: "stop", Model: "gpt-x-2025",
 				Usage: model.Usage{PromptTokens: 7, CompletionTokens: 3, TotalTokens: 10, Known: true},
 			},
 			check: func(t *testing.T, e transcript.Event) {
-				if e.Content != "print('hi') # greet" || e.FinishReason != "stop" {
-					t.Errorf("content %q finish %q", e.Content, e.FinishReason)
+				if e.Content != "print('hi') # greet" || e.Reasoning != "A greeting is asked." || e.FinishReason != "stop" {
+					t.Errorf("content %q reasoning %q finish %q", e.Content, e.Reasoning, e.FinishReason)
 				}
 				if e.Usage == nil || *e.Usage != (model.Usage{PromptTokens: 7, CompletionTokens: 3, TotalTokens: 10, Known: true}) {
 					t.Errorf("usage %+v", e.Usage)

@@ -32,6 +32,7 @@ type AskOptions struct {
 type AskResult struct {
 	Model        string      `json:"model"`
 	Content      string      `json:"content"`
+	Reasoning    string      `json:"reasoning,omitempty"` // what a reasoning model thought first
 	FinishReason string      `json:"finish_reason"`
 	Usage        model.Usage `json:"usage"`
 	DurationMS   int64       `json:"duration_ms"`
@@ -91,33 +92,73 @@ func runAsk(ctx context.Context, opts *AskOptions) error {
 	msgs = append(msgs, model.Message{Role: model.RoleUser, Content: prompt})
 	req := ms.request(opts.Model, msgs)
 	streamed := !opts.JSON && !opts.NoStream
+	th := &thinking{io: opts.IO}
 	printed := false
 	if streamed {
 		req.OnDelta = func(d string) {
+			th.end()
 			printed = true
 			fmt.Fprint(opts.IO.Out, safetext.Output(d))
 		}
+		req.OnReasoning = th.show
 	}
 	start := time.Now()
 	reply, err := ms.backend.Complete(ctx, req)
 	if err != nil {
+		th.end()
 		if printed {
 			fmt.Fprintln(opts.IO.Out) // end the partial reply's line
 		}
 		return err
 	}
 	if opts.JSON {
-		return json.NewEncoder(opts.IO.Out).Encode(AskResult{Model: opts.Model, Content: reply.Content, FinishReason: reply.FinishReason,
-			Usage: reply.Usage, DurationMS: time.Since(start).Milliseconds()})
+		return json.NewEncoder(opts.IO.Out).Encode(AskResult{Model: opts.Model, Content: reply.Content, Reasoning: reply.Reasoning,
+			FinishReason: reply.FinishReason, Usage: reply.Usage, DurationMS: time.Since(start).Milliseconds()})
 	}
 	if !streamed {
+		if reply.Reasoning != "" {
+			th.show(reply.Reasoning)
+			th.end()
+		}
 		fmt.Fprint(opts.IO.Out, safetext.Output(reply.Content))
 	}
 	if !strings.HasSuffix(reply.Content, "\n") {
 		fmt.Fprintln(opts.IO.Out)
 	}
 	if reply.FinishReason == "length" {
-		fmt.Fprintln(opts.IO.ErrOut, "agentteam: the reply was cut at the token limit (--max-tokens)")
+		fmt.Fprintln(opts.IO.ErrOut, "agentteam: the reply was cut at the token limit; raise --max-tokens (or AGENTTEAM_MAX_TOKENS) for a longer one")
 	}
 	return nil
+}
+
+// thinking shows a reasoning model's reasoning before its answer, on a
+// terminal only (piped, standard output is the answer alone): dimmed in
+// colour, else one "thinking…" line.
+type thinking struct {
+	io    IO
+	shown bool
+}
+
+func (t *thinking) show(text string) {
+	if !t.io.OutIsTTY {
+		return
+	}
+	switch {
+	case t.io.color():
+		if !t.shown {
+			fmt.Fprint(t.io.Out, "\x1b[2;3mthinking…\x1b[0m \x1b[2m")
+		}
+		fmt.Fprint(t.io.Out, safetext.Output(text))
+	case !t.shown:
+		fmt.Fprintln(t.io.Out, "thinking…")
+	}
+	t.shown = true
+}
+
+// end ends the reasoning shown, before the answer or an error.
+func (t *thinking) end() {
+	if t.shown && t.io.color() {
+		fmt.Fprint(t.io.Out, "\x1b[0m\n\n")
+	}
+	t.shown = false
 }

@@ -20,15 +20,16 @@ import (
 // object per event with --json, or only the summary with --quiet. Every
 // text that came from a model or a program goes through docker.Printable.
 type runView struct {
-	mu      sync.Mutex
-	w       io.Writer
-	json    bool
-	quiet   bool
-	color   bool
-	tty     bool
-	current string // agent whose reply is streaming
-	spin    chan struct{}
-	spinWG  sync.WaitGroup
+	mu       sync.Mutex
+	w        io.Writer
+	json     bool
+	quiet    bool
+	color    bool
+	tty      bool
+	current  string // agent whose reply is streaming
+	thinking bool   // the current agent's reasoning is being shown
+	spin     chan struct{}
+	spinWG   sync.WaitGroup
 }
 
 func newRunView(s IO, json, quiet bool) *runView {
@@ -72,7 +73,37 @@ func (v *runView) Delta(agent, text string) {
 		return
 	}
 	v.turnOf(agent)
+	v.endThinking()
 	fmt.Fprint(v.w, safetext.Output(text))
+}
+
+// Reasoning streams a piece of a model's reasoning: dimmed in colour, else
+// one "thinking…" line, so that it is never taken for the reply.
+func (v *runView) Reasoning(agent, text string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.json || v.quiet {
+		return
+	}
+	v.turnOf(agent)
+	switch {
+	case v.color:
+		if !v.thinking {
+			fmt.Fprint(v.w, v.paint("2;3", "thinking…")+" \x1b[2m")
+		}
+		fmt.Fprint(v.w, safetext.Output(text))
+	case !v.thinking:
+		fmt.Fprintln(v.w, "thinking…")
+	}
+	v.thinking = true
+}
+
+// endThinking ends the reasoning shown, before the reply or an error.
+func (v *runView) endThinking() {
+	if v.thinking && v.color {
+		fmt.Fprint(v.w, "\x1b[0m\n\n")
+	}
+	v.thinking = false
 }
 
 // Message ends a turn.
@@ -80,8 +111,12 @@ func (v *runView) Message(m agents.Message) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.json {
-		v.emit(map[string]any{"type": "message", "agent": m.Agent, "content": m.Content, "usage": m.Usage,
-			"duration_ms": m.Duration.Milliseconds()})
+		ev := map[string]any{"type": "message", "agent": m.Agent, "content": m.Content, "usage": m.Usage,
+			"duration_ms": m.Duration.Milliseconds()}
+		if m.Reasoning != "" {
+			ev["reasoning"] = m.Reasoning
+		}
+		v.emit(ev)
 		return
 	}
 	if v.quiet {
@@ -92,6 +127,7 @@ func (v *runView) Message(m agents.Message) {
 		v.header("task")
 		fmt.Fprintln(v.w, safetext.Output(m.Content))
 	case v.current == m.Agent: // streamed already
+		v.endThinking()
 		fmt.Fprintln(v.w)
 	case len(m.Results) == 0: // not streamed (replay, or an executor with nothing to run)
 		v.header(m.Agent)
@@ -213,6 +249,7 @@ func (v *runView) Summary(s RunSummary) {
 		v.w.Write(append(data, '\n'))
 		return
 	}
+	v.endThinking() // a model error may have cut the reasoning short
 	fmt.Fprintln(v.w)
 	switch {
 	case s.Approved:

@@ -286,3 +286,94 @@ func TestRunLiveView(t *testing.T) {
 		t.Errorf("raw control characters reached the output: %q", out)
 	}
 }
+
+// TestRunModelQuirks: a team meets real servers' failures as model errors
+// (one line, exit 1, the run stopped and recorded), and a reasoning
+// model's thinking is shown and recorded but never sent to a model.
+func TestRunModelQuirks(t *testing.T) {
+	code := "```sh\necho hi\n```"
+	for _, tc := range []struct {
+		name            string
+		coder, reviewer []fakeserver.Step
+		says            string
+	}{
+		{name: "error frame in the coder's stream",
+			coder: []fakeserver.Step{{Content: "```sh\necho ha", Error: &fakeserver.StreamError{Message: "Provider disconnected unexpectedly", Code: "server_error", Shape: "in_chunk"}}},
+			says:  "coder: model server_error: Provider disconnected unexpectedly"},
+		{name: "coder cut by the content filter",
+			coder: []fakeserver.Step{{Content: "```sh\necho ha", FinishReason: "content_filter"}},
+			says:  "coder: model content_filter: the server's content filter stopped the reply after 13 characters"},
+		{name: "reviewer thinks and never answers", coder: []fakeserver.Step{{Content: code}},
+			reviewer: []fakeserver.Step{{Reasoning: "It prints hi, which is", FinishReason: "length"}},
+			says:     "reviewer: model empty_reply: the reply has no text: the token limit was reached while the model was still reasoning"},
+		{name: "string error from the reviewer's server", coder: []fakeserver.Step{{Content: code}},
+			reviewer: []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 500, Message: "llama runner process has terminated", Shape: "string"}}},
+			says:     "reviewer: model server_error (HTTP 500): llama runner process has terminated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			teamServer(t, tc.coder, tc.reviewer)
+			exit, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, t.TempDir(), "Say hi.")
+			res := result(t, events)
+			if exit != ExitFailure || !strings.Contains(errOut, tc.says) || strings.Count(errOut, "\n") != 1 ||
+				res["stop_reason"] != "error" || !strings.Contains(asString(res["error"]), tc.says) {
+				t.Fatalf("exit %d, stderr %q, result %v; want an error saying %q", exit, errOut, res, tc.says)
+			}
+			evs, err := transcript.ReadFile(res["transcript"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, e := range evs {
+				if e.Type == transcript.TypeModelCall && e.ErrorKind != "" {
+					kinds = append(kinds, e.ErrorKind)
+				}
+			}
+			if len(kinds) != 1 || !strings.Contains(tc.says, "model "+kinds[0]) {
+				t.Fatalf("the transcript records the failed calls as %q", kinds)
+			}
+		})
+	}
+}
+
+func TestRunReasoning(t *testing.T) {
+	srv := teamServer(t,
+		[]fakeserver.Step{{Content: "```sh\necho hi\n```", Reasoning: "CODER-THOUGHT: a shell line will do.", ReasoningField: "think"}},
+		[]fakeserver.Step{{Content: "It prints hi.\nAPPROVE", Reasoning: "REVIEWER-THOUGHT: the output matches.", ReasoningField: "reasoning"}})
+	exit, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, t.TempDir(), "Say hi.")
+	res := result(t, events)
+	if exit != ExitOK || res["approved"] != true {
+		t.Fatalf("exit %d, result %v, stderr %s", exit, res, errOut)
+	}
+	got := map[string]string{}
+	for _, e := range events {
+		if e["type"] == "message" {
+			got[asString(e["agent"])] = asString(e["reasoning"])
+			if strings.Contains(asString(e["content"]), "THOUGHT") {
+				t.Errorf("reasoning in the content of %v", e)
+			}
+		}
+	}
+	if got["coder"] != "CODER-THOUGHT: a shell line will do.\n" || got["reviewer"] != "REVIEWER-THOUGHT: the output matches." || got["executor"] != "" {
+		t.Fatalf("message reasoning %q", got)
+	}
+	for _, r := range srv.Requests() {
+		for _, m := range r.Messages {
+			if strings.Contains(m.Content, "THOUGHT") {
+				t.Fatalf("a model was sent reasoning: %q", m.Content)
+			}
+		}
+	}
+	evs, err := transcript.ReadFile(res["transcript"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := 0
+	for _, e := range evs {
+		if e.Type == transcript.TypeModelCall && strings.Contains(e.Reasoning, "-THOUGHT: ") && !strings.Contains(e.Content, "THOUGHT") {
+			recorded++
+		}
+	}
+	if recorded != 2 {
+		t.Fatalf("%d model calls recorded their reasoning apart, want 2", recorded)
+	}
+}

@@ -69,7 +69,8 @@ func (m *Model) Remaining() int {
 // it waits has still used its step), waits its Delay unless ctx is done
 // first, and answers with it. With no step left it returns a
 // model.KindReplayExhausted error; with ctx done, a model.KindCanceled one.
-// A request with OnDelta gets the content in pieces split after each space.
+// A request with OnDelta gets the content in pieces split after each space,
+// after the reasoning in the same way when it has OnReasoning.
 func (m *Model) Complete(ctx context.Context, req model.Request) (model.Reply, error) {
 	m.mu.Lock()
 	m.requests = append(m.requests, copyRequest(req))
@@ -112,6 +113,13 @@ func (m *Model) Complete(ctx context.Context, req model.Request) (model.Reply, e
 			reply.Model = req.Model
 		}
 	}
+	if req.OnDelta != nil && req.OnReasoning != nil {
+		for _, piece := range strings.SplitAfter(reply.Reasoning, " ") {
+			if piece != "" {
+				req.OnReasoning(piece)
+			}
+		}
+	}
 	if req.OnDelta != nil {
 		for _, piece := range strings.SplitAfter(reply.Content, " ") {
 			if piece != "" {
@@ -128,6 +136,6 @@ func copyRequest(r model.Request) model.Request {
 		t := *r.Temperature
 		r.Temperature = &t
 	}
-	r.OnDelta = nil
+	r.OnDelta, r.OnReasoning = nil, nil
 	return r
 }

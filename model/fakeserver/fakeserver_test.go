@@ -732,6 +732,11 @@ func TestLoadScript(t *testing.T) {
 		{"negative.json", `{"replies": [{"content": "x"}, {"delay_ms": -1}]}`, "replies[1]: "},
 		{"trailing.json", `{} {}`, "after the JSON"},
 		{"syntax.json", `{"replies": [`, "unexpected EOF"},
+		{"reasoning.json", `{"replies": [{"reasoning": "x", "reasoning_field": "thoughts"}]}`, `reasoning field "thoughts"`},
+		{"usagefield.json", `{"replies": [{"usage_field": "x_other"}]}`, `usage field "x_other"`},
+		{"errorshape.json", `{"replies": [{"error": {"message": "x", "shape": "xml"}}]}`, `error shape "xml"`},
+		{"faultshape.json", `{"replies": [{"fault": {"status": 500, "shape": "xml"}}]}`, `fault shape "xml"`},
+		{"errorfault.json", `{"replies": [{"error": {"message": "x"}, "fault": {"status": 500}}]}`, "neither a fault nor cut_after"},
 	} {
 		p := write(tc.name, tc.text)
 		_, err := LoadScript(p)
@@ -771,6 +776,89 @@ func TestSplit(t *testing.T) {
 					t.Errorf("split(%q): piece %q cuts a rune", s, p)
 				}
 			}
+		}
+	}
+}
+
+// TestShapes: the answers real servers give that the OpenAI documentation
+// does not, byte for byte where the shape is the point.
+func TestShapes(t *testing.T) {
+	cases := []struct {
+		name   string
+		step   Step
+		stream bool
+		want   []string // in the body, in order
+		not    []string // nowhere in the body
+	}{
+		{name: "event line before an error frame", stream: true,
+			step: Step{Content: "maybe", Error: &StreamError{Message: "Tool choice is required", Type: "invalid_request_error", Code: "tool_use_failed", StatusCode: 400, Event: true}},
+			want: []string{`"content":"maybe"`, "\n\nevent: error\ndata: {\"error\":{", `"code":"tool_use_failed"`, `"status_code":400`},
+			not:  []string{"[DONE]", `"finish_reason":"stop"`}},
+		{name: "bare error line", stream: true,
+			step: Step{Content: "Hi", Error: &StreamError{Message: "unexpected EOF", Type: "api_error", Raw: true}},
+			want: []string{"\n\n{\"error\":{\"code\":null,\"message\":\"unexpected EOF\",\"param\":null,\"type\":\"api_error\"}}\n"}, not: []string{"data: {\"error\""}},
+		{name: "string error in a stream", stream: true, step: Step{Error: &StreamError{Message: "runner crashed", Shape: "string"}},
+			want: []string{"data: {\"error\":\"runner crashed\"}\n\n"}},
+		{name: "top-level error in a stream", stream: true, step: Step{Error: &StreamError{Message: "too long", Type: "BadRequestError", Code: "400", Shape: "top_level"}},
+			want: []string{`"code":400`, `"object":"error"`}, not: []string{`{"error"`}},
+		{name: "error inside a chunk", stream: true, step: Step{Content: "Half", Error: &StreamError{Message: "Provider disconnected", Code: "server_error", Shape: "in_chunk"}},
+			want: []string{`"content":"Half"`, `"finish_reason":"error"}],"error":{"code":"server_error"`, "data: [DONE]"}},
+		{name: "error as a 200 body", step: Step{Error: &StreamError{Message: "runner crashed", Shape: "string"}},
+			want: []string{`{"error":"runner crashed"}`}, not: []string{"choices"}},
+		{name: "reasoning_content before the content", stream: true, step: Step{Content: "4", Reasoning: "2+2"},
+			want: []string{`"reasoning_content":"2+2"`, `"content":"4"`}},
+		{name: "reasoning field", stream: true, step: Step{Content: "4", Reasoning: "2+2", ReasoningField: "reasoning"},
+			want: []string{`"reasoning":"2+2"`, `"content":"4"`}, not: []string{"reasoning_content"}},
+		{name: "think tags", stream: true, step: Step{Content: "4", Reasoning: "2+2", ReasoningField: "think"},
+			want: []string{`"content":"\u003cthink\u003e\n"`, `"content":"2+2\n\u003c/th"`, `"content":"4"`}, not: []string{"reasoning"}},
+		{name: "think tags in a body", step: Step{Content: "4", Reasoning: "2+2", ReasoningField: "think"},
+			want: []string{`"content":"\u003cthink\u003e\n2+2\n\u003c/think\u003e\n\n4"`}},
+		{name: "reasoning in a body", step: Step{Content: "4", Reasoning: "2+2", ReasoningField: "reasoning"},
+			want: []string{`"content":"4","reasoning":"2+2"`}},
+		{name: "only a tool call", stream: true, step: Step{ToolCall: "get_capital"},
+			want: []string{`"tool_calls":[{"index":0,"id":"call_fake","type":"function","function":{"name":"get_capital","arguments":"{}"}}]`, `"finish_reason":"tool_calls"`},
+			not:  []string{`"content"`}},
+		{name: "content filter", stream: true, step: Step{Content: "Here is how", FinishReason: "content_filter"},
+			want: []string{`"finish_reason":"content_filter"`}},
+		{name: "usage under x_groq", stream: true, step: Step{Content: "hi", Usage: &Usage{1, 2, 3}, UsageField: "x_groq"},
+			want: []string{`"finish_reason":"stop"}],"x_groq":{"id":"req_`, `"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}}`},
+			not:  []string{`"choices":[],"usage"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Script{Replies: []Step{tc.step}})
+			defer s.Close()
+			resp, body := post(t, s.URL+"/chat/completions", chatBody("m", tc.stream, true))
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			rest := body
+			for _, w := range tc.want {
+				i := strings.Index(rest, w)
+				if i < 0 {
+					t.Fatalf("%q is not in the body (after the previous ones):\n%s", w, body)
+				}
+				rest = rest[i+len(w):]
+			}
+			for _, n := range tc.not {
+				if strings.Contains(body, n) {
+					t.Errorf("%q is in the body:\n%s", n, body)
+				}
+			}
+		})
+	}
+}
+
+func TestFaultShapes(t *testing.T) {
+	for shape, want := range map[string]string{
+		"string":    `{"error":"fake server: Internal Server Error"}`,
+		"top_level": `{"code":null,"message":"fake server: Internal Server Error","object":"error","param":null,"type":"server_error"}`,
+	} {
+		s := New(Script{Replies: []Step{{Fault: &Fault{Status: 500, Shape: shape}}}})
+		resp, body := post(t, s.URL+"/chat/completions", chatBody("m", false, false))
+		s.Close()
+		if resp.StatusCode != 500 || strings.TrimSpace(body) != want {
+			t.Errorf("shape %s: %d %s, want %s", shape, resp.StatusCode, body, want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -70,6 +71,46 @@ type Step struct {
 	// Fault answers with this HTTP error instead of a reply; the step is
 	// used up all the same.
 	Fault *Fault `json:"fault,omitempty"`
+
+	// Reasoning is what the model thought before Content, sent where
+	// ReasoningField says.
+	Reasoning string `json:"reasoning,omitempty"`
+	// ReasoningField is "reasoning_content" (the default: DeepSeek,
+	// vLLM), "reasoning" (OpenRouter, Ollama, Groq) or "think" (in the
+	// content, as <think>...</think> before the answer, as DeepSeek-R1
+	// and its distillations do).
+	ReasoningField string `json:"reasoning_field,omitempty"`
+	// ToolCall, when set, is the name of a tool the reply calls (with
+	// empty arguments), though none were offered.
+	ToolCall string `json:"tool_call,omitempty"`
+	// UsageField is where the usage goes: "" (usage, as OpenAI) or
+	// "x_groq" (x_groq.usage of the last chunk or of the body, as Groq).
+	UsageField string `json:"usage_field,omitempty"`
+	// Error is an error the server reports inside a 200 answer: after
+	// Content's chunks in a stream (what the user saw first), as the whole
+	// body otherwise.
+	Error *StreamError `json:"error,omitempty"`
+}
+
+// StreamError is an error inside a 200 answer, in one of the shapes real
+// servers give it.
+type StreamError struct {
+	Message string `json:"message"`
+	Type    string `json:"type,omitempty"`
+	// Code is the error's code, "" for null; a number ("400") is sent as
+	// one.
+	Code string `json:"code,omitempty"`
+	// StatusCode, when set, is sent as status_code (Groq).
+	StatusCode int `json:"status_code,omitempty"`
+	// Shape is "" ({"error": {...}}, OpenAI), "string" ({"error": "text"},
+	// Ollama's native API), "top_level" ({"object": "error", "message":
+	// ...}, vLLM) or "in_chunk" (inside a chunk whose finish_reason is
+	// "error", OpenRouter).
+	Shape string `json:"shape,omitempty"`
+	// Event precedes the frame with an "event: error" line (Groq).
+	Event bool `json:"event,omitempty"`
+	// Raw sends the frame as a bare JSON line, without "data: " (Ollama).
+	Raw bool `json:"raw,omitempty"`
 }
 
 // Usage is a token count as the OpenAI API reports it.
@@ -97,6 +138,9 @@ type Fault struct {
 	// ContentType defaults to application/json; use "text/html" for an HTML
 	// Body.
 	ContentType string `json:"content_type,omitempty"`
+	// Shape is the error JSON's: "" ({"error": {...}}), "string" ({"error":
+	// "text"}) or "top_level" ({"object": "error", "message": ...}).
+	Shape string `json:"shape,omitempty"`
 }
 
 // LoadScript reads a script from a JSON file. Unknown fields are an error,
@@ -155,6 +199,18 @@ func (st Step) validate() error {
 		return errors.New("usage is given but no_usage is set")
 	case st.Fault != nil && (st.Fault.Status < 400 || st.Fault.Status > 599):
 		return fmt.Errorf("fault status %d is not an HTTP error (400-599)", st.Fault.Status)
+	case st.Fault != nil && !oneOf(st.Fault.Shape, "", "string", "top_level"):
+		return fmt.Errorf("fault shape %q is not string or top_level", st.Fault.Shape)
+	case !oneOf(st.ReasoningField, "", "reasoning_content", "reasoning", "think"):
+		return fmt.Errorf("reasoning field %q is not reasoning_content, reasoning or think", st.ReasoningField)
+	case !oneOf(st.UsageField, "", "x_groq"):
+		return fmt.Errorf("usage field %q is not x_groq", st.UsageField)
+	case st.Error != nil && (st.Fault != nil || st.CutAfter > 0):
+		return errors.New("an error inside the answer goes with neither a fault nor cut_after")
+	case st.Error != nil && !oneOf(st.Error.Shape, "", "string", "top_level", "in_chunk"):
+		return fmt.Errorf("error shape %q is not string, top_level or in_chunk", st.Error.Shape)
 	}
 	return nil
 }
+
+func oneOf(s string, values ...string) bool { return slices.Contains(values, s) }

@@ -328,7 +328,11 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, deployment string
 		usage = &Usage{PromptTokens: p, CompletionTokens: c, TotalTokens: p + c}
 	}
 	finish := st.FinishReason
-	if finish == "" {
+	switch {
+	case finish != "":
+	case st.ToolCall != "":
+		finish = "tool_calls"
+	default:
 		finish = "stop"
 	}
 	rp := reply{id: id, model: name, created: time.Now().Unix(), step: st, finish: finish, usage: usage}
@@ -365,25 +369,90 @@ type reply struct {
 	usage     *Usage
 }
 
+// message is a reply's message, or a chunk's delta.
+type message struct {
+	Role             string     `json:"role,omitempty"`
+	Content          *string    `json:"content,omitempty"`
+	ReasoningContent *string    `json:"reasoning_content,omitempty"`
+	Reasoning        *string    `json:"reasoning,omitempty"`
+	ToolCalls        []toolCall `json:"tool_calls,omitempty"`
+}
+
+type toolCall struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// reasoning is a message with reasoning text r in the step's field; with
+// "think" it goes in the content instead (see thinkText).
+func (rp reply) reasoning(r string) message {
+	if rp.step.ReasoningField == "reasoning" {
+		return message{Reasoning: &r}
+	}
+	return message{ReasoningContent: &r}
+}
+
+// thinkText is what goes before the content when the reasoning is sent
+// in <think> tags, "" otherwise.
+func (rp reply) thinkText() string {
+	if rp.step.ReasoningField != "think" || rp.step.Reasoning == "" {
+		return ""
+	}
+	return "<think>\n" + rp.step.Reasoning + "\n</think>\n\n"
+}
+
+func (rp reply) toolCalls() []toolCall {
+	if rp.step.ToolCall == "" {
+		return nil
+	}
+	tc := toolCall{ID: "call_fake", Type: "function"}
+	tc.Function.Name, tc.Function.Arguments = rp.step.ToolCall, "{}"
+	return []toolCall{tc}
+}
+
+// xgroq is the x_groq object that carries the usage when the step says so.
+func (rp reply) xgroq() map[string]any {
+	if rp.step.UsageField != "x_groq" || rp.usage == nil {
+		return nil
+	}
+	return map[string]any{"id": "req_" + rp.id, "usage": rp.usage}
+}
+
 func (rp reply) plain(w http.ResponseWriter) {
-	type message struct {
-		Role    string `json:"role"`
-		Content string `json:"content"`
+	if rp.step.Error != nil {
+		writeJSON(w, http.StatusOK, rp.step.Error.body(rp))
+		return
 	}
 	type choice struct {
 		Index        int     `json:"index"`
 		Message      message `json:"message"`
 		FinishReason string  `json:"finish_reason"`
 	}
+	content := rp.thinkText() + rp.step.Content
+	msg := message{Role: "assistant", Content: &content, ToolCalls: rp.toolCalls()}
+	if rp.step.Reasoning != "" && rp.step.ReasoningField != "think" {
+		r := rp.reasoning(rp.step.Reasoning)
+		msg.ReasoningContent, msg.Reasoning = r.ReasoningContent, r.Reasoning
+	}
+	usage := rp.usage
+	if rp.xgroq() != nil {
+		usage = nil
+	}
 	body, _ := json.Marshal(struct {
-		ID      string   `json:"id"`
-		Object  string   `json:"object"`
-		Created int64    `json:"created"`
-		Model   string   `json:"model"`
-		Choices []choice `json:"choices"`
-		Usage   *Usage   `json:"usage,omitempty"`
+		ID      string         `json:"id"`
+		Object  string         `json:"object"`
+		Created int64          `json:"created"`
+		Model   string         `json:"model"`
+		Choices []choice       `json:"choices"`
+		Usage   *Usage         `json:"usage,omitempty"`
+		XGroq   map[string]any `json:"x_groq,omitempty"`
 	}{rp.id, "chat.completion", rp.created, rp.model,
-		[]choice{{Message: message{Role: "assistant", Content: rp.step.Content}, FinishReason: rp.finish}}, rp.usage})
+		[]choice{{Message: msg, FinishReason: rp.finish}}, usage, rp.xgroq()})
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
@@ -397,23 +466,20 @@ func (rp reply) plain(w http.ResponseWriter) {
 // chunk is one streamed event. Delta and FinishReason are always present,
 // as in the real API; Usage only in the last chunk, when asked for.
 type chunk struct {
-	ID      string        `json:"id"`
-	Object  string        `json:"object"`
-	Created int64         `json:"created"`
-	Model   string        `json:"model"`
-	Choices []chunkChoice `json:"choices"`
-	Usage   *Usage        `json:"usage,omitempty"`
+	ID      string         `json:"id"`
+	Object  string         `json:"object"`
+	Created int64          `json:"created"`
+	Model   string         `json:"model"`
+	Choices []chunkChoice  `json:"choices"`
+	Usage   *Usage         `json:"usage,omitempty"`
+	XGroq   map[string]any `json:"x_groq,omitempty"`
+	Error   map[string]any `json:"error,omitempty"`
 }
 
 type chunkChoice struct {
 	Index        int     `json:"index"`
-	Delta        delta   `json:"delta"`
+	Delta        message `json:"delta"`
 	FinishReason *string `json:"finish_reason"`
-}
-
-type delta struct {
-	Role    string  `json:"role,omitempty"`
-	Content *string `json:"content,omitempty"`
 }
 
 func (rp reply) stream(w http.ResponseWriter, r *http.Request, includeUsage bool) {
@@ -434,33 +500,50 @@ func (rp reply) stream(w http.ResponseWriter, r *http.Request, includeUsage bool
 		_, _ = io.WriteString(w, ": keep-alive\n\n")
 		flush()
 	}
-	send := func(c chunkChoice, usage *Usage) {
-		choices := []chunkChoice{c}
-		if usage != nil {
-			choices = []chunkChoice{}
+	send := func(c chunk) {
+		c.ID, c.Object, c.Created, c.Model = rp.id, "chat.completion.chunk", rp.created, rp.model
+		if c.Choices == nil {
+			c.Choices = []chunkChoice{}
 		}
-		b, _ := json.Marshal(chunk{ID: rp.id, Object: "chat.completion.chunk", Created: rp.created, Model: rp.model, Choices: choices, Usage: usage})
+		b, _ := json.Marshal(c)
 		_, _ = fmt.Fprintf(w, "data: %s\n\n", b)
 		flush()
 	}
 
+	// The deltas: reasoning first, then the content (which starts with
+	// the <think> block when the reasoning goes there), then a tool call.
+	var deltas []message
+	if st.Reasoning != "" && st.ReasoningField != "think" {
+		for _, p := range split(st.Reasoning, 8) {
+			deltas = append(deltas, rp.reasoning(p))
+		}
+	}
+	for _, p := range split(rp.thinkText(), 8) {
+		deltas = append(deltas, message{Content: &p})
+	}
 	pieces := st.Chunks
 	if pieces == nil {
 		pieces = split(st.Content, 8)
 	}
-	if len(pieces) == 0 {
+	if len(pieces) == 0 && len(deltas) == 0 && st.ToolCall == "" {
 		pieces = []string{""}
 	}
-	for i, p := range pieces {
+	firstContent := len(deltas)
+	for _, p := range pieces {
+		deltas = append(deltas, message{Content: &p})
+	}
+	if tc := rp.toolCalls(); tc != nil {
+		deltas = append(deltas, message{ToolCalls: tc})
+	}
+	for i, d := range deltas {
 		if (i > 0 || st.KeepAlive > 0) && !wait() {
 			return
 		}
-		d := delta{Content: &p}
 		if i == 0 {
 			d.Role = "assistant"
 		}
-		send(chunkChoice{Delta: d}, nil)
-		if st.CutAfter > 0 && i+1 >= st.CutAfter {
+		send(chunk{Choices: []chunkChoice{{Delta: d}}})
+		if st.CutAfter > 0 && i+1-firstContent >= st.CutAfter {
 			abort(w)
 		}
 	}
@@ -470,13 +553,71 @@ func (rp reply) stream(w http.ResponseWriter, r *http.Request, includeUsage bool
 	if !wait() {
 		return
 	}
+	if st.Error != nil {
+		st.Error.write(w, rp)
+		flush()
+		return
+	}
 	finish := rp.finish
-	send(chunkChoice{Delta: delta{}, FinishReason: &finish}, nil)
-	if includeUsage && rp.usage != nil {
-		send(chunkChoice{}, rp.usage)
+	send(chunk{Choices: []chunkChoice{{FinishReason: &finish}}, XGroq: rp.xgroq()})
+	if includeUsage && rp.usage != nil && rp.xgroq() == nil {
+		send(chunk{Usage: rp.usage})
 	}
 	_, _ = io.WriteString(w, "data: [DONE]\n\n")
 	flush()
+}
+
+// object is the error object of e.
+func (e *StreamError) object() map[string]any {
+	var code any
+	if n, err := strconv.Atoi(e.Code); err == nil {
+		code = n
+	} else if e.Code != "" {
+		code = e.Code
+	}
+	obj := map[string]any{"message": e.Message, "type": e.Type, "param": nil, "code": code}
+	if e.Type == "" {
+		obj["type"] = nil
+	}
+	if e.StatusCode != 0 {
+		obj["status_code"] = e.StatusCode
+	}
+	return obj
+}
+
+// body is e as a whole JSON value in its shape.
+func (e *StreamError) body(rp reply) any {
+	switch e.Shape {
+	case "string":
+		return map[string]any{"error": e.Message}
+	case "top_level":
+		obj := e.object()
+		obj["object"] = "error"
+		return obj
+	case "in_chunk":
+		empty, finish := "", "error"
+		return chunk{ID: rp.id, Object: "chat.completion.chunk", Created: rp.created, Model: rp.model, Error: e.object(),
+			Choices: []chunkChoice{{Delta: message{Content: &empty}, FinishReason: &finish}}}
+	}
+	return map[string]any{"error": e.object()}
+}
+
+// write sends e as a stream frame: after an "event: error" line, as a bare
+// line or a data line, as each server does; OpenRouter's chunk is followed
+// by [DONE].
+func (e *StreamError) write(w io.Writer, rp reply) {
+	b, _ := json.Marshal(e.body(rp))
+	if e.Event {
+		_, _ = io.WriteString(w, "event: error\n")
+	}
+	if e.Raw {
+		_, _ = fmt.Fprintf(w, "%s\n", b)
+		return
+	}
+	_, _ = fmt.Fprintf(w, "data: %s\n\n", b)
+	if e.Shape == "in_chunk" {
+		_, _ = io.WriteString(w, "data: [DONE]\n\n")
+	}
 }
 
 // abort ends the response without finishing the body: the client sees the
@@ -536,7 +677,7 @@ func writeFault(w http.ResponseWriter, f *Fault) {
 			msg += " (" + f.Code + ")"
 		}
 	}
-	writeErrorType(w, f.Status, f.Code, msg, f.ContentType)
+	writeErrorType(w, f.Status, f.Code, msg, f.ContentType, f.Shape)
 }
 
 // errorType is the OpenAI error type for a status and code.
@@ -553,21 +694,17 @@ func errorType(status int, code string) string {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeErrorType(w, status, code, msg, "")
+	writeErrorType(w, status, code, msg, "", "")
 }
 
-// writeErrorType writes an OpenAI error JSON; an empty code is null.
-func writeErrorType(w http.ResponseWriter, status int, code, msg, contentType string) {
-	var c any
-	if code != "" {
-		c = code
-	}
+// writeErrorType writes an error JSON in shape (see Fault.Shape); an empty
+// code is null.
+func writeErrorType(w http.ResponseWriter, status int, code, msg, contentType, shape string) {
 	if contentType == "" {
 		contentType = "application/json"
 	}
-	body, _ := json.Marshal(map[string]any{"error": map[string]any{
-		"message": msg, "type": errorType(status, code), "param": nil, "code": c,
-	}})
+	e := &StreamError{Message: msg, Type: errorType(status, code), Code: code, Shape: shape}
+	body, _ := json.Marshal(e.body(reply{}))
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))

@@ -72,6 +72,14 @@ func Run(t *testing.T, newModel Factory) {
 			Request: model.Request{Model: "coder-model", Messages: msgs("Go on and on."), MaxTokens: 5},
 			Reply:   model.Reply{Content: "and on and", FinishReason: "length", Usage: known(4, 5)},
 		}}},
+		{name: "streamed reasoning", stream: true, exchanges: []Exchange{{
+			Request: model.Request{Model: "reasoning-model", Messages: msgs("What is 2+2?")},
+			Reply:   model.Reply{Content: "4", Reasoning: "Two and two make four.", FinishReason: "stop", Usage: known(6, 9)},
+		}}},
+		{name: "reasoning not streamed", exchanges: []Exchange{{
+			Request: model.Request{Model: "reasoning-model", Messages: msgs("What is 3+3?")},
+			Reply:   model.Reply{Content: "6", Reasoning: "Three and three make six.", FinishReason: "stop", Usage: known(6, 9)},
+		}}},
 		{name: "long unicode reply", stream: true, exchanges: []Exchange{{
 			Request: model.Request{Model: "coder-model", Messages: msgs("Lots of text, ünïcödé.")},
 			Reply:   model.Reply{Content: long, FinishReason: "stop", Usage: known(9, 40000)},
@@ -82,9 +90,10 @@ func Run(t *testing.T, newModel Factory) {
 			m := newModel(t, tc.exchanges)
 			for i, ex := range tc.exchanges {
 				req := ex.Request
-				var deltas []string
+				var deltas, thoughts []string
 				if tc.stream {
 					req.OnDelta = func(d string) { deltas = append(deltas, d) }
+					req.OnReasoning = func(d string) { thoughts = append(thoughts, d) }
 				}
 				got, err := m.Complete(context.Background(), req)
 				if err != nil {
@@ -96,6 +105,9 @@ func Run(t *testing.T, newModel Factory) {
 				if tc.stream {
 					if len(deltas) == 0 || strings.Join(deltas, "") != ex.Reply.Content {
 						t.Fatalf("call %d: %d deltas joining to %d bytes, want the %d bytes of the reply", i+1, len(deltas), len(strings.Join(deltas, "")), len(ex.Reply.Content))
+					}
+					if strings.Join(thoughts, "") != ex.Reply.Reasoning {
+						t.Fatalf("call %d: reasoning streamed as %q, want %q", i+1, thoughts, ex.Reply.Reasoning)
 					}
 				}
 			}
@@ -117,6 +129,9 @@ func Run(t *testing.T, newModel Factory) {
 func same(got, want model.Reply) error {
 	if got.Content != want.Content {
 		return fmt.Errorf("content %q, want %q", clip(got.Content), clip(want.Content))
+	}
+	if got.Reasoning != want.Reasoning {
+		return fmt.Errorf("reasoning %q, want %q", clip(got.Reasoning), clip(want.Reasoning))
 	}
 	if got.FinishReason != want.FinishReason {
 		return fmt.Errorf("finish reason %q, want %q", got.FinishReason, want.FinishReason)

@@ -1,12 +1,15 @@
 // Package openaicompat owns the backend for every server that speaks
 // OpenAI's chat-completions API (OpenAI, Azure OpenAI, Ollama, vLLM,
-// llama.cpp, LM Studio, OpenRouter, ...), built on go-openai: retries with
-// backoff, timeouts that suit slow local models, streaming with usage, and
-// errors classified once, here, into model.Kind.
+// llama.cpp, LM Studio, OpenRouter, Groq, DeepSeek, ...): requests built
+// and sent by go-openai, replies read here whatever shape a server gives
+// them (wire.go), retries with backoff, timeouts that suit slow local
+// models, streaming with usage and reasoning, and errors classified once,
+// here, into model.Kind (errors.go).
 package openaicompat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +25,10 @@ import (
 
 // Client is a model.Model on an OpenAI-compatible server.
 type Client struct {
-	cfg Config
-	api *openai.Client
-	log *slog.Logger
+	cfg  Config
+	oc   openai.ClientConfig // without its HTTPClient: each call sets its own (see send)
+	http *http.Client
+	log  *slog.Logger
 }
 
 // Option configures a Client.
@@ -65,11 +69,52 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		oc = openai.DefaultConfig(cfg.APIKey)
 		oc.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	}
-	oc.HTTPClient = &http.Client{Transport: &retryTransport{base: base, policy: cfg.Retry, log: o.log, idle: cfg.IdleTimeout}}
-	// Keep-alive comment lines count as empty messages in go-openai; a slow
-	// local model may send many before its first token.
-	oc.EmptyMessagesLimit = 100000
-	return &Client{cfg: cfg, api: openai.NewClientWithConfig(oc), log: o.log}, nil
+	hc := &http.Client{Transport: &retryTransport{base: base, policy: cfg.Retry, log: o.log, idle: cfg.IdleTimeout}}
+	return &Client{cfg: cfg, oc: oc, http: hc, log: o.log}, nil
+}
+
+// tap is the HTTP client go-openai sends a request with: it keeps the
+// response for this package to read (see wire.go for why) and gives
+// go-openai only its headers, with an empty body.
+type tap struct {
+	doer openai.HTTPDoer
+	resp *http.Response
+	err  error
+}
+
+func (t *tap) Do(req *http.Request) (*http.Response, error) {
+	t.resp, t.err = t.doer.Do(req)
+	if t.err != nil {
+		return nil, t.err
+	}
+	stub := *t.resp
+	stub.Body = http.NoBody
+	return &stub, nil
+}
+
+// send has go-openai build and send a request (call makes it on the
+// client it is given) and returns the response, whose body the caller
+// reads and closes.
+func (c *Client) send(ctx context.Context, call func(api *openai.Client) error) (*http.Response, error) {
+	t := &tap{doer: c.http}
+	oc := c.oc
+	oc.HTTPClient = t
+	err := call(openai.NewClientWithConfig(oc))
+	switch {
+	case t.err != nil:
+		return nil, c.transportError(ctx, t.err)
+	case t.resp == nil:
+		// go-openai refused the request before sending it.
+		return nil, &model.Error{Kind: model.KindBadRequest, Message: fmt.Sprintf("the request was not sent: %v", err), Err: err}
+	}
+	return t.resp, nil
+}
+
+// errorBody reads the body of an HTTP error, bounded: a proxy's error page
+// can be large, and only its start is shown.
+func errorBody(resp *http.Response) []byte {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return body
 }
 
 // Endpoint says where the client sends requests, without secrets.
@@ -78,9 +123,30 @@ func (c *Client) Endpoint() string { return c.cfg.Provider + " at " + redactURL(
 // Models lists the models the server offers (GET /models): a cheap check
 // that the endpoint answers and accepts the key.
 func (c *Client) Models(ctx context.Context) ([]string, error) {
-	list, err := c.api.ListModels(ctx)
+	names, err := c.models(ctx)
+	return names, c.redact(err)
+}
+
+func (c *Client) models(ctx context.Context) ([]string, error) {
+	resp, err := c.send(ctx, func(api *openai.Client) error {
+		_, err := api.ListModels(ctx)
+		return err
+	})
 	if err != nil {
-		return nil, c.classify(ctx, err)
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return nil, c.statusError(resp, errorBody(resp))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, c.transportError(ctx, err)
+	}
+	var list openai.ModelsList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, &model.Error{Kind: model.KindBadReply, Err: err, Message: fmt.Sprintf(
+			"%s answered GET /models with something that is not a list of models: %q", c.Endpoint(), excerpt(body))}
 	}
 	names := make([]string, 0, len(list.Models))
 	for _, m := range list.Models {
@@ -91,8 +157,13 @@ func (c *Client) Models(ctx context.Context) ([]string, error) {
 
 // Complete sends one chat request; with req.OnDelta set, it streams.
 func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, error) {
+	reply, err := c.complete(ctx, req)
+	return reply, c.redact(err)
+}
+
+func (c *Client) complete(ctx context.Context, req model.Request) (model.Reply, error) {
 	if err := ctx.Err(); err != nil {
-		return model.Reply{}, c.classify(ctx, err)
+		return model.Reply{}, c.transportError(ctx, err)
 	}
 	creq := openai.ChatCompletionRequest{Model: req.Model}
 	for _, m := range req.Messages {
@@ -108,22 +179,57 @@ func (c *Client) Complete(ctx context.Context, req model.Request) (model.Reply, 
 		}
 	}
 	c.setMaxTokens(&creq, req.MaxTokens)
-	if req.OnDelta == nil {
-		resp, err := c.api.CreateChatCompletion(ctx, creq)
-		if err != nil {
-			return model.Reply{}, c.classify(ctx, err)
-		}
-		if len(resp.Choices) == 0 {
-			return model.Reply{}, &model.Error{Kind: model.KindBadReply, Message: "the server's reply has no choices"}
-		}
-		return model.Reply{
-			Content:      resp.Choices[0].Message.Content,
-			FinishReason: string(resp.Choices[0].FinishReason),
-			Usage:        usage(resp.Usage),
-			Model:        resp.Model,
-		}, nil
+	if req.OnDelta != nil {
+		creq.Stream = true
+		creq.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
 	}
-	return c.stream(ctx, creq, req.OnDelta)
+	reply, err := c.chat(ctx, creq, req)
+	var me *model.Error
+	if creq.StreamOptions != nil && errors.As(err, &me) && me.Status == http.StatusBadRequest &&
+		strings.Contains(strings.ToLower(me.Message), "stream_options") {
+		// Some servers reject stream_options; their usage is then unknown.
+		creq.StreamOptions = nil
+		reply, err = c.chat(ctx, creq, req)
+	}
+	return reply, err
+}
+
+// chat makes one chat call and reads its reply.
+func (c *Client) chat(ctx context.Context, creq openai.ChatCompletionRequest, req model.Request) (model.Reply, error) {
+	resp, err := c.send(ctx, func(api *openai.Client) error {
+		if creq.Stream {
+			st, err := api.CreateChatCompletionStream(ctx, creq)
+			if st != nil {
+				st.Close() // its body is the tap's empty one
+			}
+			return err
+		}
+		_, err := api.CreateChatCompletion(ctx, creq)
+		return err
+	})
+	if err != nil {
+		return model.Reply{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return model.Reply{}, c.statusError(resp, errorBody(resp))
+	}
+	reply, err := c.read(resp.Body, resp.Header.Get("Content-Type"), newAssembly(req, c.cfg.APIKey))
+	var me *model.Error
+	if err != nil && !errors.As(err, &me) {
+		return model.Reply{}, c.transportError(ctx, err) // the body broke off
+	}
+	return reply, err
+}
+
+// redact removes the key, and anything shaped like one, from an error's
+// message.
+func (c *Client) redact(err error) error {
+	var me *model.Error
+	if errors.As(err, &me) {
+		me.Message = model.Redact(me.Message, c.cfg.APIKey)
+	}
+	return err
 }
 
 // setMaxTokens puts n (0: none) in the field the configuration chooses
@@ -145,75 +251,20 @@ func (c *Client) setMaxTokens(creq *openai.ChatCompletionRequest, n int) {
 	}
 }
 
-func (c *Client) stream(ctx context.Context, creq openai.ChatCompletionRequest, onDelta func(string)) (model.Reply, error) {
-	creq.Stream = true
-	creq.StreamOptions = &openai.StreamOptions{IncludeUsage: true}
-	st, err := c.api.CreateChatCompletionStream(ctx, creq)
-	if err != nil && isStreamOptionsRefused(err) {
-		// Some servers reject stream_options; their usage is then unknown.
-		creq.StreamOptions = nil
-		st, err = c.api.CreateChatCompletionStream(ctx, creq)
-	}
-	if err != nil {
-		return model.Reply{}, c.classify(ctx, err)
-	}
-	defer st.Close()
-	var reply model.Reply
-	var content strings.Builder
-	for {
-		chunk, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return model.Reply{}, c.classify(ctx, err)
-		}
-		if chunk.Model != "" {
-			reply.Model = chunk.Model
-		}
-		if chunk.Usage != nil {
-			reply.Usage = usage(*chunk.Usage)
-		}
-		if len(chunk.Choices) == 0 {
-			continue // the final usage-only chunk
-		}
-		ch := chunk.Choices[0]
-		if ch.Delta.Content != "" {
-			content.WriteString(ch.Delta.Content)
-			onDelta(ch.Delta.Content)
-		}
-		if ch.FinishReason != "" {
-			reply.FinishReason = string(ch.FinishReason)
-		}
-	}
-	if reply.FinishReason == "" {
-		// go-openai reports a connection closed mid-stream as a plain end.
-		return model.Reply{}, &model.Error{Kind: model.KindNetwork,
-			Message: fmt.Sprintf("the stream from %s ended before the reply was complete (%d bytes received)", c.Endpoint(), content.Len())}
-	}
-	reply.Content = content.String()
-	return reply, nil
-}
-
 func usage(u openai.Usage) model.Usage {
 	if u.TotalTokens == 0 && u.PromptTokens == 0 && u.CompletionTokens == 0 {
 		return model.Usage{} // none reported: unknown, not zero
 	}
+	if u.TotalTokens == 0 {
+		u.TotalTokens = u.PromptTokens + u.CompletionTokens // some servers leave it out
+	}
 	return model.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens, Known: true}
 }
 
-func isStreamOptionsRefused(err error) bool {
-	var apiErr *openai.APIError
-	return errors.As(err, &apiErr) && apiErr.HTTPStatusCode == http.StatusBadRequest &&
-		strings.Contains(strings.ToLower(apiErr.Message), "stream_options")
-}
-
-// classify turns any error of a call into a *model.Error whose message
-// holds no secret.
-func (c *Client) classify(ctx context.Context, err error) error {
+// transportError classifies an error of the connection: cancelled, cut,
+// idle, unreachable.
+func (c *Client) transportError(ctx context.Context, err error) error {
 	e := &model.Error{Err: err}
-	var apiErr *openai.APIError
-	var reqErr *openai.RequestError
 	var idle errIdle
 	var netErr net.Error
 	switch {
@@ -226,46 +277,13 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		e.Kind, e.Message = model.KindNetwork, fmt.Sprintf("the connection to %s closed in the middle of a reply", c.Endpoint())
 	case errors.As(err, &idle):
 		e.Kind, e.Message = model.KindNetwork, fmt.Sprintf("%s sent %s", c.Endpoint(), idle.Error())
-	case errors.As(err, &apiErr):
-		e.Status = apiErr.HTTPStatusCode
-		code, _ := apiErr.Code.(string)
-		e.Kind = kindFor(e.Status, code+" "+apiErr.Type+" "+apiErr.Message)
-		e.Message = apiErr.Message
-	case errors.As(err, &reqErr):
-		e.Status = reqErr.HTTPStatusCode
-		e.Kind = kindFor(e.Status, string(reqErr.Body))
-		e.Message = fmt.Sprintf("%s answered with a body that is not OpenAI's error format: %q", c.Endpoint(), excerpt(reqErr.Body))
 	case errors.As(err, &netErr) || isDialError(err):
 		e.Kind = model.KindNetwork
 		e.Message = fmt.Sprintf("cannot reach %s: %v", c.Endpoint(), rootCause(err))
 	default:
 		e.Kind, e.Message = model.KindBadReply, fmt.Sprintf("unexpected answer from %s: %v", c.Endpoint(), err)
 	}
-	e.Message = model.Redact(e.Message, c.cfg.APIKey)
 	return e
-}
-
-// kindFor maps an HTTP status and the error's words to a kind.
-func kindFor(status int, words string) model.Kind {
-	w := strings.ToLower(words)
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return model.KindAuth
-	case strings.Contains(w, "insufficient_quota") || strings.Contains(w, "exceeded your current quota"):
-		return model.KindQuota
-	case status == http.StatusTooManyRequests:
-		return model.KindRateLimited
-	case strings.Contains(w, "context_length_exceeded") || strings.Contains(w, "maximum context length") ||
-		strings.Contains(w, "context length") || strings.Contains(w, "too many tokens"):
-		return model.KindContextTooLong
-	case status == http.StatusNotFound || strings.Contains(w, "model_not_found") || strings.Contains(w, "deploymentnotfound"):
-		return model.KindModelNotFound
-	case status >= 500 || status == http.StatusRequestTimeout || status == http.StatusConflict:
-		return model.KindServer
-	case status >= 400:
-		return model.KindBadRequest
-	}
-	return model.KindBadReply
 }
 
 func isDialError(err error) bool {
@@ -283,29 +301,6 @@ func rootCause(err error) string {
 		}
 		err = next
 	}
-}
-
-// excerpt is the start of a body, tags and spacing collapsed, for one line.
-func excerpt(body []byte) string {
-	s := string(body)
-	var b strings.Builder
-	inTag := false
-	for _, r := range s {
-		switch {
-		case r == '<':
-			inTag = true
-		case r == '>':
-			inTag = false
-			b.WriteByte(' ')
-		case !inTag:
-			b.WriteRune(r)
-		}
-	}
-	out := strings.Join(strings.Fields(b.String()), " ")
-	if len(out) > 120 {
-		out = out[:120] + "…"
-	}
-	return out
 }
 
 var _ model.Model = (*Client)(nil)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -79,7 +80,7 @@ func TestConformance(t *testing.T) {
 	modeltest.Run(t, func(t *testing.T, exchanges []modeltest.Exchange) model.Model {
 		var steps []fakeserver.Step
 		for _, ex := range exchanges {
-			st := fakeserver.Step{Content: ex.Reply.Content, FinishReason: ex.Reply.FinishReason, NoUsage: !ex.Reply.Usage.Known}
+			st := fakeserver.Step{Content: ex.Reply.Content, Reasoning: ex.Reply.Reasoning, FinishReason: ex.Reply.FinishReason, NoUsage: !ex.Reply.Usage.Known}
 			if u := ex.Reply.Usage; u.Known {
 				st.Usage = &fakeserver.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 			}
@@ -340,6 +341,17 @@ func TestStreaming(t *testing.T) {
 		{"no usage", fakeserver.Step{Content: "a b c", NoUsage: true}, false},
 		{"keep-alive lines first", fakeserver.Step{Content: "late", KeepAlive: 5}, true},
 	}
+	t.Run("stream_options refused", func(t *testing.T) {
+		c, srv, _, _ := setup(t, Config{}, fakeserver.Step{Fault: &fakeserver.Fault{Status: 400, Message: "Unrecognized request argument supplied: stream_options"}},
+			fakeserver.Step{Content: "fine", NoUsage: true})
+		req := ask("x")
+		req.OnDelta = func(string) {}
+		reply, err := c.Complete(context.Background(), req)
+		reqs := srv.Requests()
+		if err != nil || reply.Content != "fine" || len(reqs) != 2 || !reqs[0].IncludeUsage || reqs[1].IncludeUsage {
+			t.Fatalf("reply %+v, error %v, requests %+v", reply, err, reqs)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, srv, _, _ := setup(t, Config{}, tc.step)
@@ -445,6 +457,14 @@ func TestKeyNeverShown(t *testing.T) {
 		{Fault: &fakeserver.Fault{Status: 502, ContentType: "text/html", Body: "<p>key=" + secret + "</p>"}},
 	}
 	c, _, _, logs := setup(t, Config{APIKey: secret, Retry: RetryPolicy{MaxAttempts: 2}}, steps...)
+	// A proxy that echoes the request puts the key in the content, cut
+	// anywhere between two pieces of the stream.
+	echo := "your header was Bearer " + secret + " ok"
+	var echoes []fakeserver.Step
+	for _, at := range []int{len("your header was Bearer "), len("your header was Bearer sk-te"), len(echo) - len("89 ok")} {
+		echoes = append(echoes, fakeserver.Step{Content: echo, Chunks: []string{echo[:at], echo[at:]}})
+	}
+	echoing, _, _, _ := setup(t, Config{APIKey: secret}, echoes...)
 	path := filepath.Join(t.TempDir(), "transcript.jsonl")
 	w, err := transcript.Create(path)
 	if err != nil {
@@ -459,9 +479,18 @@ func TestKeyNeverShown(t *testing.T) {
 		}
 		errs = append(errs, err.Error())
 	}
+	var shown strings.Builder
+	for range 3 {
+		req := ask("x")
+		req.OnDelta = func(d string) { shown.WriteString(d) }
+		reply, err := transcript.Record(echoing, "coder", w).Complete(context.Background(), req)
+		if err != nil || reply.Content != "your header was Bearer [redacted] ok" {
+			t.Fatalf("reply %q, error %v", reply.Content, err)
+		}
+	}
 	w.Close()
 	data, _ := os.ReadFile(path)
-	for where, text := range map[string]string{"errors": strings.Join(errs, "\n"), "logs": logs.String(), "transcript": string(data)} {
+	for where, text := range map[string]string{"errors": strings.Join(errs, "\n"), "logs": logs.String(), "transcript": string(data), "stream": shown.String()} {
 		if strings.Contains(text, secret) || strings.Contains(text, "5ecr3t") {
 			t.Errorf("the key shows in the %s:\n%s", where, text)
 		}
@@ -503,4 +532,108 @@ func TestMalformedReplies(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFakeServerShapes runs the backend on the fake server's renditions of
+// real servers' quirks, streamed and not.
+func TestFakeServerShapes(t *testing.T) {
+	cases := []struct {
+		name      string
+		step      fakeserver.Step
+		content   string
+		reasoning string
+		usage     int        // the total tokens
+		kind      model.Kind // or an error
+		says      string
+	}{
+		{name: "reasoning_content", step: fakeserver.Step{Content: "4", Reasoning: "Two and two."}, content: "4", reasoning: "Two and two."},
+		{name: "reasoning field", step: fakeserver.Step{Content: "4", Reasoning: "Two and two.", ReasoningField: "reasoning"}, content: "4", reasoning: "Two and two."},
+		{name: "think tags", step: fakeserver.Step{Content: "4", Reasoning: "Two and two.", ReasoningField: "think"}, content: "4", reasoning: "Two and two.\n"},
+		{name: "usage under x_groq", step: fakeserver.Step{Content: "hi", Usage: &fakeserver.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}, UsageField: "x_groq"},
+			content: "hi", usage: 3},
+		{name: "only reasoning", step: fakeserver.Step{Reasoning: "Hmm."}, kind: model.KindEmptyReply, says: "only reasoning"},
+		{name: "only a tool call", step: fakeserver.Step{ToolCall: "get_capital"}, kind: model.KindEmptyReply, says: "get_capital"},
+		{name: "content filter", step: fakeserver.Step{Content: "Here is", FinishReason: "content_filter"}, kind: model.KindContentFilter, says: "after 7 characters"},
+		{name: "cut at the limit before any answer", step: fakeserver.Step{Reasoning: "Let me think", FinishReason: "length"}, kind: model.KindEmptyReply, says: "token limit"},
+		{name: "error frame after an event line", step: fakeserver.Step{Content: "maybe", Error: &fakeserver.StreamError{
+			Message: "Tool choice is required", Type: "invalid_request_error", Code: "tool_use_failed", StatusCode: 400, Event: true}},
+			kind: model.KindBadRequest, says: "Tool choice is required"},
+		{name: "bare error line", step: fakeserver.Step{Content: "Hi", Error: &fakeserver.StreamError{Message: "unexpected EOF", Type: "api_error", Raw: true}},
+			kind: model.KindServer, says: "unexpected EOF"},
+		{name: "string error", step: fakeserver.Step{Error: &fakeserver.StreamError{Message: "llama runner process has terminated", Shape: "string"}},
+			kind: model.KindServer, says: "llama runner process has terminated"},
+		{name: "top-level context error", step: fakeserver.Step{Error: &fakeserver.StreamError{Message: "longer than the maximum model length of 8192", Type: "BadRequestError", Code: "400", Shape: "top_level"}},
+			kind: model.KindContextTooLong, says: "maximum model length"},
+		{name: "error in a chunk", step: fakeserver.Step{Content: "Half", Error: &fakeserver.StreamError{Message: "Provider disconnected", Code: "server_error", Shape: "in_chunk"}},
+			kind: model.KindServer, says: "Provider disconnected"},
+		{name: "string error over HTTP", step: fakeserver.Step{Fault: &fakeserver.Fault{Status: 500, Message: "runner crashed", Shape: "string"}},
+			kind: model.KindServer, says: "(HTTP 500): runner crashed"},
+		{name: "top-level error over HTTP", step: fakeserver.Step{Fault: &fakeserver.Fault{Status: 404, Message: "The model `qwen` does not exist.", Shape: "top_level"}},
+			kind: model.KindModelNotFound, says: "(HTTP 404): The model `qwen` does not exist."},
+	}
+	for _, tc := range cases {
+		for _, stream := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/stream=%v", tc.name, stream), func(t *testing.T) {
+				c, _, _, _ := setup(t, Config{Retry: RetryPolicy{MaxAttempts: 1}}, tc.step)
+				req := ask("x")
+				var thought strings.Builder
+				if stream {
+					req.OnDelta = func(string) {}
+					req.OnReasoning = func(d string) { thought.WriteString(d) }
+				}
+				reply, err := c.Complete(context.Background(), req)
+				if tc.kind != "" {
+					if model.KindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.says) {
+						t.Fatalf("reply %q, error %v; want kind %s saying %q", reply.Content, err, tc.kind, tc.says)
+					}
+					return
+				}
+				if err != nil || reply.Content != tc.content || reply.Reasoning != tc.reasoning || (tc.usage != 0 && reply.Usage.TotalTokens != tc.usage) {
+					t.Fatalf("reply %+v, error %v; want %q, reasoning %q", reply, err, tc.content, tc.reasoning)
+				}
+				if stream && thought.String() != tc.reasoning {
+					t.Errorf("reasoning streamed %q", thought.String())
+				}
+			})
+		}
+	}
+}
+
+func TestModels(t *testing.T) {
+	t.Run("listed", func(t *testing.T) {
+		srv := fakeserver.New(fakeserver.Script{Models: map[string][]fakeserver.Step{"coder-model": nil}})
+		defer srv.Close()
+		c, err := New(Config{Provider: "vllm", BaseURL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := c.Models(context.Background())
+		if err != nil || !slices.Equal(names, []string{"coder-model", "fake-model"}) {
+			t.Fatalf("models %q, error %v", names, err)
+		}
+	})
+	t.Run("wrong key", func(t *testing.T) {
+		srv := fakeserver.New(fakeserver.Script{APIKey: "right-key-0123456789"})
+		defer srv.Close()
+		c, err := New(Config{Provider: "vllm", BaseURL: srv.URL, APIKey: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Models(context.Background())
+		if model.KindOf(err) != model.KindAuth || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "HTTP 401") {
+			t.Fatalf("error %v", err)
+		}
+	})
+	t.Run("not an API", func(t *testing.T) {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>hello</html>")) }))
+		defer ts.Close()
+		c, err := New(Config{Provider: "vllm", BaseURL: ts.URL + "/v1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Models(context.Background())
+		if model.KindOf(err) != model.KindBadReply || !strings.Contains(err.Error(), "not a list of models") {
+			t.Fatalf("error %v", err)
+		}
+	})
 }

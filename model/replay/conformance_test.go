@@ -13,7 +13,7 @@ func TestConformance(t *testing.T) {
 		var events []transcript.Event
 		for _, ex := range exchanges {
 			ev := transcript.Event{Type: transcript.TypeModelCall, Agent: "coder", Model: ex.Request.Model,
-				Messages: ex.Request.Messages, Content: ex.Reply.Content, FinishReason: ex.Reply.FinishReason}
+				Messages: ex.Request.Messages, Content: ex.Reply.Content, Reasoning: ex.Reply.Reasoning, FinishReason: ex.Reply.FinishReason}
 			if ex.Reply.Usage.Known {
 				u := ex.Reply.Usage
 				ev.Usage = &u

@@ -119,12 +119,15 @@ func (m *agentModel) Complete(ctx context.Context, req model.Request) (model.Rep
 		}
 		return model.Reply{}, &model.Error{Kind: kind, Status: intExtra(e.Extra, transcript.ExtraStatus), Message: e.Error}
 	}
-	reply := model.Reply{Content: e.Content, FinishReason: e.FinishReason, Model: e.Model}
+	reply := model.Reply{Content: e.Content, Reasoning: e.Reasoning, FinishReason: e.FinishReason, Model: e.Model}
 	if e.Usage != nil {
 		reply.Usage = *e.Usage
 	}
 	if s, ok := e.Extra[transcript.ExtraReplyModel].(string); ok {
 		reply.Model = s
+	}
+	if req.OnDelta != nil && req.OnReasoning != nil && reply.Reasoning != "" {
+		req.OnReasoning(reply.Reasoning)
 	}
 	if req.OnDelta != nil {
 		for _, piece := range strings.SplitAfter(reply.Content, "\n") {
