@@ -37,6 +37,9 @@ func FuzzExtract(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
+	for _, m := range realMessages(f) {
+		f.Add(m.Content)
+	}
 	f.Fuzz(checkExtract)
 }
 
