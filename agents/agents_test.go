@@ -47,7 +47,7 @@ func TestExecutorReport(t *testing.T) {
 		"Block 2 (sh): exit code 1",
 		"stdout\nhello\noutput ",
 		"ValueError: boom",
-		"The remaining 1 block(s) were not run because block 2 failed.",
+		"The remaining 1 block(s) were not run or saved because block 2 failed.",
 		`unsupported language "ruby"`,
 		"Files created in /workspace: a.py\n",
 	} {

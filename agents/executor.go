@@ -121,17 +121,12 @@ func (e *Executor) Step(ctx context.Context, history []Message) (Message, error)
 		return Message{Agent: e.name, Content: "There is no message with code to run yet."}, nil
 	}
 	blocks := codeblock.Extract(last.Content)
-	var runnable []codeblock.Block
-	for _, b := range blocks {
-		if b.Runnable() {
-			runnable = append(runnable, b)
-		}
-	}
-	if len(runnable) == 0 {
+	todo := slices.DeleteFunc(slices.Clone(blocks), skipped)
+	if len(todo) == 0 {
 		return Message{Agent: e.name, Content: noCode(blocks), Duration: time.Since(start)}, nil
 	}
-	if e.approve != nil {
-		ok, err := e.approve(ctx, runnable)
+	if e.approve != nil { // saving writes to the workspace, so it is asked for too
+		ok, err := e.approve(ctx, todo)
 		if err != nil {
 			return Message{}, fmt.Errorf("%s: ask for approval: %w", e.name, err)
 		}
@@ -145,9 +140,9 @@ func (e *Executor) Step(ctx context.Context, history []Message) (Message, error)
 	}
 	var results []sandbox.Result
 	var ran []codeblock.Block
-	for _, b := range runnable {
+	for _, b := range todo {
 		e.observer.BlockStart(e.name, b)
-		res, err := sess.Run(ctx, sandbox.Code{Language: b.Language, Source: b.Code, Filename: b.Filename})
+		res, err := sess.Run(ctx, SandboxCode(b))
 		e.observer.BlockDone(e.name, b, res)
 		results = append(results, res)
 		ran = append(ran, b)
@@ -162,13 +157,36 @@ func (e *Executor) Step(ctx context.Context, history []Message) (Message, error)
 	return Message{Agent: e.name, Content: report(ran, results, blocks), Results: results, Duration: time.Since(start)}, nil
 }
 
+// SandboxCode is what the sandbox is given for a block to run or save: a
+// SaveOnly block is saved under its filename, without the line naming it,
+// and not run.
+func SandboxCode(b codeblock.Block) sandbox.Code {
+	if b.SaveOnly() {
+		return sandbox.Code{Language: b.Language, Source: b.FileContents(), Filename: b.Filename, SaveOnly: true}
+	}
+	return sandbox.Code{Language: b.Language, Source: b.Code, Filename: b.Filename}
+}
+
+// skipped reports whether a block is neither run nor saved.
+func skipped(b codeblock.Block) bool { return b.SkipReason() != "" }
+
+// language names a block's language for a report: "untagged" when it has
+// none, escaped since a tag is the model's text.
+func language(b codeblock.Block) string {
+	if b.Language == "" {
+		return "untagged"
+	}
+	return safetext.Name(b.Language)
+}
+
 func noCode(blocks []codeblock.Block) string {
 	var b strings.Builder
-	b.WriteString("No code was run: the last message has no ```python or ```sh code block.")
+	b.WriteString("No code was run: the last message has no code block tagged python, sh, bash or javascript, and no block that names a file to save.")
 	for _, bl := range blocks {
 		fmt.Fprintf(&b, "\n- block %d was skipped: %s", bl.Index+1, bl.SkipReason())
 	}
-	b.WriteString("\nTo run code, put it in a fenced block tagged python or sh.")
+	b.WriteString("\nTo run code, put it in a fenced block tagged python, sh, bash or javascript. " +
+		"To save a file of another kind (html, json, ...), make the block's first line a comment naming it, such as \"# filename: NAME\" or \"<!-- filename: NAME -->\".")
 	return b.String()
 }
 
@@ -185,20 +203,39 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 			break
 		}
 	}
+	saved := 0
+	for _, blk := range ran {
+		if blk.SaveOnly() {
+			saved++
+		}
+	}
 	switch {
 	case failed >= 0:
 		fmt.Fprintf(&b, "%s: block %d of %d failed.\n", reportHeading, failed+1, len(ran))
-	default:
+	case saved == 0:
 		fmt.Fprintf(&b, "%s: all %d block(s) ran and exited 0.\n", reportHeading, len(ran))
+	case saved == len(ran):
+		fmt.Fprintf(&b, "%s: all %d block(s) saved, none run.\n", reportHeading, saved)
+	default:
+		fmt.Fprintf(&b, "%s: all %d block(s) done: %d ran and exited 0, %d saved.\n", reportHeading, len(ran), len(ran)-saved, saved)
 	}
 	var files fileReport
 	for i, r := range results {
 		blk := ran[i]
-		fmt.Fprintf(&b, "\nBlock %d (%s", i+1, blk.Language)
+		fmt.Fprintf(&b, "\nBlock %d (%s", i+1, language(blk))
 		if blk.Filename != "" {
-			fmt.Fprintf(&b, ", saved as %s", safetext.Output(blk.Filename))
+			fmt.Fprintf(&b, ", saved as %s", safetext.Name(blk.Filename))
 		}
-		fmt.Fprintf(&b, "): exit code %d", r.ExitCode)
+		switch {
+		case blk.SaveOnly() && r.OK():
+			b.WriteString("): saved, not run\n")
+			files.add(r.Files)
+			continue
+		case blk.SaveOnly():
+			b.WriteString("): not saved")
+		default:
+			fmt.Fprintf(&b, "): exit code %d", r.ExitCode)
+		}
 		flags := r.Flags()
 		if len(flags) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(flags, ", "))
@@ -213,16 +250,16 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 			}
 			fmt.Fprintf(&b, "<<<output %s %s\n%s\noutput %s>>>\n", nonce, s.name, strings.TrimRight(safetext.Output(s.text), "\n"), nonce)
 		}
-		if r.Stdout == "" && r.Stderr == "" {
+		if r.Stdout == "" && r.Stderr == "" && !blk.SaveOnly() {
 			b.WriteString("(no output)\n")
 		}
 		files.add(r.Files)
 	}
-	if len(ran) < countRunnable(all) {
-		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run because block %d failed.\n", countRunnable(all)-len(ran), failed+1)
+	if todo := len(all) - countFunc(all, skipped); len(ran) < todo {
+		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run or saved because block %d failed.\n", todo-len(ran), failed+1)
 	}
 	for _, bl := range all {
-		if !bl.Runnable() {
+		if skipped(bl) {
 			fmt.Fprintf(&b, "\nSkipped block (line %d): %s\n", bl.Line, bl.SkipReason())
 		}
 	}
@@ -330,10 +367,10 @@ func visible(paths []string) []string {
 	return out
 }
 
-func countRunnable(blocks []codeblock.Block) int {
+func countFunc(blocks []codeblock.Block, f func(codeblock.Block) bool) int {
 	n := 0
 	for _, b := range blocks {
-		if b.Runnable() {
+		if f(b) {
 			n++
 		}
 	}

@@ -16,9 +16,10 @@ import (
 
 // Languages the sandbox runs.
 const (
-	Python = "python"
-	Sh     = "sh"
-	Bash   = "bash"
+	Python     = "python"
+	Sh         = "sh"
+	Bash       = "bash"
+	JavaScript = "javascript" // run with Node.js
 )
 
 // Opener starts sessions.
@@ -45,23 +46,35 @@ type EngineNamer interface {
 	Engine() string
 }
 
-// Code is one block to run.
+// Code is one block to run, or to save.
 type Code struct {
-	Language string // Python, Sh or Bash
+	// Language is Python, Sh, Bash or JavaScript for a block to run; for a
+	// block to save it is only echoed in the Result, whatever it says.
+	Language string
 	Source   string
 	// Filename, when set, saves the block under this local name in the
 	// workspace and runs it from there.
 	Filename string
+	// SaveOnly writes Source to Filename and runs nothing: a file a model
+	// wrote in a language the sandbox does not run (html, json, ...). The
+	// Result has exit code 0, no output, and the file among its Files.
+	SaveOnly bool
 }
 
-// Validate reports why no backend runs c: a language other than Python, Sh
-// and Bash, or a Filename that is not a local path inside the workspace.
-// Run reports it as the Result's Error, not as its error.
+// Validate reports why no backend runs or saves c: for a block to run, a
+// language other than Python, Sh, Bash and JavaScript; for a block to
+// save, no Filename; for either, a Filename that is not a local path
+// inside the workspace. Run reports it as the Result's Error, not as its
+// error.
 func (c Code) Validate() error {
-	switch c.Language {
-	case Python, Sh, Bash:
+	switch {
+	case c.SaveOnly:
+		if c.Filename == "" {
+			return errors.New("nothing to save: a block to save needs a filename")
+		}
+	case c.Language == Python, c.Language == Sh, c.Language == Bash, c.Language == JavaScript:
 	default:
-		return fmt.Errorf("unsupported language %q: the sandbox runs python, sh and bash", c.Language)
+		return fmt.Errorf("unsupported language %q: the sandbox runs python, sh, bash and javascript", c.Language)
 	}
 	if c.Filename != "" {
 		if err := workspace.ValidateName(c.Filename); err != nil {

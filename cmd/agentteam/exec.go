@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/workspace"
@@ -36,13 +37,16 @@ type ExecReport struct {
 	Error     string      `json:"error,omitempty"`
 }
 
-// ExecBlock is one fenced block of the message and, when it ran, its result.
-// ExitCode is -1 for a block that did not run.
+// ExecBlock is one fenced block of the message and, when it ran or was
+// saved, its result. ExitCode is -1 for a block that did not run.
 type ExecBlock struct {
 	Index      int    `json:"index"`
 	Line       int    `json:"line"`
 	Skipped    bool   `json:"skipped"`
 	SkipReason string `json:"skip_reason,omitempty"`
+	// Saved marks a block saved under its filename and not run: a
+	// language the sandbox does not run whose first line names a file.
+	Saved bool `json:"saved,omitempty"`
 	sandbox.Result
 }
 
@@ -52,9 +56,11 @@ func newExecCmd(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exec [flags] [FILE|-]",
 		Short: "Run the fenced code blocks of a Markdown message in the sandbox",
-		Long: `Reads a Markdown message (as a model writes one), runs its python, sh and bash
-blocks in order in one sandbox session, and stops at the first failure.
-Untagged and other blocks are reported as skipped.
+		Long: `Reads a Markdown message (as a model writes one), runs its python, sh, bash
+and javascript blocks in order in one sandbox session, and stops at the first
+failure. A block of another language, or untagged, whose first line names a
+file ("# filename: NAME", "<!-- filename: NAME -->", ...) is saved there and
+not run; other blocks are reported as skipped.
 
 Exit status: 0 every block passed, 1 a block failed or none could run,
 2 usage error, 4 the sandbox cannot run, 130 interrupted, 141 stdout closed
@@ -115,15 +121,15 @@ func runExec(ctx context.Context, opts *ExecOptions) error {
 	return nil
 }
 
-// errNoBlocks is exec's answer to a message with nothing to run.
-var errNoBlocks = &exitError{code: ExitFailure, err: errors.New("no python, sh or bash code block to run in the message")}
+// errNoBlocks is exec's answer to a message with nothing to run or save.
+var errNoBlocks = &exitError{code: ExitFailure, err: errors.New("no python, sh, bash or javascript code block to run, nor a block naming a file to save, in the message")}
 
-// execBlocks runs the runnable blocks in one session, stopping at the first
-// failure, and records every block in report. The engine and the image are
+// execBlocks runs or saves the blocks that are not skipped in one session,
+// stopping at the first failure, and records every block in report. The engine and the image are
 // checked before a workspace is made; the session is closed on every path,
 // Ctrl-C included.
 func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, blocks []codeblock.Block, report *ExecReport, out *reporter) error {
-	if !slices.ContainsFunc(blocks, codeblock.Block.Runnable) {
+	if !slices.ContainsFunc(blocks, func(b codeblock.Block) bool { return b.SkipReason() == "" }) {
 		for _, b := range blocks {
 			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
 		}
@@ -149,7 +155,7 @@ func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, bloc
 	failed := false
 	for _, b := range blocks {
 		switch {
-		case !b.Runnable():
+		case b.SkipReason() != "":
 			report.Blocks = append(report.Blocks, skipped(b, b.SkipReason()))
 			out.block(report.Blocks[len(report.Blocks)-1])
 			continue
@@ -158,8 +164,8 @@ func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, bloc
 			continue
 		}
 		out.start(b)
-		res, err := sess.Run(ctx, sandbox.Code{Language: b.Language, Source: b.Code, Filename: b.Filename})
-		eb := ExecBlock{Index: b.Index, Line: b.Line, Result: res}
+		res, err := sess.Run(ctx, agents.SandboxCode(b))
+		eb := ExecBlock{Index: b.Index, Line: b.Line, Saved: b.SaveOnly() && res.OK(), Result: res}
 		report.Blocks = append(report.Blocks, eb)
 		out.block(eb)
 		if err != nil {

@@ -260,7 +260,7 @@ func TestExecSandboxUnavailable(t *testing.T) {
 
 func TestExecNoCode(t *testing.T) {
 	code, _, errOut := cli(t, context.Background(), t.TempDir(), "just prose, `inline` code\n", "exec", "-")
-	if code != ExitFailure || !strings.Contains(errOut, "no python, sh or bash code block") {
+	if code != ExitFailure || !strings.Contains(errOut, "no python, sh, bash or javascript code block") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }

@@ -144,10 +144,7 @@ func (v *runView) BlockStart(agent string, b codeblock.Block) {
 		return
 	}
 	v.turnOf(agent)
-	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
-	if b.Filename != "" {
-		label += " · " + safetext.Name(b.Filename)
-	}
+	label := blockLabel(b)
 	if !v.tty {
 		fmt.Fprintf(v.w, "running %s\n", label)
 		return
@@ -196,7 +193,11 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 	if !r.OK() {
 		status = v.paint("31", "✗")
 	}
-	label := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
+	label := blockLabel(b)
+	if b.SaveOnly() && r.OK() {
+		fmt.Fprintf(v.w, "%s %s · saved, not run\n", status, label)
+		return
+	}
 	fmt.Fprintf(v.w, "%s %s · exit %d · %s", status, label, r.ExitCode, fmtMS(r.DurationMS))
 	for _, f := range r.Flags() {
 		fmt.Fprint(v.w, " · "+f)

@@ -32,10 +32,7 @@ func (r *reporter) start(b codeblock.Block) {
 	if r.quiet {
 		return
 	}
-	title := fmt.Sprintf("block %d · %s", b.Index+1, b.Language)
-	if b.Filename != "" {
-		title += " · " + safetext.Name(b.Filename)
-	}
+	title := blockLabel(b)
 	fmt.Fprintln(r.w, r.paint("1", "── "+title+" "+strings.Repeat("─", max(3, 50-len(title)))))
 }
 
@@ -52,10 +49,12 @@ func (r *reporter) block(b ExecBlock) {
 	if !res.OK() {
 		status = r.paint("31", "✗ failed")
 	}
-	flags := res.Flags()
 	line := fmt.Sprintf("%s  exit %d · %s", status, res.ExitCode, fmtMS(res.DurationMS))
-	if len(flags) > 0 {
+	if flags := res.Flags(); len(flags) > 0 {
 		line += " · " + strings.Join(flags, ", ")
+	}
+	if b.Saved {
+		line = r.paint("32", "✓ saved, not run")
 	}
 	fmt.Fprintln(r.w, line)
 	r.stream("stdout", res.Stdout, res.StdoutBytes)
@@ -108,16 +107,40 @@ func (r *reporter) stream(name, text string, total int64) {
 }
 
 func (r *reporter) summary(rep ExecReport) {
-	ran, passed := 0, 0
+	ran, passed, saved := 0, 0, 0
 	for _, b := range rep.Blocks {
-		if !b.Skipped {
+		switch {
+		case b.Saved:
+			saved++
+		case !b.Skipped:
 			ran++
 			if b.OK() {
 				passed++
 			}
 		}
 	}
-	fmt.Fprintf(r.w, "\n%d of %d blocks run passed · workspace %s\n", passed, ran, safetext.Name(rep.Workspace))
+	fmt.Fprintf(r.w, "\n%d of %d blocks run passed", passed, ran)
+	if saved > 0 {
+		fmt.Fprintf(r.w, " · %d saved", saved)
+	}
+	fmt.Fprintf(r.w, " · workspace %s\n", safetext.Name(rep.Workspace))
+}
+
+// blockLabel names a block for people: its number, its language (escaped:
+// a tag is the model's text) and its file, saying when it is only saved.
+func blockLabel(b codeblock.Block) string {
+	lang := b.Language
+	if lang == "" {
+		lang = "untagged"
+	}
+	label := fmt.Sprintf("block %d · %s", b.Index+1, safetext.Name(lang))
+	switch {
+	case b.SaveOnly():
+		label += " · save as " + safetext.Name(b.Filename)
+	case b.Filename != "":
+		label += " · " + safetext.Name(b.Filename)
+	}
+	return label
 }
 
 func fmtMS(ms float64) string {

@@ -318,11 +318,11 @@ func terminalApprover(s IO, view *runView) agents.Approver {
 	return func(ctx context.Context, blocks []codeblock.Block) (bool, error) {
 		view.mu.Lock()
 		defer view.mu.Unlock()
-		fmt.Fprintf(s.ErrOut, "\nThe coder's message has %d block(s) to run:\n", len(blocks))
+		fmt.Fprintf(s.ErrOut, "\nThe coder's message has %d block(s) to run or save:\n", len(blocks))
 		for _, b := range blocks {
-			fmt.Fprintf(s.ErrOut, "── block %d · %s ──\n%s\n", b.Index+1, b.Language, safetext.Output(strings.TrimRight(b.Code, "\n")))
+			fmt.Fprintf(s.ErrOut, "── %s ──\n%s\n", blockLabel(b), safetext.Output(strings.TrimRight(b.Code, "\n")))
 		}
-		fmt.Fprint(s.ErrOut, "Run them in the sandbox? [y/N] ")
+		fmt.Fprint(s.ErrOut, "Run or save them in the sandbox? [y/N] ")
 		answer := make(chan string, 1)
 		go func() {
 			line, _ := in.ReadString('\n')

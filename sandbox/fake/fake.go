@@ -1,6 +1,7 @@
 // Package fake owns a scripted sandbox for tests that must run without
-// Docker. It runs no code: each block is answered from a script, and every
-// block a session is given is recorded. Otherwise it keeps the contract as
+// Docker. It runs no code and saves no file: each block, to run or to save,
+// is answered from a script, and every block a session is given is
+// recorded. Otherwise it keeps the contract as
 // the Docker backend does: it refuses what sandbox.Code.Validate refuses as
 // a Result, runs one block at a time, ends a block when its context does,
 // and a closed session runs nothing.

@@ -89,7 +89,8 @@ func TestBySource(t *testing.T) {
 // so it does not take the step meant for the next block.
 func TestRefusedUseNoStep(t *testing.T) {
 	_, s := open(t, fake.Results(sandbox.Result{Stdout: "meant for the next"}))
-	refused := []sandbox.Code{{Language: "ruby"}, {Language: sandbox.Sh, Filename: "../x.sh"}}
+	refused := []sandbox.Code{{Language: "ruby"}, {Language: sandbox.Sh, Filename: "../x.sh"},
+		{Language: "html", SaveOnly: true}, {Language: "json", Filename: "../x.json", SaveOnly: true}}
 	for _, c := range refused {
 		got, err := s.Run(context.Background(), c)
 		if err != nil || got.Error != c.Validate().Error() || got.ExitCode != -1 {
@@ -103,7 +104,8 @@ func TestRefusedUseNoStep(t *testing.T) {
 
 func TestRecords(t *testing.T) {
 	o, s := open(t, func(sandbox.Code) fake.Step { return fake.Step{} }) // a default answer
-	codes := []sandbox.Code{sh("one"), {Language: "ruby", Source: "two"}, {Language: sandbox.Python, Source: "three", Filename: "t.py"}}
+	codes := []sandbox.Code{sh("one"), {Language: "ruby", Source: "two"}, {Language: sandbox.Python, Source: "three", Filename: "t.py"},
+		{Language: "html", Source: "<p>", Filename: "i.html", SaveOnly: true}}
 	for _, c := range codes {
 		s.Run(context.Background(), c)
 	}

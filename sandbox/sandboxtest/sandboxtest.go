@@ -69,8 +69,21 @@ func Run(t *testing.T, open Factory) {
 			after,
 		}
 
-		// refused are blocks no backend runs; each would write a file in the
-		// workspace if it ran.
+		// saved are blocks to save, not run: the second would write
+		// ran.txt if it ran, and the third saves over the second.
+		saved = []Exchange{
+			{Code: sandbox.Code{Language: "html", Source: "<p>hi</p>\n", Filename: "site/index.html", SaveOnly: true},
+				Result: sandbox.Result{Files: created("site/index.html")}},
+			{Code: sandbox.Code{Language: sandbox.Sh, Source: "touch ran.txt", Filename: "run.sh", SaveOnly: true},
+				Result: sandbox.Result{Files: created("run.sh")}},
+			{Code: sandbox.Code{Language: "", Source: "echo second", Filename: "run.sh", SaveOnly: true},
+				Result: sandbox.Result{}},
+			{Code: sandbox.Code{Language: sandbox.Sh, Source: "cat site/index.html run.sh; echo; ls"},
+				Result: sandbox.Result{Stdout: "<p>hi</p>\necho second\nrun.sh\nsite\n"}},
+		}
+
+		// refused are blocks no backend runs or saves; each would write a
+		// file in the workspace if it ran or was saved.
 		refused = []sandbox.Code{
 			{Language: "ruby", Source: "File.write('ruby.txt', 'x')"},
 			{Language: "", Source: "touch none.txt"},
@@ -78,6 +91,9 @@ func Run(t *testing.T, open Factory) {
 			{Language: sandbox.Python, Source: "open('deep.txt', 'w')", Filename: "a/../../deep.py"},
 			{Language: sandbox.Sh, Source: "touch abs.txt", Filename: "/tmp/abs.sh"},
 			{Language: sandbox.Bash, Source: "touch dir.txt", Filename: "dir/"},
+			{Language: "html", Source: "touch nameless.txt", SaveOnly: true},
+			{Language: "json", Source: "{}", Filename: "../up.json", SaveOnly: true},
+			{Language: sandbox.Sh, Source: "touch abs.txt", Filename: "/tmp/abs.sh", SaveOnly: true},
 		}
 
 		// apart: a second session on another workspace does not see the
@@ -100,6 +116,13 @@ func Run(t *testing.T, open Factory) {
 	t.Run("a failing block is a result", func(t *testing.T) {
 		s, _ := session(t, open, failing)
 		for _, ex := range failing {
+			exchange(t, s, ex)
+		}
+	})
+
+	t.Run("blocks to save are saved byte for byte, not run", func(t *testing.T) {
+		s, _ := session(t, open, saved)
+		for _, ex := range saved {
 			exchange(t, s, ex)
 		}
 	})
