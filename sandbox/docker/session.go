@@ -91,6 +91,7 @@ func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 		Language:    code.Language,
 		Code:        []byte(code.Source),
 		Filename:    code.Filename,
+		SaveOnly:    code.SaveOnly,
 		TimeoutMS:   cfg.Timeout.Milliseconds(),
 		MaxOutput:   cfg.MaxOutput,
 		OutputLimit: cfg.OutputLimit,
