@@ -105,7 +105,7 @@ trap cleanup EXIT
 trap 'say "interrupted: stopping the tests and the engine"; exit 130' INT
 trap 'say "terminated: stopping the tests and the engine"; exit 143' TERM HUP
 
-printf '{"runtimes": {"runsc": {"path": "%s", "runtimeArgs": ["--oci-seccomp", "--host-uds=open"]}}}\n' "$RUNSC" >"$dir/daemon.json"
+printf '{"runtimes": {"runsc": {"path": "%s", "runtimeArgs": ["--oci-seccomp"]}}}\n' "$RUNSC" >"$dir/daemon.json"
 t0=$(now)
 # Its own session: Ctrl-C on a terminal reaches this script, which stops the
 # engine in order, not the engine directly.
