@@ -153,8 +153,12 @@ func (c *Copy) Changes(ctx context.Context) (*ChangeSet, error) {
 		}
 	}
 	for root, n := range gitDirs {
+		entries := fmt.Sprintf("%d entries", n)
+		if n == 1 {
+			entries = "1 entry"
+		}
 		cs.Changes = append(cs.Changes, Change{Path: root, Op: Created,
-			Refused: fmt.Sprintf("inside .git (%d entries): git's own files are never written", n)})
+			Refused: "inside .git (" + entries + "): git's own files are never written"})
 	}
 	if err := c.dropIgnored(ctx, cs, created); err != nil {
 		return nil, err

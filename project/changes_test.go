@@ -117,7 +117,7 @@ func TestChanges(t *testing.T) {
 			write(t, ws, "sub/.GIT/x", "x\n")
 		}, []string{
 			"created .git [refused: inside .git (2 entries): git's own files are never written]",
-			"created sub/.GIT [refused: inside .git (1 entries): git's own files are never written]",
+			"created sub/.GIT [refused: inside .git (1 entry): git's own files are never written]",
 		}, 0},
 		{"hostile: setuid and world-writable bits", func(t *testing.T, ws string) {
 			write(t, ws, "suid", "x\n")

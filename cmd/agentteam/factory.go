@@ -74,6 +74,9 @@ type sandboxes struct {
 	Engines int        // how many engines sessions are spread over
 	Up      func() int // how many of them still answer
 	Close   func(ctx context.Context) error
+	// Owner, when set, is who must own files put into a workspace before
+	// its session starts (a project's copy) for the sandbox to change them.
+	Owner func() (uid, gid int)
 }
 
 // openDocker opens the Docker backend: one engine, or a fleet of pools.
@@ -113,7 +116,7 @@ func openDocker(ctx context.Context, req sandboxRequest) (*sandboxes, error) {
 	if req.PoolSize <= 0 {
 		d := backends[0]
 		return &sandboxes{Opener: d, Engines: 1, Up: func() int { return 1 },
-			Close: func(context.Context) error { return d.Close() }}, nil
+			Close: func(context.Context) error { return d.Close() }, Owner: docker.WorkspaceOwner}, nil
 	}
 	var members []docker.FleetMember
 	var slots []string
