@@ -380,6 +380,7 @@ func (p *projectRun) show(view *runView) {
 		}
 		fmt.Fprintln(w, "  Read them in the diff before you apply.")
 	}
+	fmt.Fprintln(w)
 }
 
 // changeLine is one change of the list: a letter (A, M, D), the path and
@@ -424,9 +425,21 @@ func (p *projectRun) showDiff(view *runView) {
 	size := 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	binary := false
 	for sc.Scan() && size < maxDiffPaged {
-		lines = append(lines, colorDiffLine(view, safetext.Output(sc.Text())))
-		size += len(sc.Text()) + 1
+		l := sc.Text()
+		switch {
+		case l == "GIT binary patch":
+			// Base-85 lines are no use to read: the patch has them.
+			binary = true
+			lines = append(lines, view.paint("2", "(binary contents: in the patch)"))
+			continue
+		case binary && !strings.HasPrefix(l, "diff --git ") && !strings.HasPrefix(l, "# "):
+			continue
+		}
+		binary = false
+		lines = append(lines, colorDiffLine(view, safetext.Output(l)))
+		size += len(l) + 1
 	}
 	fmt.Fprintln(view.w)
 	if view.tty && len(lines) > pageAfterLines && p.page(strings.Join(lines, "\n")+"\n") {
