@@ -59,7 +59,7 @@ func CopyIn(ctx context.Context, dir, workspace string, opts CopyOptions) (*Copy
 			skip = append(skip, rel)
 		}
 	}
-	if inside, _ := inside(ws, dir); inside != "" || ws == dir {
+	if _, within := inside(ws, dir); within || ws == dir {
 		return nil, fmt.Errorf("copy project: the workspace %s cannot hold the project %s", ws, dir)
 	}
 

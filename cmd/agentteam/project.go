@@ -48,7 +48,16 @@ func (p *projectFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&p.Branch, "branch", "", "with --project in a git repository: commit an approved run's changes to this new branch, leaving the work tree and index alone")
 }
 
-func (p projectFlags) check(workspaceFlag string) error {
+// projectDir is the --project directory, a relative one taken from the
+// command's working directory.
+func projectDir(s IO, dir string) string {
+	if dir != "" && !filepath.IsAbs(dir) && s.Dir != "" {
+		return filepath.Join(s.Dir, dir)
+	}
+	return dir
+}
+
+func (p projectFlags) check(s IO, workspaceFlag string) error {
 	switch {
 	case p.Project == "" && (p.Apply || p.Branch != ""):
 		return usageError("--apply and --branch go with --project")
@@ -59,7 +68,7 @@ func (p projectFlags) check(workspaceFlag string) error {
 	case p.Apply && p.Branch != "":
 		return usageError("--apply and --branch do not go together: pick one")
 	}
-	fi, err := os.Stat(p.Project)
+	fi, err := os.Stat(projectDir(s, p.Project))
 	if err != nil {
 		return usageError("--project: %v", err)
 	}
@@ -104,7 +113,7 @@ func startProject(ctx context.Context, opts *RunOptions, sb *sandboxes, dir, tas
 	if err != nil {
 		return nil, err
 	}
-	c, err := project.CopyIn(ctx, opts.Project, dir, project.CopyOptions{UID: uid, GID: gid, Skip: base})
+	c, err := project.CopyIn(ctx, projectDir(opts.IO, opts.Project), dir, project.CopyOptions{UID: uid, GID: gid, Skip: base})
 	if err == nil && opts.Branch != "" {
 		switch {
 		case !c.Git:
@@ -279,6 +288,8 @@ func (p *projectRun) decide(ctx context.Context, view *runView, sum RunSummary, 
 		return ev, nil
 	case runErr != nil || ctx.Err() != nil:
 		return notApplied("the run ended with an error")
+	case asked && !sum.Approved:
+		return notApplied("the reviewer did not approve the run")
 	case len(p.conflicts) > 0:
 		err := &project.ConflictError{Dir: p.copy.Dir, Paths: p.conflicts}
 		say("Cannot apply: %v.%s", err, p.patchHint())
@@ -287,8 +298,6 @@ func (p *projectRun) decide(ctx context.Context, view *runView, sum RunSummary, 
 		}
 		ev["error"] = err.Error()
 		return ev, fmt.Errorf("apply: %w", err)
-	case asked && !sum.Approved:
-		return notApplied("the reviewer did not approve the run")
 	case asked:
 	case p.io.InIsTTY && p.io.OutIsTTY && !view.json:
 		if !p.ask(ctx, view, sum.Approved) {

@@ -406,3 +406,30 @@ func TestRunProjectUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestRunProjectPagedAndNotApproved: on a terminal a long diff goes
+// through $PAGER, and after a run the reviewer did not approve the
+// question says so; a relative --project is taken from the working
+// directory.
+func TestRunProjectPagedAndNotApproved(t *testing.T) {
+	dir := userRepo(t)
+	t.Setenv("PAGER", "sed 's/^/PAGED /'")
+	teamServer(t, say(block("long")), say("No."))
+	long := func(ws string) {
+		os.WriteFile(filepath.Join(ws, "long.txt"), []byte(strings.Repeat("line\n", 100)), 0o644)
+	}
+	code, out := cliProject(t, &actSandboxes{acts: map[string]func(string){"long": long}}, filepath.Dir(dir), "yes\n", true,
+		"--max-turns", "3", "--project", "proj", "Write a long file.")
+	if code != ExitNotApproved {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"PAGED +++ b/long.txt", "PAGED +line", "The reviewer did not approve this run. Apply its changes to " + dir + " anyway? [y/N] ",
+		"✓ applied to " + dir + ": 1 written"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\n+line") {
+		t.Error("the diff was printed as well as paged")
+	}
+}

@@ -185,7 +185,7 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.Timeout, "timeout", 0, "stop a team after this long, e.g. 10m (default: no limit)")
 	f.IntVar(&o.TokenBudget, "token-budget", 0, "stop a team once its models reported this many tokens (default: no limit)")
 	f.IntVar(&o.HistoryBudget, "history-budget", 24000, "estimated tokens of history above which old execution reports are shortened")
-	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md and/or reviewer.md overriding the built-in prompts")
+	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md, reviewer.md and/or project.md overriding the built-in prompts")
 	o.Models.register(f)
 	o.Sandbox.registerAs(f, "exec-timeout")
 }
@@ -264,7 +264,7 @@ func (opts *RunOptions) check() error {
 	if err := opts.replayFlags.check(); err != nil {
 		return err
 	}
-	if err := opts.projectFlags.check(opts.Workspace); err != nil {
+	if err := opts.projectFlags.check(opts.IO, opts.Workspace); err != nil {
 		return err
 	}
 	switch {
