@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/agentteam/agentteam/model/fake"
@@ -46,5 +47,22 @@ func TestFinish(t *testing.T) {
 	n := len(events)
 	if n < 3 || events[n-2].Type != "changes" || events[n-2].Extra["n"] != 1.0 || events[n-1].Type != EventResult {
 		t.Fatalf("events %+v", events)
+	}
+}
+
+// TestReadTasksProject: "project" is read as a string, and anything else
+// is an error naming the line.
+func TestReadTasksProject(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.jsonl")
+	os.WriteFile(good, []byte(`{"id": 1, "task": "t", "project": "../p"}`+"\n"), 0o644)
+	items, err := ReadTasks(good)
+	if err != nil || len(items) != 1 || items[0].Project != "../p" {
+		t.Fatalf("items %+v, err %v", items, err)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"id": 1, "task": "t", "project": 3}`+"\n"), 0o644)
+	if _, err := ReadTasks(bad); err == nil || !strings.Contains(err.Error(), `line 1: "project" must be a string`) {
+		t.Fatalf("err %v", err)
 	}
 }

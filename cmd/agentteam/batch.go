@@ -138,6 +138,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 			code, _ := outcomeStatus(ctx, o)
 			return code
 		},
+		Prepare: batchProjects(opts.File, sb, runner.team.Prompts.Project),
 		OnRecord: func(r taskrun.Record, line []byte) {
 			if opts.JSON {
 				opts.IO.Out.Write(append(line, '\n'))

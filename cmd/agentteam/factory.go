@@ -131,7 +131,7 @@ func openDocker(ctx context.Context, req sandboxRequest) (*sandboxes, error) {
 		members = append(members, docker.FleetMember{Name: d.Host(), Pool: pool, Capacity: req.PoolSize})
 	}
 	fleet := docker.NewFleet(slog.Default(), members...)
-	return &sandboxes{Opener: fleet, Engines: len(backends), Up: fleet.Up, Close: func(ctx context.Context) error {
+	return &sandboxes{Opener: fleet, Engines: len(backends), Up: fleet.Up, Owner: docker.WorkspaceOwner, Close: func(ctx context.Context) error {
 		err := fleet.Close(ctx)
 		closeAll()
 		for _, dir := range slots {

@@ -529,3 +529,61 @@ func (p *projectRun) ask(ctx context.Context, view *runView, approved bool) bool
 		return false
 	}
 }
+
+// batchProjects prepares the tasks of a batch that name a "project": each
+// works on its own copy (a relative path is from the tasks file's
+// directory), carries the overview in its first message, and its results
+// line gets a "changes" summary and the patch beside its transcript. A
+// batch applies nothing: the patches are for a person to read and apply.
+func batchProjects(tasksFile string, sb *sandboxes, guide string) func(context.Context, taskrun.Item, string, string) (taskrun.Prepared, error) {
+	return func(ctx context.Context, it taskrun.Item, dir, transcriptPath string) (taskrun.Prepared, error) {
+		if it.Project == "" {
+			return taskrun.Prepared{Text: it.Text}, nil
+		}
+		src := it.Project
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(filepath.Dir(tasksFile), src)
+		}
+		uid, gid := -1, -1
+		if sb.Owner != nil {
+			uid, gid = sb.Owner()
+		}
+		c, err := project.CopyIn(ctx, src, dir, project.CopyOptions{UID: uid, GID: gid})
+		if err != nil {
+			return taskrun.Prepared{}, err
+		}
+		p := &projectRun{copy: c, task: c.Prompt(it.Text, guide), patch: strings.TrimSuffix(transcriptPath, ".transcript.jsonl") + ".patch"}
+		return taskrun.Prepared{Text: p.task, Extra: p.extra(), Finish: p.finish(ctx), Record: func() map[string]any {
+			return map[string]any{"changes": p.summary()}
+		}}, nil
+	}
+}
+
+// summary is the change set in a batch's results line: counts, the paths
+// that run code, and the patch.
+func (p *projectRun) summary() map[string]any {
+	if p.cs == nil && p.csErr == nil {
+		return map[string]any{"error": "the team did not run to its end"}
+	}
+	rec := p.record()
+	r := map[string]any{}
+	for _, k := range []string{"patch", "error", "conflicts", "runs_code"} {
+		if v, ok := rec[k]; ok {
+			r[k] = v
+		}
+	}
+	if p.cs == nil {
+		return r
+	}
+	counts := map[project.Op]int{}
+	refused := 0
+	for _, ch := range p.cs.Changes {
+		if ch.Refused != "" {
+			refused++
+		} else {
+			counts[ch.Op]++
+		}
+	}
+	r["created"], r["modified"], r["deleted"], r["refused"] = counts[project.Created], counts[project.Modified], counts[project.Deleted], refused
+	return r
+}

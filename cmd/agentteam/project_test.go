@@ -433,3 +433,53 @@ func TestRunProjectPagedAndNotApproved(t *testing.T) {
 		t.Error("the diff was printed as well as paged")
 	}
 }
+
+// TestBatchProject: a batch task with a "project" works on its own copy
+// (the path taken from the tasks file's directory); its results line has
+// the change set's summary and its patch, and the project is untouched. A
+// task without one runs as before.
+func TestBatchProject(t *testing.T) {
+	dir := userRepo(t)
+	tasks := filepath.Join(filepath.Dir(dir), "tasks.jsonl")
+	writeFile(t, filepath.Dir(dir), "tasks.jsonl", `{"id": "fix", "task": "Make the failing test pass.", "project": "proj"}`+"\n"+
+		`{"id": "plain", "task": "Say hi."}`+"\n")
+	teamServer(t, say(block("fix"), block("fix")), say("APPROVE", "APPROVE"))
+	before := snapshot(t, dir)
+	var out bytes.Buffer
+	f := newFactory(IO{In: strings.NewReader(""), Out: &out, ErrOut: &out, Dir: t.TempDir(), Getenv: os.Getenv})
+	f.OpenSandbox = (&actSandboxes{acts: map[string]func(string){"fix": fixAct}}).OpenSandbox
+	code := mainWith(t.Context(), []string{"batch", "-j", "1", "--coder-model", "c", "--reviewer-model", "r", tasks}, f)
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	sameSnapshot(t, "the project", before, snapshot(t, dir))
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "tasks.results.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	var fix, plain map[string]any
+	for _, l := range lines {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r["id"] == "fix" {
+			fix = r
+		} else {
+			plain = r
+		}
+	}
+	ch, _ := fix["changes"].(map[string]any)
+	if ch == nil || ch["modified"] != 1.0 || ch["created"] != 0.0 || ch["error"] != nil || fix["project"] != "proj" {
+		t.Fatalf("the project task's line: %v", fix)
+	}
+	patch, _ := ch["patch"].(string)
+	if got, _ := os.ReadFile(patch); !strings.Contains(string(got), "+    return a + b") {
+		t.Fatalf("patch %s: %s", patch, got)
+	}
+	gitIn(t, dir, "apply", "--check", patch)
+	if plain["changes"] != nil || plain["status"] != "approved" {
+		t.Fatalf("the plain task's line: %v", plain)
+	}
+}
