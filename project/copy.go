@@ -25,9 +25,9 @@ type CopyOptions struct {
 	// UID and GID, when UID >= 0, own everything CopyIn creates: the
 	// sandbox's user must be able to change the copy.
 	UID, GID int
-	// Skip is a directory never copied when it lies inside the project:
-	// agentteam's own runs directory, which holds the copy itself.
-	Skip string
+	// Skip are directories never copied when they lie inside the project:
+	// agentteam's own runs directories, which hold the copy itself.
+	Skip []string
 }
 
 // CopyIn copies the project dir into the empty directory workspace and
@@ -54,7 +54,7 @@ func CopyIn(ctx context.Context, dir, workspace string, opts CopyOptions) (*Copy
 	}
 	c := &Copy{Dir: dir, Workspace: ws, Files: map[string]Entry{}, limits: lim}
 	var skip []string // slash paths in dir never copied
-	for _, s := range []string{opts.Skip, ws} {
+	for _, s := range append([]string{ws}, opts.Skip...) {
 		if rel, ok := inside(dir, s); ok {
 			skip = append(skip, rel)
 		}

@@ -198,7 +198,7 @@ func TestCopyInPlainDirectory(t *testing.T) {
 	write(t, dir, "src/b.go", "package b\n")
 	ws := filepath.Join(t.TempDir(), "ws")
 	must(t, os.Mkdir(ws, 0o755))
-	c, err := CopyIn(t.Context(), dir, ws, CopyOptions{UID: -1, Skip: filepath.Join(dir, ".agentteam")})
+	c, err := CopyIn(t.Context(), dir, ws, CopyOptions{UID: -1, Skip: []string{filepath.Join(dir, ".agentteam")}})
 	must(t, err)
 	if c.Git || len(c.Files) != 2 || c.Files["a.txt"].Hash == "" || c.Files["src/b.go"].Hash == "" {
 		t.Fatalf("git %v, files %v", c.Git, c.Files)

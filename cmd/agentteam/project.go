@@ -113,7 +113,7 @@ func startProject(ctx context.Context, opts *RunOptions, sb *sandboxes, dir, tas
 	if err != nil {
 		return nil, err
 	}
-	c, err := project.CopyIn(ctx, projectDir(opts.IO, opts.Project), dir, project.CopyOptions{UID: uid, GID: gid, Skip: base})
+	c, err := project.CopyIn(ctx, projectDir(opts.IO, opts.Project), dir, project.CopyOptions{UID: uid, GID: gid, Skip: []string{base}})
 	if err == nil && opts.Branch != "" {
 		switch {
 		case !c.Git:
@@ -533,9 +533,10 @@ func (p *projectRun) ask(ctx context.Context, view *runView, approved bool) bool
 // batchProjects prepares the tasks of a batch that name a "project": each
 // works on its own copy (a relative path is from the tasks file's
 // directory), carries the overview in its first message, and its results
-// line gets a "changes" summary and the patch beside its transcript. A
-// batch applies nothing: the patches are for a person to read and apply.
-func batchProjects(tasksFile string, sb *sandboxes, guide string) func(context.Context, taskrun.Item, string, string) (taskrun.Prepared, error) {
+// line gets a "changes" summary and the patch beside its transcript. skip
+// are agentteam's own directories, never copied. A batch applies nothing:
+// the patches are for a person to read and apply.
+func batchProjects(tasksFile string, skip []string, sb *sandboxes, guide string) func(context.Context, taskrun.Item, string, string) (taskrun.Prepared, error) {
 	return func(ctx context.Context, it taskrun.Item, dir, transcriptPath string) (taskrun.Prepared, error) {
 		if it.Project == "" {
 			return taskrun.Prepared{Text: it.Text}, nil
@@ -548,7 +549,7 @@ func batchProjects(tasksFile string, sb *sandboxes, guide string) func(context.C
 		if sb.Owner != nil {
 			uid, gid = sb.Owner()
 		}
-		c, err := project.CopyIn(ctx, src, dir, project.CopyOptions{UID: uid, GID: gid})
+		c, err := project.CopyIn(ctx, src, dir, project.CopyOptions{UID: uid, GID: gid, Skip: skip})
 		if err != nil {
 			return taskrun.Prepared{}, err
 		}
