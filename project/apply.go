@@ -57,6 +57,14 @@ func (c *Copy) Conflicts(cs *ChangeSet) ([]string, error) {
 	}
 	defer root.Close()
 	var paths []string
+	emptied := map[string]bool{} // directories whose copied files the change set deletes
+	for _, ch := range cs.Applicable() {
+		if ch.Op == Deleted {
+			for dir := path.Dir(ch.Path); dir != "."; dir = path.Dir(dir) {
+				emptied[dir] = true
+			}
+		}
+	}
 	for _, ch := range cs.Applicable() {
 		if old, ok := c.Files[ch.Path]; ok {
 			if !c.unchanged(root, ch.Path, old) {
@@ -64,10 +72,11 @@ func (c *Copy) Conflicts(cs *ChangeSet) ([]string, error) {
 			}
 			continue
 		}
-		// New to the project: it must not have appeared there since. An
-		// error other than a plain "exists" (a parent that is now a file
-		// or a symlink) is for the write to refuse.
-		if _, err := root.Lstat(ch.Path); err == nil {
+		// New to the project: it must not have appeared there since, but
+		// for a directory the team turned into a file. An error other
+		// than a plain "exists" (a parent that is now a file or a symlink)
+		// is for the write to refuse.
+		if fi, err := root.Lstat(ch.Path); err == nil && !(fi.IsDir() && emptied[ch.Path]) {
 			paths = append(paths, ch.Path)
 		}
 	}

@@ -26,6 +26,8 @@ func teamWork(t *testing.T, ws string) {
 	must(t, os.Remove(filepath.Join(ws, "link")))
 	write(t, ws, "link", "a file now\n")
 	must(t, os.Symlink("../calc.py", filepath.Join(ws, "tests/calc_link.py")))
+	write(t, ws, "logo.bin", "\x00\x01new logo")
+	must(t, os.Remove(filepath.Join(ws, "data.bin")))
 }
 
 // withoutGit is a tree less .git.
@@ -65,7 +67,7 @@ func TestPatchAndApply(t *testing.T) {
 	gitBefore := tree(t, filepath.Join(dir, ".git"))
 	done, err := c.Apply(t.Context(), cs)
 	must(t, err)
-	if done.Written != 9 || done.Deleted != 2 || done.Modes != 1 {
+	if done.Written != 10 || done.Deleted != 3 || done.Modes != 1 {
 		t.Errorf("applied %+v", done)
 	}
 	sameTree(t, ".git", gitBefore, tree(t, filepath.Join(dir, ".git")))

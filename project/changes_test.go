@@ -14,6 +14,7 @@ var baseFiles = map[string]string{
 	"calc.py": "def add(a, b):\n    return a - b\n", "test_calc.py": "from calc import add\n",
 	"Makefile": "test:\n\tpytest\n", "package.json": `{"name": "p", "version": "1", "scripts": {"test": "jest"}}`,
 	"tool.sh*": "#!/bin/sh\necho hi\n", "old.txt": "old\n", ".gitignore": "*.log\n",
+	"logo.bin": "\x00\x01logo", "data.bin": "\x00\x02data",
 	"link": "", // replaced by a symlink in newProject
 }
 

@@ -115,13 +115,10 @@ func startProject(ctx context.Context, opts *RunOptions, sb *sandboxes, dir, tas
 	}
 	c, err := project.CopyIn(ctx, projectDir(opts.IO, opts.Project), dir, project.CopyOptions{UID: uid, GID: gid, Skip: []string{base}})
 	if err == nil && opts.Branch != "" {
-		switch {
-		case !c.Git:
+		if !c.Git {
 			err = usageError("--branch needs a git repository, and %s is not in one", safetext.Name(c.Dir))
-		default:
-			if cerr := project.CheckBranch(ctx, c.Dir, opts.Branch); cerr != nil {
-				err = usageError("--branch: %v", cerr)
-			}
+		} else if cerr := project.CheckBranch(ctx, c.Dir, opts.Branch); cerr != nil {
+			err = usageError("--branch: %v", cerr)
 		}
 	}
 	if err != nil {
