@@ -513,7 +513,7 @@ func (p *projectRun) ask(ctx context.Context, view *runView, approved bool) bool
 	if !approved {
 		q = fmt.Sprintf("The reviewer did not approve this run. Apply its changes to %s anyway? [y/N] ", safetext.Name(p.copy.Dir))
 	}
-	fmt.Fprintf(p.io.ErrOut, "\n%s", q)
+	fmt.Fprint(p.io.ErrOut, q)
 	answer := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(p.io.In).ReadString('\n')
