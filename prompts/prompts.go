@@ -15,17 +15,19 @@ import (
 //go:embed *.md
 var embedded embed.FS
 
-// Prompts are the system prompts of the LLM agents.
+// Prompts are the system prompts of the LLM agents, and the guide a task on
+// the user's own project (run --project) carries in its first message.
 type Prompts struct {
 	Coder    string
 	Reviewer string
+	Project  string
 }
 
-// Load returns the embedded prompts, each replaced by DIR/coder.md or
-// DIR/reviewer.md when dir is set and that file exists.
+// Load returns the embedded prompts, each replaced by DIR/coder.md,
+// DIR/reviewer.md or DIR/project.md when dir is set and that file exists.
 func Load(dir string) (Prompts, error) {
 	var p Prompts
-	for name, dst := range map[string]*string{"coder.md": &p.Coder, "reviewer.md": &p.Reviewer} {
+	for name, dst := range map[string]*string{"coder.md": &p.Coder, "reviewer.md": &p.Reviewer, "project.md": &p.Project} {
 		data, err := fs.ReadFile(embedded, name)
 		if err != nil {
 			return p, fmt.Errorf("read embedded prompt %s: %w", name, err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/transcript"
 )
 
 // ErrTasks marks a tasks file that cannot be used as it is; the message
@@ -34,6 +36,7 @@ type Item struct {
 	Fields        map[string]json.RawMessage // the whole line, echoed in its record
 	CoderModel    string                     // "": the team's
 	ReviewerModel string                     // "": the team's
+	Project       string                     // "project": a directory the team works on a copy of
 }
 
 // Record is one line of a results file besides the task's own fields.
@@ -52,6 +55,9 @@ type Record struct {
 	Engine       string                 `json:"engine,omitempty"`
 	Error        string                 `json:"error,omitempty"`
 	ExitCode     int                    `json:"exit_code"`
+	// Extra holds more fields for the line (Prepared.Record's); the
+	// record's own win over them, and they over the task's.
+	Extra map[string]any `json:"-"`
 }
 
 // Batch runs a set of tasks, several at once, each in its own workspace
@@ -79,7 +85,21 @@ type Batch struct {
 	// OnRecord is called once per finished task, one call at a time, with
 	// the line written to the results file.
 	OnRecord func(r Record, line []byte)
-	Log      *slog.Logger // nil: slog.Default()
+	// Prepare, when set, readies each task's new workspace dir before its
+	// team starts (a copy of the task's project) and says how to run it;
+	// an error is that task's failure.
+	Prepare func(ctx context.Context, it Item, dir, transcript string) (Prepared, error)
+	Log     *slog.Logger // nil: slog.Default()
+}
+
+// Prepared is how Batch.Prepare says to run a task.
+type Prepared struct {
+	Text   string         // the team's first message
+	Extra  map[string]any // more fields for the transcript's task event
+	Finish func(Outcome) []transcript.Event
+	// Record, when set, gives more fields for the task's results line once
+	// its team has ended.
+	Record func() map[string]any
 }
 
 // Summary is what came of a whole set, the tasks skipped as already done
@@ -219,11 +239,24 @@ func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted b
 	cfg := b.Team
 	cfg.CoderModel = cmp.Or(it.CoderModel, cfg.CoderModel)
 	cfg.ReviewerModel = cmp.Or(it.ReviewerModel, cfg.ReviewerModel)
-	o, err := Run(ctx, b.Sandboxes, cfg, Task{Text: it.Text, Dir: dir, Transcript: rec.Transcript, Coder: coder, Reviewer: reviewer,
+	task := Task{Text: it.Text, Dir: dir, Transcript: rec.Transcript, Coder: coder, Reviewer: reviewer,
 		Extra:       map[string]any{"id": it.ID},
-		ResultExtra: func(o Outcome) map[string]any { return map[string]any{"exit_code": exitCode(o)} }})
+		ResultExtra: func(o Outcome) map[string]any { return map[string]any{"exit_code": exitCode(o)} }}
+	var more func() map[string]any
+	if b.Prepare != nil {
+		p, err := b.Prepare(ctx, it, dir, rec.Transcript)
+		if err != nil {
+			return fail(err)
+		}
+		task.Text, task.Finish, more = p.Text, p.Finish, p.Record
+		maps.Copy(task.Extra, p.Extra)
+	}
+	o, err := Run(ctx, b.Sandboxes, cfg, task)
 	if err != nil && ctx.Err() != nil {
 		return rec, true, err
+	}
+	if more != nil {
+		rec.Extra = more()
 	}
 	rec.Status, rec.Approved, rec.StopReason, rec.Turns, rec.Usage = o.Status, o.Status == Approved, o.StopReason, o.Turns, o.Usage
 	rec.DurationMS, rec.LastExitCode, rec.Engine, rec.Tokens = o.Duration.Milliseconds(), o.LastExitCode, o.Engine, o.Tokens()
@@ -233,7 +266,7 @@ func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted b
 
 // ReadTasks reads and checks a tasks file, one JSON object per line: "id"
 // (a string or a number, unique) and "task" (text), optionally
-// "coder_model" and "reviewer_model"; other fields are kept. Any bad line
+// "coder_model", "reviewer_model" and "project"; other fields are kept. Any bad line
 // is an ErrTasks that names it.
 func ReadTasks(path string) ([]Item, error) {
 	f, err := os.Open(path)
@@ -294,7 +327,7 @@ func parseItem(line []byte) (Item, error) {
 	if err := json.Unmarshal(fields["task"], &it.Text); err != nil || strings.TrimSpace(it.Text) == "" {
 		return it, errors.New(`no "task" text`)
 	}
-	for key, dst := range map[string]*string{"coder_model": &it.CoderModel, "reviewer_model": &it.ReviewerModel} {
+	for key, dst := range map[string]*string{"coder_model": &it.CoderModel, "reviewer_model": &it.ReviewerModel, "project": &it.Project} {
 		if raw, ok := fields[key]; ok {
 			if err := json.Unmarshal(raw, dst); err != nil {
 				return it, fmt.Errorf("%q must be a string", key)
@@ -341,6 +374,15 @@ func recordLine(it Item, r Record) ([]byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return nil, err
+	}
+	for k, v := range r.Extra {
+		if _, taken := fields[k]; !taken {
+			raw, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			fields[k] = raw
+		}
 	}
 	for k, v := range it.Fields {
 		if _, taken := fields[k]; !taken {

@@ -98,6 +98,11 @@ type Task struct {
 	// ResultExtra, when set, adds fields to the transcript's result event
 	// (the CLI's exit status, say).
 	ResultExtra func(Outcome) map[string]any
+	// Finish, when set, is called once the team has stopped and its
+	// sandbox is gone (nothing writes the workspace any more), before the
+	// result event; the events it returns are written to the transcript
+	// first (the change set of a run on the user's project, say).
+	Finish func(Outcome) []transcript.Event
 }
 
 // Outcome is how one task ended.
@@ -194,6 +199,11 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 		out.Status = Approved
 	default:
 		out.Status = NotApproved
+	}
+	if t.Finish != nil {
+		for _, e := range t.Finish(out) {
+			tw.Write(e)
+		}
 	}
 	extra := map[string]any{"approved": res.Approved, "turns": res.Turns, "status": string(out.Status)}
 	if t.ResultExtra != nil {

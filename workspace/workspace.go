@@ -237,6 +237,24 @@ func (w *Workspace) ReadFile(name string, max int64) ([]byte, bool, error) {
 	return data, false, nil
 }
 
+// Readlink returns the target of the symlink name inside the workspace,
+// exactly as stored (it may point anywhere: the sandbox made it), and
+// refuses an entry that is not a symlink.
+func (w *Workspace) Readlink(name string) (string, error) {
+	fi, err := w.root.Lstat(name)
+	if err != nil {
+		return "", pathError("readlink", name, err)
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		return "", fmt.Errorf("workspace: readlink %q: it is a %s, not a symlink", name, kind(fi.Mode()))
+	}
+	target, err := w.root.Readlink(name)
+	if err != nil {
+		return "", pathError("readlink", name, err)
+	}
+	return target, nil
+}
+
 // sameFile reports whether a and b describe the same file, of the same
 // type (see sameEntry).
 func sameFile(a, b fs.FileInfo) bool {

@@ -481,3 +481,26 @@ func TestHidden(t *testing.T) {
 		}
 	}
 }
+
+// TestReadlink: a link's target comes back as stored, wherever it points,
+// and anything that is not a link is refused.
+func TestReadlink(t *testing.T) {
+	l := newLayout(t)
+	l.symlink(t, "/etc/passwd", "abs")
+	l.symlink(t, "../../x", "up")
+	l.write(t, "sub/file", "x")
+	l.fifo(t, "pipe")
+	for _, tc := range []struct{ name, want, err string }{
+		{"abs", "/etc/passwd", ""},
+		{"up", "../../x", ""},
+		{"sub/file", "", "not a symlink"},
+		{"sub", "", "not a symlink"},
+		{"pipe", "", "not a symlink"},
+		{"missing", "", "no such file"},
+	} {
+		got, err := l.ws.Readlink(tc.name)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("Readlink(%q) = %q, %v; want %q, %q", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}

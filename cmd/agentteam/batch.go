@@ -137,6 +137,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 			code, _ := outcomeStatus(ctx, o)
 			return code
 		},
+		Prepare: batchProjects(opts.File, []string{filepath.Join(opts.IO.Dir, filepath.Dir(defaultRunsDir)), opts.Root}, sb, runner.team.Prompts.Project),
 		OnRecord: func(r taskrun.Record, line []byte) {
 			if opts.JSON {
 				opts.IO.Out.Write(append(line, '\n'))

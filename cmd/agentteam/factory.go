@@ -64,6 +64,9 @@ type sandboxes struct {
 	Engines int        // how many engines sessions are spread over
 	Up      func() int // how many of them still answer
 	Close   func(ctx context.Context) error
+	// Owner, when set, is who must own files put into a workspace before
+	// its session starts (a project's copy) for the sandbox to change them.
+	Owner func() (uid, gid int)
 }
 
 // openDocker opens the Docker backend: one engine, or a fleet of pools.
@@ -103,7 +106,7 @@ func openDocker(ctx context.Context, req sandboxRequest) (*sandboxes, error) {
 	if req.PoolSize <= 0 {
 		d := backends[0]
 		return &sandboxes{Opener: d, Engines: 1, Up: func() int { return 1 },
-			Close: func(context.Context) error { return d.Close() }}, nil
+			Close: func(context.Context) error { return d.Close() }, Owner: docker.WorkspaceOwner}, nil
 	}
 	var members []docker.FleetMember
 	var slots []string
@@ -118,7 +121,7 @@ func openDocker(ctx context.Context, req sandboxRequest) (*sandboxes, error) {
 		members = append(members, docker.FleetMember{Name: d.Host(), Pool: pool, Capacity: req.PoolSize})
 	}
 	fleet := docker.NewFleet(slog.Default(), members...)
-	return &sandboxes{Opener: fleet, Engines: len(backends), Up: fleet.Up, Close: func(ctx context.Context) error {
+	return &sandboxes{Opener: fleet, Engines: len(backends), Up: fleet.Up, Owner: docker.WorkspaceOwner, Close: func(ctx context.Context) error {
 		err := fleet.Close(ctx)
 		closeAll()
 		for _, dir := range slots {

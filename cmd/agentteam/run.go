@@ -28,6 +28,7 @@ type RunOptions struct {
 	f  *Factory
 	teamOptions
 	replayFlags
+	projectFlags
 	Workspace  string
 	Transcript string
 	JSON       bool
@@ -66,6 +67,7 @@ run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 	fl.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
 	fl.BoolVar(&opts.Approve, "approve", false, "show each message's code and ask before running it (needs a terminal)")
 	fl.BoolVar(&opts.Yes, "yes", false, "with --approve: run without asking (for use without a terminal)")
+	opts.projectFlags.register(fl)
 	return cmd
 }
 
@@ -107,17 +109,27 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		// delete the record of its own run.
 		path = dir + ".transcript.jsonl"
 	}
+	proj, err := startProject(ctx, opts, sb, dir, task, path, runner.team.Prompts.Project)
+	if err != nil {
+		return err
+	}
+	if proj != nil {
+		task = proj.task
+	}
 	view := newRunView(opts.IO, opts.JSON, opts.Quiet)
 	cfg := runner.team
 	if opts.Approve && !opts.Yes {
 		cfg.Approve = terminalApprover(opts.IO, view)
 	}
 	out, runErr := taskrun.Run(ctx, sb, cfg, taskrun.Task{Text: task, Dir: dir, Transcript: path, Coder: coder, Reviewer: reviewer,
-		Observer: view, ResultExtra: func(o taskrun.Outcome) map[string]any {
+		Observer: view, Extra: proj.extra(), Finish: proj.finish(ctx), ResultExtra: func(o taskrun.Outcome) map[string]any {
 			code, _ := outcomeStatus(ctx, o)
 			return map[string]any{"exit_code": code}
 		}})
 	sum := runSummary(ctx, out)
+	if proj != nil {
+		return proj.conclude(ctx, view, sum, runErr)
+	}
 	view.Summary(sum)
 	if runErr != nil {
 		return runErr
@@ -171,7 +183,7 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 	f.DurationVar(&o.Timeout, "timeout", 0, "stop a team after this long, e.g. 10m (default: no limit)")
 	f.IntVar(&o.TokenBudget, "token-budget", 0, "stop a team once its models reported this many tokens (default: no limit)")
 	f.IntVar(&o.HistoryBudget, "history-budget", 24000, "estimated tokens of history above which old execution reports are shortened")
-	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md and/or reviewer.md overriding the built-in prompts")
+	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md, reviewer.md and/or project.md overriding the built-in prompts")
 	o.Models.register(f)
 	o.Sandbox.registerAs(f, "exec-timeout")
 }
@@ -242,6 +254,9 @@ func (opts *RunOptions) check() error {
 		return err
 	}
 	if err := opts.replayFlags.check(); err != nil {
+		return err
+	}
+	if err := opts.projectFlags.check(opts.IO, opts.Workspace); err != nil {
 		return err
 	}
 	switch {

@@ -1,0 +1,68 @@
+package taskrun
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentteam/agentteam/model/fake"
+	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/transcript"
+)
+
+// noSandbox is an opener for a team whose coder writes no block: the
+// session started ahead of need fails, and nothing asks for it.
+type noSandbox struct{}
+
+func (noSandbox) NewSession(context.Context, string) (sandbox.Session, error) {
+	return nil, errors.New("no sandbox here")
+}
+
+// TestFinish: Finish sees the outcome once the team has stopped, and its
+// events land in the transcript just before the result.
+func TestFinish(t *testing.T) {
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var seen Outcome
+	task := Task{Text: "say hi", Dir: ws, Transcript: filepath.Join(dir, "t.jsonl"),
+		Coder: fake.Replies("hi"), Reviewer: fake.Replies("APPROVE"),
+		Finish: func(o Outcome) []transcript.Event {
+			seen = o
+			return []transcript.Event{{Type: "changes", Extra: map[string]any{"n": 1}}}
+		}}
+	out, err := Run(t.Context(), noSandbox{}, Team{MaxTurns: 5}, task)
+	if err != nil || out.Status != Approved || seen.Status != Approved || seen.Turns == 0 || seen.Turns != out.Turns {
+		t.Fatalf("outcome %+v, err %v, Finish saw %+v", out, err, seen)
+	}
+	events, err := transcript.ReadFile(task.Transcript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(events)
+	if n < 3 || events[n-2].Type != "changes" || events[n-2].Extra["n"] != 1.0 || events[n-1].Type != EventResult {
+		t.Fatalf("events %+v", events)
+	}
+}
+
+// TestReadTasksProject: "project" is read as a string, and anything else
+// is an error naming the line.
+func TestReadTasksProject(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.jsonl")
+	os.WriteFile(good, []byte(`{"id": 1, "task": "t", "project": "../p"}`+"\n"), 0o644)
+	items, err := ReadTasks(good)
+	if err != nil || len(items) != 1 || items[0].Project != "../p" {
+		t.Fatalf("items %+v, err %v", items, err)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	os.WriteFile(bad, []byte(`{"id": 1, "task": "t", "project": 3}`+"\n"), 0o644)
+	if _, err := ReadTasks(bad); err == nil || !strings.Contains(err.Error(), `line 1: "project" must be a string`) {
+		t.Fatalf("err %v", err)
+	}
+}
