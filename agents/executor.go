@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -253,6 +255,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		if r.Stdout == "" && r.Stderr == "" && !blk.SaveOnly() {
 			b.WriteString("(no output)\n")
 		}
+		writeEgress(&b, r.Egress)
 		files.add(r.Files)
 	}
 	if todo := len(all) - countFunc(all, skipped); len(ran) < todo {
@@ -383,4 +386,33 @@ func newNonce() string {
 		panic(errors.New("no randomness for the output fence"))
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// maxEgressListed bounds the connections a report names for one block.
+const maxEgressListed = 10
+
+// writeEgress names the connections a block tried through the egress
+// proxy: a model that sees "refused: not in the allowlist" stops retrying
+// a host it cannot reach. Names come from the block, so they are escaped.
+func writeEgress(b *strings.Builder, conns []sandbox.Connection) {
+	if len(conns) == 0 {
+		return
+	}
+	b.WriteString("network:")
+	for i, c := range conns {
+		if i == maxEgressListed {
+			fmt.Fprintf(b, " … and %d more", len(conns)-i)
+			break
+		}
+		where := safetext.Name(net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))
+		if c.Allowed {
+			fmt.Fprintf(b, " %s allowed (%d bytes in)", where, c.BytesIn)
+		} else {
+			fmt.Fprintf(b, " %s refused (%s)", where, safetext.Name(c.Reason))
+		}
+		if i < len(conns)-1 && i < maxEgressListed-1 {
+			b.WriteString(";")
+		}
+	}
+	b.WriteString("\n")
 }
