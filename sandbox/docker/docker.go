@@ -55,9 +55,6 @@ type Backend struct {
 // Option configures a Backend.
 type Option func(*Backend)
 
-// WithLogger sets where the backend logs (default: slog.Default()).
-func WithLogger(l *slog.Logger) Option { return func(d *Backend) { d.log = l } }
-
 // New connects to the engine named by the environment (DOCKER_HOST and
 // friends), negotiating the API version, and checks that it answers.
 func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {

@@ -240,7 +240,7 @@ true
 	if !res.OK() {
 		t.Fatalf("probe failed: %+v", res)
 	}
-	pids, memory, swap := "pids=64", "memory=268435456", "swap=268435456"
+	pids, memory, swap := fmt.Sprintf("pids=%d", 64+runnerPids), "memory=268435456", "swap=268435456"
 	if underGVisor() {
 		// gVisor shows its own kernel's cgroups: no pids controller limit
 		// (RLIMIT_NPROC bounds the block there, checked below), the

@@ -42,7 +42,9 @@ var interpreters = map[string]string{
 	"python":     "python3",
 	"sh":         "sh",
 	"bash":       "bash",
-	"javascript": "node",
+	// The main script is /dev/fd/3 unless the block names a file; node
+	// would resolve that link to a memfd name it cannot open.
+	"javascript": "node --preserve-symlinks-main",
 }
 
 // Serve runs the runner's loop until in ends. It returns nil on a clean end.
@@ -197,7 +199,8 @@ func (s *server) startBlock(req protocol.Run, interp string) (*os.Process, *os.F
 		stdoutW.Close()
 		return nil, nil, nil, nil, fmt.Errorf("create pipe: %v", err)
 	}
-	cmd := exec.Command(interp, script)
+	argv := strings.Fields(interp)
+	cmd := exec.Command(argv[0], append(argv[1:], script)...)
 	cmd.Dir = Workspace
 	cmd.SysProcAttr = blockAttr()
 	cmd.Stdout = stdoutW
