@@ -39,9 +39,9 @@ const tmpSkel = "/etc/agentteam/tmp-skel"
 
 // interpreters maps a language to the command that runs a script path.
 var interpreters = map[string]string{
-	"python":     "python3",
-	"sh":         "sh",
-	"bash":       "bash",
+	"python": "python3",
+	"sh":     "sh",
+	"bash":   "bash",
 	// The main script is /dev/fd/3 unless the block names a file; node
 	// would resolve that link to a memfd name it cannot open.
 	"javascript": "node --preserve-symlinks-main",
