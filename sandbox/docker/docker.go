@@ -46,6 +46,7 @@ type Backend struct {
 	imageErr  error
 
 	egress egress.Policy // what blocks may reach; empty: nothing
+	index  *egress.Index // the package index mirror of the pypi preset, shared by sessions
 
 	runtimeOnce sync.Once
 	gvisor      bool // the runtime is gVisor's runsc (from its binary, not its registered name)
@@ -68,6 +69,9 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {
 	}
 	if cfg.PipIndex != "" && d.egress.Empty() {
 		return nil, fmt.Errorf("%w: a pip index needs an egress that allows its host", sandbox.ErrConfig)
+	}
+	if d.egress.Has("pypi") {
+		d.index = egress.NewIndex(egress.DefaultCacheDir(), "https://pypi.org/simple/", nil)
 	}
 	for _, o := range opts {
 		o(d)
@@ -331,7 +335,7 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	}
 	var ep *egressProxy
 	if !d.egress.Empty() {
-		if ep, err = startEgress(d.egress); err != nil {
+		if ep, err = startEgress(d.egress, d.index); err != nil {
 			return nil, err
 		}
 	}
@@ -340,7 +344,7 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 			ep.close()
 		}
 	}()
-	sp := newSpec(d.cfg, user, dir, ep.hostDir(), labels, gvisor)
+	sp := newSpec(d.cfg, user, dir, ep.hostDir(), d.index != nil, labels, gvisor)
 	// Create, attach and start on a context the caller cannot cancel: a
 	// request cut off mid-way can leave a created container whose id we
 	// never learn, or one that never starts and so never removes itself.

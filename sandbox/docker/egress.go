@@ -19,7 +19,7 @@ type egressProxy struct {
 }
 
 // startEgress starts a proxy for one container.
-func startEgress(policy egress.Policy) (*egressProxy, error) {
+func startEgress(policy egress.Policy, index *egress.Index) (*egressProxy, error) {
 	dir, err := os.MkdirTemp("", "agentteam-egress-")
 	if err != nil {
 		return nil, fmt.Errorf("start egress proxy: %w", err)
@@ -41,7 +41,11 @@ func startEgress(policy egress.Policy) (*egressProxy, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start egress proxy: %w", err)
 	}
-	ep := &egressProxy{dir: dir, l: l, proxy: egress.NewProxy(policy, egress.DefaultLimits())}
+	var opts []egress.Option
+	if index != nil {
+		opts = append(opts, egress.WithIndex(index))
+	}
+	ep := &egressProxy{dir: dir, l: l, proxy: egress.NewProxy(policy, egress.DefaultLimits(), opts...)}
 	go ep.proxy.Serve(l)
 	return ep, nil
 }
@@ -71,3 +75,7 @@ func (ep *egressProxy) close() {
 	ep.proxy.Close()
 	os.RemoveAll(ep.dir)
 }
+
+// WithPackageIndex replaces the mirror the pypi preset uses (tests, or a
+// mirror of another index).
+func WithPackageIndex(x *egress.Index) Option { return func(d *Backend) { d.index = x } }

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,13 +15,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/egress"
 )
 
-// wheel builds a pure-Python wheel of a module that prints its name.
-func wheel(t *testing.T, name, version string) []byte {
+// wheel builds a pure-Python wheel of a module that prints its name,
+// with a data file of payload bytes when given.
+func wheel(t *testing.T, name, version string, payload ...byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	z := zip.NewWriter(&buf)
@@ -31,8 +36,13 @@ func wheel(t *testing.T, name, version string) []byte {
 		dist + "/WHEEL":         "Wheel-Version: 1.0\nGenerator: agentteam-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
 		dist + "/top_level.txt": name + "\n",
 	}
+	paths := []string{name + "/__init__.py", dist + "/METADATA", dist + "/WHEEL", dist + "/top_level.txt"}
+	if len(payload) > 0 {
+		files[name+"/data.bin"] = string(payload)
+		paths = append(paths, name+"/data.bin")
+	}
 	var record strings.Builder
-	for _, path := range []string{name + "/__init__.py", dist + "/METADATA", dist + "/WHEEL", dist + "/top_level.txt"} {
+	for _, path := range paths {
 		w, err := z.Create(path)
 		if err != nil {
 			t.Fatal(err)
@@ -109,4 +119,64 @@ func TestEgressPipInstall(t *testing.T) {
 	if res.OK() || !strings.Contains(res.Stderr, "--egress pypi") || res.Duration > 5e9 {
 		t.Fatalf("pip without egress: %+v", res)
 	}
+}
+
+// TestEgressPypiMirror: with the pypi preset, pip in the sandbox installs
+// through the proxy's index mirror (here of a local index over TLS), and a
+// second session's install of the same package is served from the host's
+// cache: the file is fetched from the index once.
+func TestEgressPypiMirror(t *testing.T) {
+	requireDocker(t)
+	// 3 MiB of noise served at 1 MiB/s: what a real wheel over a real
+	// network costs, which the cache saves.
+	noise := make([]byte, 3<<20)
+	rand.Read(noise)
+	whl := wheel(t, "agentteam_hello", "0.1", noise...)
+	sum := sha256.Sum256(whl)
+	file := "agentteam_hello-0.1-py3-none-any.whl"
+	var fetches atomic.Int64
+	var upstream *httptest.Server
+	upstream = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/simple/agentteam-hello/":
+			fmt.Fprintf(w, `<a href="%s/packages/%s#sha256=%s">%s</a>`, upstream.URL, file, hex.EncodeToString(sum[:]), file)
+		case "/packages/" + file:
+			fetches.Add(1)
+			for rest := whl; len(rest) > 0; {
+				n := min(len(rest), 64<<10)
+				w.Write(rest[:n])
+				rest = rest[n:]
+				time.Sleep(time.Second / 16)
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer upstream.Close()
+	cfg := testConfig()
+	cfg.Timeout = 60e9
+	cfg.Egress = []string{"pypi"}
+	cfg.TmpBytes = 64 << 20 // the wheel and what it unpacks to
+	d, err := New(context.Background(), cfg, WithPackageIndex(egress.NewIndex(t.TempDir(), upstream.URL+"/simple/", upstream.Client())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Check(context.Background()); d.GVisor() {
+		t.Skipf("egress is refused under gVisor: %v", err)
+	}
+	var took []time.Duration
+	for i := range 2 {
+		s, _ := newTestSession(t, d)
+		res := run(t, s, sandbox.Sh, "pip install agentteam-hello >/dev/null && python -c 'import agentteam_hello as h; print(h.GREETING)'")
+		if !res.OK() || res.Stdout != "hello from agentteam_hello\n" {
+			t.Fatalf("install %d: %+v\negress: %+v", i+1, res, res.Egress)
+		}
+		took = append(took, res.Duration)
+		s.Close(context.Background())
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("the wheel was fetched from the index %d times, want once", n)
+	}
+	t.Logf("pip install through the mirror: first %s, second (from the host's cache) %s", took[0].Round(time.Millisecond), took[1].Round(time.Millisecond))
 }

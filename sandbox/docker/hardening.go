@@ -15,6 +15,7 @@ import (
 	"github.com/docker/go-units"
 
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/egress"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 )
 
@@ -67,7 +68,8 @@ const (
 // optional: verify checks each setting on the created container.
 // egressDir, when set, is the host directory of the session's egress
 // proxy socket.
-func newSpec(cfg Config, user, workspaceDir, egressDir string, labels map[string]string, gvisor bool) spec {
+// mirror says the proxy serves the package index mirror (egress.IndexHost).
+func newSpec(cfg Config, user, workspaceDir, egressDir string, mirror bool, labels map[string]string, gvisor bool) spec {
 	f := false
 	pids, memory := cfg.Pids, cfg.Memory
 	ulimits := []*units.Ulimit{
@@ -112,9 +114,15 @@ func newSpec(cfg Config, user, workspaceDir, egressDir string, labels map[string
 	if egressDir != "" {
 		proxy := "http://" + egressListen
 		env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy)
-		if cfg.PipIndex != "" {
-			env = append(env, "PIP_INDEX_URL="+cfg.PipIndex)
-			if u, err := url.Parse(cfg.PipIndex); err == nil && u.Scheme == "http" {
+		index := cfg.PipIndex
+		if index == "" && mirror {
+			// Plain HTTP to the proxy, which fetches over TLS on the host
+			// and checks every file against the index's hash.
+			index = "http://" + egress.IndexHost + "/simple/"
+		}
+		if index != "" {
+			env = append(env, "PIP_INDEX_URL="+index)
+			if u, err := url.Parse(index); err == nil && u.Scheme == "http" {
 				env = append(env, "PIP_TRUSTED_HOST="+u.Hostname())
 			}
 		}
@@ -336,7 +344,7 @@ func isRoot(user string) bool {
 // for the engine's default profile.
 func RunArgs(cfg Config, workspaceDir, seccompFile string) []string {
 	cfg, _ = cfg.WithDefaults()
-	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, "", nil, isGVisor(cfg.Runtime, ""))
+	sp := newSpec(cfg, fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), workspaceDir, "", false, nil, isGVisor(cfg.Runtime, ""))
 	h, c := sp.host, sp.config
 	args := []string{"run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"--read-only", "--tmpfs", "/tmp:" + h.Tmpfs["/tmp"], "--pids-limit", strconv.FormatInt(*h.PidsLimit, 10),

@@ -157,7 +157,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := newSpec(cfg, "10001:10001", dir, "", testLabels(), gvisor)
+			sp := newSpec(cfg, "10001:10001", dir, "", false, testLabels(), gvisor)
 			good := sp
 			// Weaken a copy of the container's configuration; verify compares
 			// against the hardened spec.
@@ -184,7 +184,7 @@ func TestVerifyFailsClosed(t *testing.T) {
 		})
 	}
 	t.Run("hardened passes", func(t *testing.T) {
-		sp := newSpec(cfg, "10001:10001", dir, "", testLabels(), gvisor)
+		sp := newSpec(cfg, "10001:10001", dir, "", false, testLabels(), gvisor)
 		created, err := d.cli.ContainerCreate(context.Background(), sp.config, sp.host, nil, nil, "")
 		if err != nil {
 			t.Fatal(err)

@@ -31,8 +31,12 @@ func presets() map[string][]string {
 
 // Policy is an allowlist of destinations.
 type Policy struct {
-	rules []rule
+	rules   []rule
+	presets []string // the presets named, e.g. pypi
 }
+
+// Has reports whether the policy names the preset.
+func (p Policy) Has(preset string) bool { return slices.Contains(p.presets, preset) }
 
 // rule allows one host name (any of its public addresses) or one literal
 // address, on a set of ports.
@@ -55,6 +59,7 @@ func ParsePolicy(entries []string) (Policy, error) {
 			continue
 		}
 		if hosts, ok := presets()[e]; ok {
+			p.presets = append(p.presets, e)
 			for _, h := range hosts {
 				r, err := parseRule(h)
 				if err != nil {

@@ -35,6 +35,7 @@ type Proxy struct {
 	policy   Policy
 	limits   Limits
 	resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+	index    *Index // nil: no mirror
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	mu       sync.Mutex
@@ -48,6 +49,9 @@ type Proxy struct {
 
 // Option configures a Proxy.
 type Option func(*Proxy)
+
+// WithIndex serves the package index mirror x to blocks as IndexHost.
+func WithIndex(x *Index) Option { return func(p *Proxy) { p.index = x } }
 
 // WithResolver replaces the host's DNS resolver (tests).
 func WithResolver(r func(ctx context.Context, host string) ([]netip.Addr, error)) Option {
@@ -156,6 +160,15 @@ func (p *Proxy) handle(c net.Conn) {
 		return
 	case over:
 		refuse(fmt.Sprintf("more than %d connections in one block", p.limits.Conns))
+		return
+	}
+	if p.index != nil && host == IndexHost && req.Method != http.MethodConnect {
+		a.Allowed = true
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := p.index.serve(ctx, c, req, a); err != nil {
+			a.Reason = err.Error()
+		}
 		return
 	}
 	r, ok := p.policy.match(host, port)
