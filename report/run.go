@@ -89,16 +89,16 @@ type runPage struct {
 type kv struct{ K, V string }
 
 type message struct {
-	Anchor   string
-	Agent    string
-	Meta     string
-	HTML     template.HTML // a model's Markdown
-	Head     string        // the executor's text before its blocks
-	Blocks   []*block
-	Tail     string // the executor's text after them: files, skips
-	Images   []picture
-	code     []string // the bodies of a model message's code blocks, for matching images
-	tail     []string // the executor's file list lines
+	Anchor string
+	Agent  string
+	Meta   string
+	HTML   template.HTML // a model's Markdown
+	Head   string        // the executor's text before its blocks
+	Blocks []*block
+	Tail   string // the executor's text after them: files, skips
+	Images []picture
+	code   []string // the bodies of a model message's code blocks, for matching images
+	tail   []string // the executor's file list lines
 }
 
 type block struct {
