@@ -186,4 +186,3 @@ func histogram(sorted []int64, n int) template.HTML {
 	b.WriteString("</svg>")
 	return template.HTML(b.String()) //nolint:gosec // built here from numbers
 }
-
