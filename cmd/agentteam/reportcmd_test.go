@@ -110,3 +110,33 @@ func TestReportCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestReportOfMatplotlibRun: a real run whose block draws a matplotlib
+// plot; its report shows the PNG inline after that block.
+func TestReportOfMatplotlibRun(t *testing.T) {
+	requireDocker(t)
+	plot := "```python\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.savefig('plot.png')\nprint('saved')\n```"
+	teamServer(t, say(plot), say("The plot is there.\nAPPROVE"))
+	dir := t.TempDir()
+	code, events, errOut := runTeam(t, context.Background(), dir, "Plot squares to plot.png.")
+	res := result(t, events)
+	if code != ExitOK {
+		t.Fatalf("run: exit %d, result %v, stderr %s", code, res, errOut)
+	}
+	ws := res["workspace"].(string)
+	code, out, errOut := cli(t, context.Background(), dir, "", "report", ws)
+	if code != ExitOK {
+		t.Fatalf("report: exit %d, stderr %s", code, errOut)
+	}
+	data, err := os.ReadFile(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(data)
+	block := strings.Index(page, "Block 1 (python): exit code 0")
+	img := strings.Index(page, `<img src="data:image/png;base64,iVBORw0KGgo`)
+	reviewer := strings.Index(page, `data-agent="reviewer"`)
+	if block < 0 || img < block || reviewer < img {
+		t.Errorf("block at %d, plot at %d, reviewer at %d: the plot is not inline after its block", block, img, reviewer)
+	}
+}
