@@ -189,7 +189,7 @@ func (q *Queue) Cancel(ctx context.Context, batch string) error {
 // kept as it is.
 func (q *Queue) workersConsumer(ctx context.Context, update bool) error {
 	cc := jetstream.ConsumerConfig{Durable: WorkersName, AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.cfg.AckWait,
-		MaxDeliver: -1, // Attempts is counted by the workers, who then record why (the server would drop it silently)
+		MaxDeliver:    -1, // Attempts is counted by the workers, who then record why (the server would drop it silently)
 		MaxAckPending: -1}
 	return q.admin(ctx, "create consumer "+WorkersName, func(ctx context.Context) error {
 		if !update {
