@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -294,4 +295,80 @@ func TestCancel(t *testing.T) {
 	if info.State.Msgs != 1 {
 		t.Errorf("%d tasks left, want the other batch's 1", info.State.Msgs)
 	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Three nodes with three replicas lose one mid-batch: every task still
+// ends with one result.
+func TestClusterLosesANode(t *testing.T) {
+	ports := []int{freePort(t), freePort(t), freePort(t)}
+	var nodes []*Server
+	var urls []string
+	for i := range 3 {
+		var routes []string
+		for j, p := range ports {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+			}
+		}
+		s, err := StartServer(ServerOptions{StoreDir: t.TempDir(), Name: fmt.Sprintf("n%d", i), Cluster: "test",
+			ClusterPort: ports[i], Routes: routes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		nodes = append(nodes, s)
+		urls = append(urls, s.URL())
+	}
+	all := strings.Join(urls, ",")
+	cfg := Config{AckWait: 2 * time.Second, Replicas: 3, Poll: 200 * time.Millisecond, AdminTimeout: 2 * time.Second, AdminRetries: 30}
+	_, sub := open(t, all, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ts, ids := tasks(30)
+	if err := sub.Submit(ctx, "b", ts); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	ran := 0
+	killed := make(chan struct{})
+	var once sync.Once
+	for _, name := range []string{"w1", "w2"} {
+		_, q := open(t, all, cfg)
+		work(t, q, 2, handler{name: name, run: func(ctx context.Context, d Delivery) error {
+			mu.Lock()
+			ran++
+			n := ran
+			mu.Unlock()
+			if n == 10 {
+				once.Do(func() { go func() { nodes[0].Close(); close(killed) }() })
+			}
+			time.Sleep(50 * time.Millisecond)
+			return nil
+		}})
+	}
+	got := collect(t, ctx, sub, "b", ids)
+	select {
+	case <-killed:
+	default:
+		t.Fatal("no node was lost")
+	}
+	if len(got) != 30 {
+		t.Fatalf("%d results", len(got))
+	}
+	for id, r := range got {
+		if string(r.Record) != "done body-"+id {
+			t.Errorf("%s: %q", id, r.Record)
+		}
+	}
+	t.Logf("%d runs for 30 tasks", ran)
 }
