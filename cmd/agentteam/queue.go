@@ -324,6 +324,9 @@ func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, 
 		return h.fail(d, fmt.Sprintf("read queued task: %v", err)), nil
 	}
 	b := h.batch(qt.Team)
+	if err := b.Team.Check(); err != nil {
+		return h.fail(d, fmt.Sprintf("queued team settings: %v", err)), nil
+	}
 	if it.Project != "" && b.Prepare == nil {
 		return h.fail(d, "a task with a project runs with --queue local only (the project is on the submitter's disk)"), nil
 	}
