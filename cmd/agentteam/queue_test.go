@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -218,4 +219,51 @@ func waitConsumer(t *testing.T, ctx context.Context, url string, ackWait time.Du
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("the batch made no consumer")
+}
+
+// A real worker process beside the real engine runs a batch submitted to
+// a queue: results as a local batch gives them, workspaces on the
+// worker's side, no container left once it stops on SIGINT.
+func TestWorkerProcessDocker(t *testing.T) {
+	requireDocker(t)
+	dir, tasks := batchFixture(t, 6, false)
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	worker := exec.Command(buildBinary(t), "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "w"))
+	worker.Dir = dir
+	var werr bytes.Buffer
+	worker.Stderr = &werr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { worker.Process.Kill(); worker.Wait() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code, _, errOut := cli(t, ctx, dir, "", "batch", "--queue", srv.URL(), "--max-turns", "3", tasks)
+	if code != ExitNotApproved { // task 4's code fails
+		t.Fatalf("batch exit %d\n%s\nworker:\n%s", code, errOut, werr.String())
+	}
+	path := filepath.Join(dir, "tasks.results.jsonl")
+	checkResults(t, path, 6) // each once; in finishing order, not the tasks'
+	for _, r := range readResults(t, path) {
+		var i int
+		fmt.Sscanf(fmt.Sprint(r["id"]), "task-%d", &i)
+		if r["status"] != wantStatus(i) {
+			t.Errorf("result %d: %v %v", i, r["id"], r["status"])
+		}
+		if wantStatus(i) == "approved" && (r["last_exit_code"] != 0.0 || r["turns"] != 3.0) {
+			t.Errorf("result %d: %v", i, r)
+		}
+		if ws := fmt.Sprint(r["workspace"]); !strings.HasPrefix(ws, filepath.Join(dir, "w")) {
+			t.Errorf("result %d: workspace %s, not the worker's", i, ws)
+		}
+	}
+	worker.Process.Signal(os.Interrupt)
+	if err := worker.Wait(); err == nil || worker.ProcessState.ExitCode() != ExitInterrupted {
+		t.Errorf("worker after SIGINT: %v\n%s", err, werr.String())
+	}
+	assertNoContainers(t, dockerClient(t))
 }
