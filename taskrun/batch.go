@@ -161,7 +161,7 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 				if interrupted {
 					return // not finished: a later run does it again
 				}
-				line, err := recordLine(it, rec)
+				line, err := RecordLine(it, rec)
 				if err == nil {
 					_, err = out.Write(append(line, '\n'))
 				}
@@ -187,6 +187,22 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 		return sum, ctx.Err()
 	}
 	return sum, nil
+}
+
+// RunOne runs one task of the set as Run would, without the results file:
+// its record and its results line (the task's fields with the record's on
+// top). interrupted reports a task cut short by a cancel, which has no
+// record. A distributed worker runs each task it is handed with it.
+func (b *Batch) RunOne(ctx context.Context, it Item) (rec Record, line []byte, interrupted bool, err error) {
+	rec, interrupted = b.runItem(ctx, cmp.Or(b.Log, slog.Default()), it)
+	if interrupted {
+		return rec, nil, true, ctx.Err()
+	}
+	line, err = RecordLine(it, rec)
+	if err != nil {
+		return rec, nil, false, fmt.Errorf("encode record: %w", err)
+	}
+	return rec, line, false, nil
 }
 
 // runItem runs one task, again on another engine (from scratch, in a new
@@ -280,7 +296,7 @@ func ReadTasks(path string) ([]Item, error) {
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')
 		if len(bytes.TrimSpace(line)) > 0 {
-			it, perr := parseItem(line)
+			it, perr := ParseItem(line)
 			if perr != nil {
 				return nil, fmt.Errorf("%w: %s line %d: %w", ErrTasks, path, n, perr)
 			}
@@ -303,7 +319,8 @@ func ReadTasks(path string) ([]Item, error) {
 	return items, nil
 }
 
-func parseItem(line []byte) (Item, error) {
+// ParseItem reads one line of a tasks file.
+func ParseItem(line []byte) (Item, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil {
 		return Item{}, fmt.Errorf("not a JSON object: %v", err)
@@ -365,8 +382,8 @@ func ReadRecords(path string) (map[string]Record, error) {
 	return done, nil
 }
 
-// recordLine is the task's own fields with the record's on top.
-func recordLine(it Item, r Record) ([]byte, error) {
+// RecordLine is the task's own fields with the record's on top.
+func RecordLine(it Item, r Record) ([]byte, error) {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ type BatchOptions struct {
 	Results    string
 	JSON       bool
 	Hosts      []string
+	queueFlags
 }
 
 func newBatchCmd(f *Factory) *cobra.Command {
@@ -66,6 +67,7 @@ closed (| head; it stops as on Ctrl-C and keeps what finished).`,
 	opts.replayFlags.register(cmd, "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
 	fl.BoolVar(&opts.JSON, "json", false, "print each task's result line on stdout as it is written")
 	fl.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); default: DOCKER_HOST")
+	opts.queueFlags.register(cmd)
 	return cmd
 }
 
@@ -101,6 +103,9 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	}
 	if _, err := taskrun.ReadRecords(opts.Results); err != nil {
 		return err // before any engine is opened
+	}
+	if opts.queueFlags.remote() {
+		return runBatchRemote(ctx, opts, items)
 	}
 	runner, err := opts.teamOptions.runner(ctx, opts.f, opts.Replay != "")
 	if err != nil {
@@ -153,7 +158,11 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 		}
 	}
 	prog = newProgress(opts.IO, opts.JSON, todo, len(items)-todo)
-	sum, err := b.Run(ctx)
+	run := b.Run
+	if opts.Queue == "local" {
+		run = func(ctx context.Context) (taskrun.Summary, error) { return runSetLocal(ctx, opts, b) }
+	}
+	sum, err := run(ctx)
 	prog.finish()
 	printBatchSummary(opts, sum)
 	if err != nil {

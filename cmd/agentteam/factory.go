@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/openaicompat"
 	"github.com/agentteam/agentteam/sandbox"
@@ -26,6 +28,8 @@ type Factory struct {
 	OpenSandbox func(ctx context.Context, req sandboxRequest) (*sandboxes, error)
 	// NewModel makes the model backend.
 	NewModel func(cfg openaicompat.Config, log *slog.Logger) (model.Model, error)
+	// DialQueue connects to a NATS server (comma-separated URLs).
+	DialQueue func(urls, name string) (*nats.Conn, error)
 
 	settingsOnce sync.Once
 	settings     settings
@@ -34,7 +38,7 @@ type Factory struct {
 
 // newFactory returns the factory of the real program.
 func newFactory(s IO) *Factory {
-	return &Factory{IO: s, OpenSandbox: openDocker, NewModel: newOpenAIModel}
+	return &Factory{IO: s, OpenSandbox: openDocker, NewModel: newOpenAIModel, DialQueue: dialQueue}
 }
 
 // Settings reads .env once and resolves settings from the environment

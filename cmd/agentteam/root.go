@@ -170,7 +170,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f), newReportCmd(f))
+	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f), newReportCmd(f), newWorkerCmd(f))
 	// Unknown commands and bad arguments are usage errors too.
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {

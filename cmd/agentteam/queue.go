@@ -1,0 +1,371 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+
+	"github.com/agentteam/agentteam/prompts"
+	"github.com/agentteam/agentteam/queue"
+	"github.com/agentteam/agentteam/taskrun"
+)
+
+// queueFlags are batch's flags for running a set through a queue.
+type queueFlags struct {
+	Queue    string // "": today's in-process run; "local": an embedded server and local workers; else nats:// URLs
+	AckWait  time.Duration
+	Attempts int
+}
+
+func (q *queueFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&q.Queue, "queue", "", `run the tasks through NATS JetStream: "local" (an embedded server and local workers, nothing to install) or nats://HOST:PORT[,...] (workers started with "agentteam worker")`)
+	fl.DurationVar(&q.AckWait, "queue-ack-wait", 30*time.Second, "with --queue: a task whose worker stopped heartbeating for this long goes to another")
+	fl.IntVar(&q.Attempts, "queue-attempts", 3, "with --queue: deliveries of a task before it is recorded as an error")
+	fl.MarkHidden("queue-ack-wait")
+}
+
+func (q queueFlags) remote() bool { return q.Queue != "" && q.Queue != "local" }
+
+func (q queueFlags) config() queue.Config {
+	return queue.Config{AckWait: q.AckWait, Attempts: q.Attempts}
+}
+
+// queuedTask is a task's message: its tasks-file line and the submitter's
+// team settings. Keys and endpoints never travel: workers use their own.
+type queuedTask struct {
+	Line json.RawMessage `json:"line"`
+	Team queuedTeam      `json:"team"`
+}
+
+type queuedTeam struct {
+	CoderModel    string          `json:"coder_model,omitempty"`
+	ReviewerModel string          `json:"reviewer_model,omitempty"`
+	MaxTurns      int             `json:"max_turns"`
+	TimeoutMS     int64           `json:"timeout_ms,omitempty"`
+	TokenBudget   int             `json:"token_budget,omitempty"`
+	HistoryBudget int             `json:"history_budget,omitempty"`
+	Prompts       prompts.Prompts `json:"prompts"`
+}
+
+func teamToQueue(t taskrun.Team) queuedTeam {
+	return queuedTeam{CoderModel: t.CoderModel, ReviewerModel: t.ReviewerModel, MaxTurns: t.MaxTurns, TimeoutMS: t.Timeout.Milliseconds(),
+		TokenBudget: t.TokenBudget, HistoryBudget: t.HistoryBudget, Prompts: t.Prompts}
+}
+
+// apply sets the queued settings on a worker's team (its sampling stays).
+func (q queuedTeam) apply(t taskrun.Team) taskrun.Team {
+	t.CoderModel, t.ReviewerModel, t.MaxTurns, t.Timeout = q.CoderModel, q.ReviewerModel, q.MaxTurns, time.Duration(q.TimeoutMS)*time.Millisecond
+	t.TokenBudget, t.HistoryBudget, t.Prompts = q.TokenBudget, q.HistoryBudget, q.Prompts
+	return t
+}
+
+var unsafeBatch = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// queueBatchName names a set on the queue: the tasks file's name and its
+// results file's path, so two sets never share results.
+func queueBatchName(tasksFile, results string) string {
+	abs, _ := filepath.Abs(results)
+	sum := sha256.Sum256([]byte(abs))
+	name := strings.Trim(unsafeBatch.ReplaceAllString(strings.TrimSuffix(filepath.Base(tasksFile), filepath.Ext(tasksFile)), "_"), "_")
+	return fmt.Sprintf("%.40s-%s", name, hex.EncodeToString(sum[:6]))
+}
+
+// queueJobs is the set's tasks not yet in the results file, as messages.
+func queueJobs(items []taskrun.Item, done map[string]taskrun.Record, team taskrun.Team) ([]queue.Task, []string, error) {
+	var tasks []queue.Task
+	var ids []string
+	for _, it := range items {
+		if _, ok := done[it.ID]; ok {
+			continue
+		}
+		line, err := json.Marshal(it.Fields)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode task %s: %w", it.ID, err)
+		}
+		body, err := json.Marshal(queuedTask{Line: line, Team: teamToQueue(team)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode task %s: %w", it.ID, err)
+		}
+		tasks = append(tasks, queue.Task{ID: it.ID, Body: body})
+		ids = append(ids, it.ID)
+	}
+	return tasks, ids, nil
+}
+
+// collectResults takes the set's results off the queue into the results
+// file, one line per task id, each acked once written; fix, when set,
+// rewrites a result's line first (a shipped transcript saved locally).
+func collectResults(ctx context.Context, q *queue.Queue, batch string, b *taskrun.Batch, ids []string,
+	fix func(queue.Result) ([]byte, error)) (taskrun.Summary, error) {
+	var sum taskrun.Summary
+	done, err := taskrun.ReadRecords(b.Results)
+	if err != nil {
+		return sum, err
+	}
+	for _, it := range b.Items {
+		if r, ok := done[it.ID]; ok {
+			sum.Records = append(sum.Records, r)
+			sum.Skipped++
+		}
+	}
+	out, err := os.OpenFile(b.Results, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return sum, fmt.Errorf("open results: %w", err)
+	}
+	err = q.Collect(ctx, batch, ids, func(r queue.Result) error {
+		line := r.Record
+		if fix != nil {
+			var err error
+			if line, err = fix(r); err != nil {
+				return err
+			}
+		}
+		var rec taskrun.Record
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return fmt.Errorf("read record: %w", err)
+		}
+		if _, err := out.Write(append(line, '\n')); err != nil {
+			return fmt.Errorf("write results: %w", err)
+		}
+		sum.Records = append(sum.Records, rec)
+		sum.Ran++
+		if b.OnRecord != nil {
+			b.OnRecord(rec, line)
+		}
+		return nil
+	})
+	if cerr := out.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("write results: %w", cerr)
+	}
+	return sum, err
+}
+
+// runSetLocal runs a set through an embedded server (its store beside the
+// workspaces) and local workers that share the batch's sandbox pool and
+// models: the same path as many machines, on one.
+func runSetLocal(ctx context.Context, opts *BatchOptions, b *taskrun.Batch) (taskrun.Summary, error) {
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: filepath.Join(b.Root, ".queue")})
+	if err != nil {
+		return taskrun.Summary{}, err
+	}
+	defer srv.Close()
+	nc, err := opts.f.DialQueue(srv.URL(), "agentteam batch")
+	if err != nil {
+		return taskrun.Summary{}, err
+	}
+	defer nc.Close()
+	q, err := queue.Open(ctx, nc, opts.queueFlags.config())
+	if err != nil {
+		return taskrun.Summary{}, err
+	}
+	name := queueBatchName(opts.File, opts.Results)
+	done, err := taskrun.ReadRecords(b.Results)
+	if err != nil {
+		return taskrun.Summary{}, err
+	}
+	tasks, ids, err := queueJobs(b.Items, done, b.Team)
+	if err != nil {
+		return taskrun.Summary{}, err
+	}
+	// The store is this set's own: tasks an interrupted run left queued
+	// are submitted again below, results it left are collected.
+	if err := q.Cancel(ctx, name); err != nil {
+		return taskrun.Summary{}, err
+	}
+	if err := q.Submit(ctx, name, tasks); err != nil {
+		return taskrun.Summary{}, err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	workers := make(chan error, 1)
+	go func() {
+		workers <- q.Work(wctx, b.Jobs, &taskHandler{batch: func(queuedTeam) *taskrun.Batch { return b }})
+	}()
+	sum, err := collectResults(ctx, q, name, b, ids, nil)
+	stop()
+	<-workers
+	if ctx.Err() != nil {
+		q.Cancel(context.WithoutCancel(ctx), name)
+	}
+	return sum, err
+}
+
+// runBatchRemote submits a set to a queue others' workers serve and
+// collects its results here; this machine needs no engine and no model
+// key.
+func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Item) error {
+	if opts.Replay != "" {
+		return usageError("--replay runs locally: drop --queue or use --queue local")
+	}
+	for _, it := range items {
+		if it.Project != "" {
+			return usageError("task %s has a project, which is on this machine: use --queue local", it.ID)
+		}
+	}
+	st, err := opts.f.Settings()
+	if err != nil {
+		return err
+	}
+	pr, err := prompts.Load(opts.teamOptions.Prompts)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	coder, reviewer := st.agentModels(opts.teamOptions.Agents)
+	team := taskrun.Team{CoderModel: coder, ReviewerModel: reviewer, MaxTurns: opts.MaxTurns, Timeout: opts.Timeout,
+		TokenBudget: opts.TokenBudget, HistoryBudget: opts.HistoryBudget, Prompts: pr}
+	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
+		return fmt.Errorf("create batch workspace: %w", err)
+	}
+	nc, err := opts.f.DialQueue(opts.Queue, "agentteam batch")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	q, err := queue.Open(ctx, nc, opts.queueFlags.config())
+	if err != nil {
+		return err
+	}
+	done, err := taskrun.ReadRecords(opts.Results)
+	if err != nil {
+		return err
+	}
+	tasks, ids, err := queueJobs(items, done, team)
+	if err != nil {
+		return err
+	}
+	name := queueBatchName(opts.File, opts.Results)
+	if err := q.Submit(ctx, name, tasks); err != nil {
+		return err
+	}
+	prog := newProgress(opts.IO, opts.JSON, len(ids), len(items)-len(ids))
+	b := &taskrun.Batch{Items: items, Root: opts.Root, Results: opts.Results, OnRecord: func(r taskrun.Record, line []byte) {
+		if opts.JSON {
+			opts.IO.Out.Write(append(line, '\n'))
+		}
+		prog.add(r)
+	}}
+	sum, err := collectResults(ctx, q, name, b, ids, func(r queue.Result) ([]byte, error) { return saveShipped(opts.Root, r) })
+	prog.finish()
+	if ctx.Err() != nil {
+		// Queued tasks are dropped; running ones finish and wait on the
+		// queue for the next run of this command.
+		q.Cancel(context.WithoutCancel(ctx), name)
+	}
+	printBatchSummary(opts, sum)
+	if err != nil {
+		return err
+	}
+	switch sum.Worst() {
+	case taskrun.Failed:
+		return &exitError{code: ExitFailure}
+	case taskrun.NotApproved:
+		return &exitError{code: ExitNotApproved}
+	}
+	return nil
+}
+
+// saveShipped writes a result's transcript, when the worker sent it, under
+// root and points the line's "transcript" at it; "workspace" stays the
+// worker's.
+func saveShipped(root string, r queue.Result) ([]byte, error) {
+	if len(r.Transcript) == 0 && r.Worker == "" {
+		return r.Record, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(r.Record, &fields); err != nil {
+		return nil, fmt.Errorf("read record: %w", err)
+	}
+	if r.Worker != "" {
+		fields["worker"], _ = json.Marshal(r.Worker)
+	}
+	if len(r.Transcript) > 0 {
+		dir, err := taskrun.UniqueDir(root, r.ID) // the name a local run would give; the workspace itself stays there
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(dir)
+		path := dir + ".transcript.jsonl"
+		if err := os.WriteFile(path, r.Transcript, 0o644); err != nil {
+			return nil, fmt.Errorf("save transcript: %w", err)
+		}
+		fields["transcript"], _ = json.Marshal(path)
+	}
+	return json.Marshal(fields)
+}
+
+// taskHandler runs queued tasks with taskrun, on this machine's engines.
+type taskHandler struct {
+	// batch gives the set settings a task runs with (the worker's models
+	// and sandboxes, the task's team settings).
+	batch func(queuedTeam) *taskrun.Batch
+	// sendTranscript bounds a transcript sent back with a result (0: none).
+	sendTranscript int64
+	worker         string
+}
+
+func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, error) {
+	var qt queuedTask
+	if err := json.Unmarshal(d.Body, &qt); err != nil {
+		return h.fail(d, fmt.Sprintf("read queued task: %v", err)), nil
+	}
+	it, err := taskrun.ParseItem(qt.Line)
+	if err != nil {
+		return h.fail(d, fmt.Sprintf("read queued task: %v", err)), nil
+	}
+	b := h.batch(qt.Team)
+	if err := b.Team.Check(); err != nil {
+		return h.fail(d, fmt.Sprintf("queued team settings: %v", err)), nil
+	}
+	if it.Project != "" && b.Prepare == nil {
+		return h.fail(d, "a task with a project runs with --queue local only (the project is on the submitter's disk)"), nil
+	}
+	rec, line, interrupted, err := b.RunOne(ctx, it)
+	if interrupted {
+		return queue.Result{}, fmt.Errorf("run task %s: %w", d.ID, cmp.Or(err, context.Canceled))
+	}
+	if err != nil {
+		return queue.Result{}, err
+	}
+	res := queue.Result{Record: line, Worker: h.worker}
+	if h.sendTranscript > 0 {
+		if st, err := os.Stat(rec.Transcript); err == nil && st.Size() <= h.sendTranscript {
+			res.Transcript, _ = os.ReadFile(rec.Transcript)
+		}
+	}
+	return res, nil
+}
+
+// GiveUp is an error record for a task no worker finished.
+func (h *taskHandler) GiveUp(d queue.Delivery, why string) queue.Result {
+	return h.fail(d, why)
+}
+
+func (h *taskHandler) fail(d queue.Delivery, why string) queue.Result {
+	var qt queuedTask
+	it, err := taskrun.Item{ID: d.ID}, json.Unmarshal(d.Body, &qt)
+	if err == nil {
+		if parsed, perr := taskrun.ParseItem(qt.Line); perr == nil {
+			it = parsed
+		}
+	}
+	rec := taskrun.Record{ID: d.ID, Status: taskrun.Failed, Error: why, ExitCode: ExitFailure}
+	line, err := taskrun.RecordLine(it, rec)
+	if err != nil {
+		line, _ = json.Marshal(rec)
+	}
+	return queue.Result{Record: line, Worker: h.worker}
+}
+
+// dialQueue connects to a queue.
+func dialQueue(urls, name string) (*nats.Conn, error) { return queue.Dial(urls, name) }

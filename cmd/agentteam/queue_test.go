@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentteam/agentteam/model/fakeserver"
+	"github.com/agentteam/agentteam/queue"
+	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/fake"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// wantStatus is batchFixture's status of task i.
+func wantStatus(i int) string {
+	switch {
+	case i == 7:
+		return "error"
+	case i%5 == 4:
+		return "not_approved"
+	}
+	return "approved"
+}
+
+// checkResults fails unless every task of batchFixture(n) has exactly one
+// line with its status and its own fields.
+func checkResults(t *testing.T, path string, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range readResults(t, path) {
+		id := fmt.Sprint(r["id"])
+		seen[id]++
+		var i int
+		fmt.Sscanf(id, "task-%d", &i)
+		if r["status"] != wantStatus(i) || r["task"] != fmt.Sprintf("Square %d.", i) || r["level"] != float64(i%3) {
+			t.Errorf("%s: status %v (want %s) task %v level %v", id, r["status"], wantStatus(i), r["task"], r["level"])
+		}
+	}
+	for i := range n {
+		if id := fmt.Sprintf("task-%02d", i); seen[id] != 1 {
+			t.Errorf("%s: %d result lines", id, seen[id])
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("%d ids in the results, want %d", len(seen), n)
+	}
+}
+
+// --queue local runs the set through an embedded server and local workers
+// with the same results, summary, exit status and resume as without.
+func TestBatchQueueLocal(t *testing.T) {
+	dir, tasks := batchFixture(t, 12, false)
+	fs := &fakeSandboxes{}
+	code, out, errOut := cliFake(t, context.Background(), fs, dir, "", "batch", "--queue", "local", "-j", "3", "--max-turns", "3", "--json", tasks)
+	if code != ExitFailure { // task 7 errored
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	results := filepath.Join(dir, "tasks.results.jsonl")
+	checkResults(t, results, 12)
+	if strings.Count(out, "\n") != 12 {
+		t.Errorf("%d stdout lines", strings.Count(out, "\n"))
+	}
+	if !strings.Contains(errOut, "approved       9") || !strings.Contains(errOut, "not approved   2") || !strings.Contains(errOut, "errors         1") {
+		t.Errorf("summary:\n%s", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".agentteam", "runs", "batch-tasks", ".queue", "jetstream")); err != nil {
+		t.Errorf("no queue store beside the workspaces: %v", err)
+	}
+	code, out, _ = cliFake(t, context.Background(), fs, dir, "", "batch", "--queue", "local", tasks)
+	if code != ExitFailure || !strings.Contains(out, "tasks run      0 (12 already in the results, skipped)") {
+		t.Fatalf("resume: exit %d\n%s", code, out)
+	}
+	checkResults(t, results, 12)
+}
+
+// cliSetup is cliFake with more of the factory replaced by setup.
+func cliSetup(t *testing.T, ctx context.Context, fs *fakeSandboxes, dir string, setup func(*Factory), args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f := newFactory(IO{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, Dir: dir, Getenv: os.Getenv})
+	f.OpenSandbox = fs.OpenSandbox
+	if setup != nil {
+		setup(f)
+	}
+	code := mainWith(ctx, args, f)
+	return code, out.String(), errOut.String()
+}
+
+// A batch submitted to a queue runs on two workers; one dies mid-task (its
+// connection cut: no heartbeat, no ack, no result) and its task goes to
+// the other. Every task ends in the results exactly once, approved.
+func TestBatchQueueWorkerKilled(t *testing.T) {
+	const n = 8
+	models := map[string][]fakeserver.Step{}
+	var lines []string
+	for i := range n {
+		c, r := fmt.Sprintf("c%d", i), fmt.Sprintf("r%d", i)
+		models[c] = say(fmt.Sprintf("```python\nprint(%d)\n```", i), fmt.Sprintf("```python\nprint(%d)\n```", i)) // twice: a task may run twice
+		models[r] = say("APPROVE", "APPROVE")
+		lines = append(lines, fmt.Sprintf(`{"id": "task-%02d", "task": "Square %d.", "coder_model": %q, "reviewer_model": %q, "level": %d}`, i, i, c, r, i%3))
+	}
+	serveModels(t, fakeserver.Script{Models: models})
+	dir := t.TempDir()
+	tasks := writeFile(t, dir, "tasks.jsonl", strings.Join(lines, "\n")+"\n")
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	type exit struct {
+		code        int
+		out, errOut string
+	}
+	batchDone := make(chan exit, 1)
+	wg.Go(func() {
+		code, out, errOut := cliFake(t, ctx, &fakeSandboxes{open: errors.New("the submitter opens no engine")}, dir, "",
+			"batch", "--queue", srv.URL(), "--queue-ack-wait", "1s", "--max-turns", "3", "--json", tasks)
+		batchDone <- exit{code, out, errOut}
+	})
+	// The batch sets the consumer's AckWait first: workers heartbeat by it.
+	waitConsumer(t, ctx, srv.URL(), time.Second)
+
+	started, release := make(chan string, 1), make(chan struct{})
+	var once sync.Once
+	hang := fake.New(func(c sandbox.Code) fake.Step {
+		once.Do(func() { started <- c.Source })
+		<-release // as a dead process: never answers
+		return fake.Step{}
+	})
+	var connA *nats.Conn
+	var mu sync.Mutex
+	ctxA, stopA := context.WithCancel(ctx)
+	ctxB, stopB := context.WithCancel(ctx)
+	defer func() { stopA(); stopB(); close(release) }()
+	wg.Go(func() {
+		cliSetup(t, ctxA, &fakeSandboxes{opener: hang}, dir, func(f *Factory) {
+			f.DialQueue = func(urls, name string) (*nats.Conn, error) {
+				nc, err := queue.Dial(urls, name)
+				mu.Lock()
+				connA = nc
+				mu.Unlock()
+				return nc, err
+			}
+		}, "worker", "--queue", srv.URL(), "-j", "1", "--workspace", filepath.Join(dir, "a"))
+	})
+	var victim string
+	select {
+	case victim = <-started:
+	case <-ctx.Done():
+		t.Fatal("worker A ran no block")
+	}
+	mu.Lock()
+	connA.Close() // A dies mid-task
+	mu.Unlock()
+	wg.Go(func() {
+		cliFake(t, ctxB, &fakeSandboxes{}, dir, "", "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "b"))
+	})
+	var res exit
+	select {
+	case res = <-batchDone:
+	case <-ctx.Done():
+		t.Fatal("the batch did not end")
+	}
+	if res.code != ExitOK {
+		t.Fatalf("batch exit %d\n%s", res.code, res.errOut)
+	}
+	path := filepath.Join(dir, "tasks.results.jsonl")
+	seen := map[string]int{}
+	for _, r := range readResults(t, path) {
+		seen[fmt.Sprint(r["id"])]++
+		if r["status"] != "approved" || !strings.HasPrefix(fmt.Sprint(r["workspace"]), filepath.Join(dir, "b")) {
+			t.Errorf("%v: status %v workspace %v (want worker B's)", r["id"], r["status"], r["workspace"])
+		}
+		if tr := fmt.Sprint(r["transcript"]); !strings.HasPrefix(tr, filepath.Join(dir, ".agentteam")) {
+			t.Errorf("%v: transcript %s not shipped beside the batch", r["id"], tr)
+		} else if _, err := os.Stat(tr); err != nil {
+			t.Errorf("%v: %v", r["id"], err)
+		}
+	}
+	for i := range n {
+		if id := fmt.Sprintf("task-%02d", i); seen[id] != 1 {
+			t.Errorf("%s: %d result lines", id, seen[id])
+		}
+	}
+	t.Logf("worker A hung on %q", victim)
+}
+
+// waitConsumer waits until the workers' consumer exists with ackWait.
+func waitConsumer(t *testing.T, ctx context.Context, url string, ackWait time.Duration) {
+	t.Helper()
+	nc, err := queue.Dial(url, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ctx.Err() == nil {
+		if c, err := js.Consumer(ctx, queue.TasksStream, queue.WorkersName); err == nil && c.CachedInfo().Config.AckWait == ackWait {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the batch made no consumer")
+}
+
+// A real worker process beside the real engine runs a batch submitted to
+// a queue: results as a local batch gives them, workspaces on the
+// worker's side, no container left once it stops on SIGINT.
+func TestWorkerProcessDocker(t *testing.T) {
+	requireDocker(t)
+	dir, tasks := batchFixture(t, 6, false)
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	worker := exec.Command(buildBinary(t), "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "w"))
+	worker.Dir = dir
+	var werr bytes.Buffer
+	worker.Stderr = &werr
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { worker.Process.Kill(); worker.Wait() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code, _, errOut := cli(t, ctx, dir, "", "batch", "--queue", srv.URL(), "--max-turns", "3", tasks)
+	if code != ExitNotApproved { // task 4's code fails
+		t.Fatalf("batch exit %d\n%s\nworker:\n%s", code, errOut, werr.String())
+	}
+	path := filepath.Join(dir, "tasks.results.jsonl")
+	checkResults(t, path, 6) // each once; in finishing order, not the tasks'
+	for _, r := range readResults(t, path) {
+		var i int
+		fmt.Sscanf(fmt.Sprint(r["id"]), "task-%d", &i)
+		if r["status"] != wantStatus(i) {
+			t.Errorf("result %d: %v %v", i, r["id"], r["status"])
+		}
+		if wantStatus(i) == "approved" && (r["last_exit_code"] != 0.0 || r["turns"] != 3.0) {
+			t.Errorf("result %d: %v", i, r)
+		}
+		if ws := fmt.Sprint(r["workspace"]); !strings.HasPrefix(ws, filepath.Join(dir, "w")) {
+			t.Errorf("result %d: workspace %s, not the worker's", i, ws)
+		}
+	}
+	worker.Process.Signal(os.Interrupt)
+	if err := worker.Wait(); err == nil || worker.ProcessState.ExitCode() != ExitInterrupted {
+		t.Errorf("worker after SIGINT: %v\n%s", err, werr.String())
+	}
+	assertNoContainers(t, dockerClient(t))
+}

@@ -1,0 +1,405 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names on the server.
+const (
+	TasksStream   = "AGENTTEAM_TASKS"
+	ResultsStream = "AGENTTEAM_RESULTS"
+	WorkersName   = "workers" // the durable consumer every worker shares
+	tasksPrefix   = "agentteam.tasks."
+	resultsPrefix = "agentteam.results."
+	headerID      = "Agentteam-Task"
+)
+
+// Config tunes a queue. Zero values take the defaults.
+type Config struct {
+	// AckWait is how long a delivered task may go without a heartbeat
+	// before it is delivered again; workers heartbeat every third of it.
+	// The submitter sets it on the workers' consumer.
+	AckWait time.Duration // 30s
+	// Attempts is how many deliveries of a task may run; the next one
+	// records a final error instead (a task that kills its worker every
+	// time must not go round forever).
+	Attempts int // 3
+	// Replicas of the streams: 3 on a 3-node cluster.
+	Replicas int // 1
+	// AdminTimeout bounds each JetStream admin call and publish; a call
+	// during a leader election can otherwise stall for a minute. Calls
+	// are retried until AdminRetries fail.
+	AdminTimeout time.Duration // 5s
+	AdminRetries int           // 6
+	// Poll is how long a worker's pull waits for a task before asking
+	// again (and noticing a stop).
+	Poll time.Duration // 1s
+	Log  *slog.Logger  // nil: slog.Default()
+}
+
+func (c Config) withDefaults() Config {
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.Attempts = cmp.Or(c.Attempts, 3)
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.AdminTimeout = cmp.Or(c.AdminTimeout, 5*time.Second)
+	c.AdminRetries = cmp.Or(c.AdminRetries, 6)
+	c.Poll = cmp.Or(c.Poll, time.Second)
+	c.Log = cmp.Or(c.Log, slog.Default())
+	return c
+}
+
+// Dial connects to one or more servers (comma-separated URLs) and keeps
+// reconnecting: a node lost in a cluster is not the end of a worker.
+func Dial(urls, name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(urls, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(false))
+	if err != nil {
+		return nil, fmt.Errorf("connect queue %s: %w", urls, err)
+	}
+	return nc, nil
+}
+
+// Queue is a connection to the task and result streams.
+type Queue struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	cfg Config
+}
+
+// Open makes sure the streams exist.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	q := &Queue{nc: nc, js: js, cfg: cfg}
+	streams := []jetstream.StreamConfig{
+		{Name: TasksStream, Subjects: []string{tasksPrefix + "*"}, Retention: jetstream.WorkQueuePolicy,
+			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Duplicates: 2 * time.Minute},
+		// Results wait for their submitter (which may be detached) for a week.
+		{Name: ResultsStream, Subjects: []string{resultsPrefix + "*"}, Retention: jetstream.LimitsPolicy,
+			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour},
+	}
+	for _, sc := range streams {
+		err := q.admin(ctx, "create stream "+sc.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, sc)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+// admin runs one admin call with its own timeout, again after a pause
+// while it fails (a leader election, a lost node), until the retries are
+// spent or ctx ends.
+func (q *Queue) admin(ctx context.Context, what string, call func(ctx context.Context) error) error {
+	var err error
+	pause := 100 * time.Millisecond
+	for i := 0; i < q.cfg.AdminRetries; i++ {
+		cctx, cancel := context.WithTimeout(ctx, q.cfg.AdminTimeout)
+		err = call(cctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || errors.Is(err, nats.ErrConnectionClosed) {
+			break
+		}
+		q.cfg.Log.Debug("queue call failed; trying again", "call", what, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 2*time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, cmp.Or(ctx.Err(), err))
+	}
+	return nil
+}
+
+var batchName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// CheckBatch reports a batch name that cannot be a subject token.
+func CheckBatch(batch string) error {
+	if !batchName.MatchString(batch) {
+		return fmt.Errorf("batch name %q: only letters, digits, _ and - please", batch)
+	}
+	return nil
+}
+
+// Task is one task to submit: its id (unique in its batch) and its body.
+type Task struct {
+	ID   string
+	Body []byte
+}
+
+// Submit puts tasks on the queue for batch. Each publish is deduplicated
+// by the server (a retried publish is stored once); a task submitted again
+// by a later run may run twice, and its result is still kept once.
+func (q *Queue) Submit(ctx context.Context, batch string, tasks []Task) error {
+	if err := CheckBatch(batch); err != nil {
+		return err
+	}
+	if err := q.workersConsumer(ctx, true); err != nil {
+		return err
+	}
+	run := strconv.FormatInt(time.Now().UnixNano(), 36) // a later run's tasks are not duplicates of a purged one's
+	for _, t := range tasks {
+		msg := &nats.Msg{Subject: tasksPrefix + batch, Data: t.Body, Header: nats.Header{}}
+		msg.Header.Set(headerID, t.ID)
+		err := q.admin(ctx, "submit task "+t.ID, func(ctx context.Context) error {
+			_, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(batch+"/"+t.ID+"/"+run))
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cancel removes the batch's tasks no worker has taken yet.
+func (q *Queue) Cancel(ctx context.Context, batch string) error {
+	return q.admin(ctx, "cancel batch "+batch, func(ctx context.Context) error {
+		s, err := q.js.Stream(ctx, TasksStream)
+		if err != nil {
+			return err
+		}
+		return s.Purge(ctx, jetstream.WithPurgeSubject(tasksPrefix+batch))
+	})
+}
+
+// workersConsumer makes sure the shared consumer exists; update sets this
+// queue's AckWait on it (the submitter's say), else an existing one is
+// kept as it is.
+func (q *Queue) workersConsumer(ctx context.Context, update bool) error {
+	cc := jetstream.ConsumerConfig{Durable: WorkersName, AckPolicy: jetstream.AckExplicitPolicy, AckWait: q.cfg.AckWait,
+		MaxDeliver:    -1, // Attempts is counted by the workers, who then record why (the server would drop it silently)
+		MaxAckPending: -1}
+	return q.admin(ctx, "create consumer "+WorkersName, func(ctx context.Context) error {
+		if !update {
+			if _, err := q.js.Consumer(ctx, TasksStream, WorkersName); err == nil {
+				return nil
+			}
+		}
+		_, err := q.js.CreateOrUpdateConsumer(ctx, TasksStream, cc)
+		return err
+	})
+}
+
+// Result is what a worker sends back for a task.
+type Result struct {
+	ID         string `json:"id"`
+	Record     []byte `json:"record"`               // the caller's record of the task
+	Transcript []byte `json:"transcript,omitempty"` // optional
+	Worker     string `json:"worker,omitempty"`
+}
+
+// Collect takes the results of batch for the ids in want, calls store for
+// each id's first result, and acks a result only once store returned nil
+// (a submitter that dies before storing gets it again). Results of other
+// ids and repeats are dropped. It returns once every id is stored, or with
+// ctx's error.
+func (q *Queue) Collect(ctx context.Context, batch string, want []string, store func(Result) error) error {
+	if err := CheckBatch(batch); err != nil {
+		return err
+	}
+	pending := map[string]bool{}
+	for _, id := range want {
+		pending[id] = true
+	}
+	name := "collect_" + batch
+	var cons jetstream.Consumer
+	err := q.admin(ctx, "create consumer "+name, func(ctx context.Context) error {
+		var err error
+		cons, err = q.js.CreateOrUpdateConsumer(ctx, ResultsStream, jetstream.ConsumerConfig{Durable: name,
+			AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Minute, FilterSubject: resultsPrefix + batch})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for len(pending) > 0 {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		msgs, err := cons.Fetch(64, jetstream.FetchMaxWait(q.cfg.Poll))
+		if err != nil {
+			q.cfg.Log.Debug("fetch results", "err", err)
+			sleep(ctx, q.cfg.Poll)
+			continue
+		}
+		var storeErr error
+		for m := range msgs.Messages() {
+			if storeErr != nil {
+				m.Nak() // the rest of the batch, for the next collector
+				continue
+			}
+			var r Result
+			if err := json.Unmarshal(m.Data(), &r); err != nil {
+				q.cfg.Log.Warn("dropped a result that is not one", "err", err)
+				m.Term()
+				continue
+			}
+			if pending[r.ID] {
+				if err := store(r); err != nil {
+					m.Nak()
+					storeErr = fmt.Errorf("store result %s: %w", r.ID, err)
+					continue
+				}
+				delete(pending, r.ID)
+			}
+			m.Ack()
+		}
+		if storeErr != nil {
+			return storeErr
+		}
+	}
+	// Everything is stored: the batch's results and consumer are done with.
+	q.admin(context.WithoutCancel(ctx), "delete consumer "+name, func(ctx context.Context) error {
+		err := q.js.DeleteConsumer(ctx, ResultsStream, name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return nil
+		}
+		return err
+	})
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// Delivery is one task as a worker receives it.
+type Delivery struct {
+	Batch   string
+	ID      string
+	Body    []byte
+	Attempt int // 1 for the first delivery
+}
+
+// Handler runs delivered tasks.
+type Handler interface {
+	// Run runs a task to its result. An error hands the task back (a
+	// stop, a lost engine): it is delivered again, here or elsewhere.
+	Run(ctx context.Context, d Delivery) (Result, error)
+	// GiveUp is the final result of a task delivered more often than
+	// Config.Attempts allows; why says what happened.
+	GiveUp(d Delivery, why string) Result
+}
+
+// Work pulls tasks with slots tasks at once and runs each with h until ctx
+// ends; then it stops pulling, and the running tasks see ctx end and are
+// handed back (or, if they finished, still recorded).
+func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
+	if err := q.workersConsumer(ctx, false); err != nil {
+		return err
+	}
+	var cons jetstream.Consumer
+	err := q.admin(ctx, "open consumer "+WorkersName, func(ctx context.Context) error {
+		var err error
+		cons, err = q.js.Consumer(ctx, TasksStream, WorkersName)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	beat := cons.CachedInfo().Config.AckWait / 3
+	var wg sync.WaitGroup
+	for range max(1, slots) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(q.cfg.Poll))
+				if err != nil {
+					q.cfg.Log.Debug("fetch task", "err", err)
+					sleep(ctx, q.cfg.Poll)
+					continue
+				}
+				for m := range msgs.Messages() {
+					q.handle(ctx, m, h, beat)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// handle runs one delivered task: heartbeats while it runs, publishes its
+// result, then acks; a task handed back is nak'd for another worker.
+func (q *Queue) handle(ctx context.Context, m jetstream.Msg, h Handler, beat time.Duration) {
+	md, err := m.Metadata()
+	if err != nil {
+		m.Term()
+		return
+	}
+	d := Delivery{Batch: strings.TrimPrefix(m.Subject(), tasksPrefix), ID: m.Headers().Get(headerID),
+		Body: m.Data(), Attempt: int(md.NumDelivered)}
+	log := q.cfg.Log.With("batch", d.Batch, "task", d.ID, "attempt", d.Attempt)
+	var res Result
+	switch {
+	case d.Attempt > q.cfg.Attempts:
+		res = h.GiveUp(d, fmt.Sprintf("delivered %d times and no worker finished it (each died, lost its engine or was stopped)", d.Attempt-1))
+	case ctx.Err() != nil:
+		m.Nak() // pulled as the worker stopped
+		return
+	default:
+		stop := make(chan struct{})
+		var beats sync.WaitGroup
+		beats.Go(func() {
+			t := time.NewTicker(beat)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					m.InProgress() // a lost one shows as a redelivery
+				}
+			}
+		})
+		res, err = h.Run(ctx, d)
+		close(stop)
+		beats.Wait()
+		if err != nil {
+			log.Info("task handed back", "err", err)
+			m.Nak()
+			return
+		}
+	}
+	res.ID = d.ID
+	data, err := json.Marshal(res)
+	if err == nil {
+		// A finished task's result is sent even while stopping.
+		err = q.admin(context.WithoutCancel(ctx), "publish result "+d.ID, func(ctx context.Context) error {
+			_, err := q.js.Publish(ctx, resultsPrefix+d.Batch, data, jetstream.WithMsgID(fmt.Sprintf("%s/%s/%d", d.Batch, d.ID, md.Sequence.Stream)))
+			return err
+		})
+	}
+	if err != nil {
+		log.Warn("result not sent; task handed back", "err", err)
+		m.Nak()
+		return
+	}
+	if err := q.admin(context.WithoutCancel(ctx), "ack task "+d.ID, m.DoubleAck); err != nil {
+		log.Warn("task ran but its ack was lost; it may run again (its result is kept once)", "err", err)
+	}
+}
