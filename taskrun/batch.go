@@ -193,7 +193,9 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 // workspace) when its engine is lost under it.
 func (b *Batch) runItem(ctx context.Context, log *slog.Logger, it Item) (Record, bool) {
 	for attempt := 1; ; attempt++ {
+		log.Debug("task starting", "task", it.ID, "attempt", attempt)
 		rec, interrupted, err := b.attempt(ctx, it)
+		log.Debug("task ended", "task", it.ID, "status", rec.Status, "interrupted", interrupted, "duration_ms", rec.DurationMS, "error", rec.Error)
 		if errors.Is(err, sandbox.ErrEngineUnavailable) && attempt < b.Attempts && ctx.Err() == nil &&
 			(b.EnginesUp == nil || b.EnginesUp() > 0) {
 			log.Warn("task lost its engine; running it again on another", "task", it.ID, "attempt", attempt)

@@ -27,6 +27,9 @@ type Factory struct {
 	// NewModel makes the model backend.
 	NewModel func(cfg openaicompat.Config, log *slog.Logger) (model.Model, error)
 
+	// line is the line redrawn in place on the terminal; logs go above it.
+	line *statusLine
+
 	settingsOnce sync.Once
 	settings     settings
 	settingsErr  error

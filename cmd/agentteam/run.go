@@ -116,6 +116,8 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if proj != nil {
 		task = proj.task
 	}
+	slog.Debug("starting the team", "workspace", dir, "transcript", path, "coder_model", runner.team.CoderModel,
+		"reviewer_model", runner.team.ReviewerModel, "max_turns", runner.team.MaxTurns, "endpoint", endpointOf(runner.backend))
 	view := newRunView(opts.IO, opts.JSON, opts.Quiet)
 	cfg := runner.team
 	if opts.Approve && !opts.Yes {
@@ -126,18 +128,40 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			code, _ := outcomeStatus(ctx, o)
 			return map[string]any{"exit_code": code}
 		}})
+	runErr = runner.explain(runErr, rp != nil)
+	out.Err = runErr
 	sum := runSummary(ctx, out)
 	if proj != nil {
 		return proj.conclude(ctx, view, sum, runErr)
 	}
 	view.Summary(sum)
 	if runErr != nil {
-		return runErr
+		return onceSaid(runErr, opts.JSON, sum.ExitCode)
 	}
 	if sum.ExitCode != ExitOK {
 		return &exitError{code: sum.ExitCode}
 	}
 	return nil
+}
+
+// explain puts a model error in a person's words, naming the agent's
+// model and the endpoint (a replay has none).
+func (r *teamRunner) explain(err error, replaying bool) error {
+	endpoint := ""
+	if !replaying {
+		endpoint = endpointOf(r.backend)
+	}
+	return explainModelError(err, map[string]string{taskrun.Coder: r.team.CoderModel, taskrun.Reviewer: r.team.ReviewerModel}, endpoint)
+}
+
+// onceSaid is the error to return once the summary has said err: nothing
+// more to print, but the exit status, unless the summary went out as JSON
+// (stdout), when stderr still gets its one line.
+func onceSaid(err error, json bool, code int) error {
+	if json {
+		return err
+	}
+	return &exitError{code: code}
 }
 
 // outcomeStatus is a task's exit status and the line that says why.
