@@ -119,6 +119,8 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	slog.Debug("starting the team", "workspace", dir, "transcript", path, "coder_model", runner.team.CoderModel,
 		"reviewer_model", runner.team.ReviewerModel, "max_turns", runner.team.MaxTurns, "endpoint", endpointOf(runner.backend))
 	view := newRunView(opts.IO, opts.JSON, opts.Quiet)
+	view.line = opts.f.line
+	coder, reviewer = view.watch(taskrun.Coder, coder), view.watch(taskrun.Reviewer, reviewer)
 	cfg := runner.team
 	if opts.Approve && !opts.Yes {
 		cfg.Approve = terminalApprover(opts.IO, view)
