@@ -88,6 +88,16 @@ func (s *statusLine) clear() {
 	}
 }
 
+// keep leaves the line as it is on the screen and starts a new one.
+func (s *statusLine) keep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.text != "" {
+		fmt.Fprintln(s.w)
+		s.text = ""
+	}
+}
+
 // log writes text to w above the line.
 func (s *statusLine) log(w io.Writer, text string) {
 	s.mu.Lock()
