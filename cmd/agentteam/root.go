@@ -212,13 +212,25 @@ func newRootCmd(f *Factory) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f))
-	// Unknown commands and bad arguments are usage errors too.
+	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f),
+		newVersionCmd(f))
+	examples := commandExamples()
+	for _, c := range root.Commands() {
+		c.Example = examples[c.Name()]
+	}
+	root.Version = buildVersion()
+	root.SetVersionTemplate("agentteam {{.Version}}\n")
+	// Unknown commands and bad arguments are usage errors too, with
+	// cobra's suggestion for a typo.
+	root.SuggestionsMinimumDistance = 2 // cobra's own default, applied only in its own lookup
 	root.Args = func(cmd *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usageError("unknown command %q (see 'agentteam --help')", args[0])
+		if len(args) == 0 {
+			return nil
 		}
-		return nil
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			return usageError("unknown command %q: did you mean %s? (see 'agentteam --help')", args[0], strings.Join(s, " or "))
+		}
+		return usageError("unknown command %q (see 'agentteam --help')", args[0])
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	return root

@@ -49,6 +49,11 @@ results; they take turns until the reviewer answers APPROVE on a line of its own
 or a limit stops them. Every run writes a transcript that --replay can play
 back with no network; with --replay and no TASK, the recorded task is used.
 
+The models: OpenAI's by default, with the key in OPENAI_API_KEY; or a local
+server (--provider ollama, vllm, llamacpp, lmstudio) or any OpenAI-compatible
+one (--base-url). Every setting can also come from a .env file in the current
+directory (see .env.example); the environment wins over it, a flag over both.
+
 Exit status: 0 approved, 3 stopped without approval (max turns, timeout, token
 budget), 1 an error (model, no key, ...), 2 usage error, 4 the sandbox cannot
 run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
