@@ -75,8 +75,11 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if err := opts.teamOptions.check(); err != nil {
 		return err
 	}
-	if opts.Jobs < 1 || opts.Containers < 1 {
-		return usageError("--jobs and --max-containers must be at least 1")
+	if opts.Jobs < 1 {
+		return usageError("invalid --jobs %d: want 1 or more", opts.Jobs)
+	}
+	if opts.Containers < 1 {
+		return usageError("invalid --max-containers %d: want 1 or more", opts.Containers)
 	}
 	items, err := taskrun.ReadTasks(opts.File)
 	if err != nil {

@@ -211,7 +211,7 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 	o.Agents.add(f, "AGENTTEAM_CODER_MODEL")
 	o.Agents.add(f, "AGENTTEAM_REVIEWER_MODEL")
 	f.IntVar(&o.MaxTurns, "max-turns", 12, "stop after this many agent turns")
-	f.DurationVar(&o.Timeout, "timeout", 0, "stop a team after this long, e.g. 10m (default: no limit)")
+	f.Var((*durationFlag)(&o.Timeout), "timeout", "stop a team after this long: seconds (600) or a duration (10m) (default: no limit)")
 	f.IntVar(&o.TokenBudget, "token-budget", 0, "stop a team once its models reported this many tokens (default: no limit)")
 	f.IntVar(&o.HistoryBudget, "history-budget", 24000, "estimated tokens of history above which old execution reports are shortened")
 	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md, reviewer.md and/or project.md overriding the built-in prompts")
@@ -222,9 +222,11 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 func (o *teamOptions) check() error {
 	switch {
 	case o.MaxTurns < 1:
-		return usageError("--max-turns must be at least 1")
-	case o.Timeout < 0 || o.TokenBudget < 0 || o.HistoryBudget < 0:
-		return usageError("--timeout, --token-budget and --history-budget cannot be negative")
+		return usageError("invalid --max-turns %d: want 1 or more", o.MaxTurns)
+	case o.TokenBudget < 0:
+		return usageError("invalid --token-budget %d: want 0 (no limit) or more", o.TokenBudget)
+	case o.HistoryBudget < 0:
+		return usageError("invalid --history-budget %d: want 0 (never shorten) or more", o.HistoryBudget)
 	}
 	return nil
 }
