@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sourcegraph/conc/stream"
@@ -90,6 +92,13 @@ type Batch struct {
 	// an error is that task's failure.
 	Prepare func(ctx context.Context, it Item, dir, transcript string) (Prepared, error)
 	Log     *slog.Logger // nil: slog.Default()
+	// RetryErrors runs again the tasks whose record is an error; their new
+	// record is appended, and the last record of a task is the one read.
+	RetryErrors bool
+	// StopAfter, when above 0, stops starting tasks once this many in a
+	// row failed with a configuration error (key, model name, quota):
+	// Run then returns a *StoppedError and leaves the rest for next time.
+	StopAfter int
 }
 
 // Prepared is how Batch.Prepare says to run a task.
@@ -131,6 +140,11 @@ func (s Summary) Worst() Status {
 // recorded, so the next run does them).
 func (b *Batch) Run(ctx context.Context) (Summary, error) {
 	log := cmp.Or(b.Log, slog.Default())
+	if cut, err := RepairResults(b.Results); err != nil {
+		return Summary{}, err
+	} else if cut > 0 {
+		log.Warn("the results file ended in a torn line; removed it", "file", b.Results, "bytes", cut)
+	}
 	done, err := ReadRecords(b.Results)
 	if err != nil {
 		return Summary{}, err
@@ -140,23 +154,33 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 		return Summary{}, fmt.Errorf("open results: %w", err)
 	}
 	var sum Summary
-	var todo []Item
+	todo := b.Todo(done)
+	again := map[string]bool{} // done, but to run again
+	for _, it := range todo {
+		again[it.ID] = true
+	}
 	for _, it := range b.Items {
-		if r, ok := done[it.ID]; ok {
+		if r, ok := done[it.ID]; ok && !again[it.ID] {
 			sum.Records = append(sum.Records, r)
 			sum.Skipped++
-		} else {
-			todo = append(todo, it)
 		}
 	}
 	var writeErr error
+	var stop configStop
 	s := stream.New().WithMaxGoroutines(max(1, b.Jobs))
 	for _, it := range todo {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || stop.stopped() {
 			break
 		}
 		s.Go(func() stream.Callback {
-			rec, interrupted := b.runItem(ctx, log, it)
+			if stop.stopped() { // decided while this one waited for a slot
+				return func() {}
+			}
+			stop.started.Add(1)
+			rec, interrupted, err := b.runItem(ctx, log, it)
+			if !interrupted {
+				stop.note(err, b.StopAfter)
+			}
 			return func() {
 				if interrupted {
 					return // not finished: a later run does it again
@@ -185,6 +209,8 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 		return sum, writeErr
 	case ctx.Err() != nil:
 		return sum, ctx.Err()
+	case stop.stopped():
+		return sum, &StoppedError{Failed: b.StopAfter, NotStarted: len(todo) - int(stop.started.Load()), Err: stop.err}
 	}
 	return sum, nil
 }
@@ -194,7 +220,7 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 // top). interrupted reports a task cut short by a cancel, which has no
 // record. A distributed worker runs each task it is handed with it.
 func (b *Batch) RunOne(ctx context.Context, it Item) (rec Record, line []byte, interrupted bool, err error) {
-	rec, interrupted = b.runItem(ctx, cmp.Or(b.Log, slog.Default()), it)
+	rec, interrupted, _ = b.runItem(ctx, cmp.Or(b.Log, slog.Default()), it)
 	if interrupted {
 		return rec, nil, true, ctx.Err()
 	}
@@ -205,17 +231,47 @@ func (b *Batch) RunOne(ctx context.Context, it Item) (rec Record, line []byte, i
 	return rec, line, false, nil
 }
 
+// configStop counts the configuration errors in a row of a set's tasks.
+type configStop struct {
+	mu      sync.Mutex
+	inRow   int
+	err     error // set once the set stops starting tasks
+	started atomic.Int64
+}
+
+// note counts a finished task's error: a configuration error adds to the
+// run, anything else ends it.
+func (c *configStop) note(err error, limit int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !isConfigError(err) {
+		c.inRow = 0
+		return
+	}
+	if c.inRow++; limit > 0 && c.inRow >= limit && c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *configStop) stopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err != nil
+}
+
 // runItem runs one task, again on another engine (from scratch, in a new
 // workspace) when its engine is lost under it.
-func (b *Batch) runItem(ctx context.Context, log *slog.Logger, it Item) (Record, bool) {
+func (b *Batch) runItem(ctx context.Context, log *slog.Logger, it Item) (Record, bool, error) {
 	for attempt := 1; ; attempt++ {
+		log.Debug("task starting", "task", it.ID, "attempt", attempt)
 		rec, interrupted, err := b.attempt(ctx, it)
+		log.Debug("task ended", "task", it.ID, "status", rec.Status, "interrupted", interrupted, "duration_ms", rec.DurationMS, "error", rec.Error)
 		if errors.Is(err, sandbox.ErrEngineUnavailable) && attempt < b.Attempts && ctx.Err() == nil &&
 			(b.EnginesUp == nil || b.EnginesUp() > 0) {
 			log.Warn("task lost its engine; running it again on another", "task", it.ID, "attempt", attempt)
 			continue
 		}
-		return rec, interrupted
+		return rec, interrupted, err
 	}
 }
 
@@ -241,7 +297,7 @@ func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted b
 	}()
 	fail := func(err error) (Record, bool, error) {
 		rec.Error, rec.ExitCode = ErrorText(ctx, err), exitCode(Outcome{Status: Failed, Err: err})
-		return rec, false, nil
+		return rec, false, err
 	}
 	dir, err := UniqueDir(b.Root, it.ID)
 	if err != nil {

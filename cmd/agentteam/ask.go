@@ -50,7 +50,12 @@ a quick way to check a model configuration before a team run.
 
 Exit status: 0 answered, 1 a model error (one line: no key, unreachable
 server, unknown model, quota...), 2 usage error, 130 interrupted.`,
-		Args: usageArgs(cobra.MinimumNArgs(1)),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("no prompt: give it as arguments (agentteam ask \"Say hi\"), or - to read it from standard input")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Prompt = args
 			return runAsk(cmd.Context(), opts)

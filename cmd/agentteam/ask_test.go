@@ -84,7 +84,7 @@ func TestAskErrors(t *testing.T) {
 	}{
 		{"unknown provider", []string{"ask", "--provider", "skynet", "hi"}, `unknown provider "skynet"`},
 		{"temperature out of range", []string{"ask", "--temperature", "3", "hi"}, "outside 0 to 2"},
-		{"no prompt", []string{"ask"}, "requires at least 1 arg"},
+		{"no prompt", []string{"ask"}, "no prompt: give it as arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			askEnv(t)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,6 +33,8 @@ type BatchOptions struct {
 	JSON       bool
 	Hosts      []string
 	queueFlags
+	// RetryErrors runs again the tasks whose record is an error.
+	RetryErrors bool
 }
 
 func newBatchCmd(f *Factory) *cobra.Command {
@@ -66,6 +67,7 @@ closed (| head; it stops as on Ctrl-C and keeps what finished).`,
 	fl.StringVar(&opts.Results, "results", "", "results file (default: NAME.results.jsonl beside TASKS.jsonl)")
 	opts.replayFlags.register(cmd, "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
 	fl.BoolVar(&opts.JSON, "json", false, "print each task's result line on stdout as it is written")
+	fl.BoolVar(&opts.RetryErrors, "retry-errors", false, "run again the tasks whose result is an error (a model outage, say)")
 	fl.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); default: DOCKER_HOST")
 	opts.queueFlags.register(cmd)
 	return cmd
@@ -75,8 +77,11 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if err := opts.teamOptions.check(); err != nil {
 		return err
 	}
-	if opts.Jobs < 1 || opts.Containers < 1 {
-		return usageError("--jobs and --max-containers must be at least 1")
+	if opts.Jobs < 1 {
+		return usageError("invalid --jobs %d: want 1 or more", opts.Jobs)
+	}
+	if opts.Containers < 1 {
+		return usageError("invalid --max-containers %d: want 1 or more", opts.Containers)
 	}
 	items, err := taskrun.ReadTasks(opts.File)
 	if err != nil {
@@ -126,7 +131,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 
 	var prog *progress
 	b := &taskrun.Batch{Items: items, Root: opts.Root, Results: opts.Results, Jobs: opts.Jobs, Team: runner.team,
-		Sandboxes: sb, Attempts: sb.Engines, EnginesUp: sb.Up,
+		Sandboxes: sb, Attempts: sb.Engines, EnginesUp: sb.Up, RetryErrors: opts.RetryErrors, StopAfter: stopAfterConfigErrors,
 		Models: func(it taskrun.Item) (model.Model, model.Model, error) {
 			if opts.Replay == "" {
 				return runner.backend, runner.backend, nil
@@ -151,13 +156,8 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 		},
 	}
 	done, _ := taskrun.ReadRecords(opts.Results)
-	todo := 0
-	for _, it := range items {
-		if _, ok := done[it.ID]; !ok {
-			todo++
-		}
-	}
-	prog = newProgress(opts.IO, opts.JSON, todo, len(items)-todo)
+	todo := len(b.Todo(done))
+	prog = newProgress(opts.IO, opts.f.line, opts.JSON, todo, len(items)-todo)
 	run := b.Run
 	if opts.Queue == "local" {
 		run = func(ctx context.Context) (taskrun.Summary, error) { return runSetLocal(ctx, opts, b) }
@@ -191,15 +191,15 @@ func loadTaskReplay(dir, id string, opts ...replay.Option) (*replay.Replay, erro
 // progress draws a one-line progress bar on a terminal.
 type progress struct {
 	mu                           sync.Mutex
-	w                            io.Writer
+	line                         *statusLine
 	on                           bool
 	total, skipped               int
 	done, approved, notApp, errs int
 	start                        time.Time
 }
 
-func newProgress(s IO, json bool, total, skipped int) *progress {
-	p := &progress{w: s.Out, on: s.OutIsTTY && !json, total: total, skipped: skipped, start: time.Now()}
+func newProgress(s IO, line *statusLine, json bool, total, skipped int) *progress {
+	p := &progress{line: line, on: s.OutIsTTY && !json && line != nil, total: total, skipped: skipped, start: time.Now()}
 	p.draw()
 	return p
 }
@@ -237,13 +237,13 @@ func (p *progress) drawLocked() {
 	if p.done > 0 {
 		left = time.Duration(float64(p.total-p.done) / rate * float64(time.Second)).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r[%s%s] %d/%d · %d approved · %d not · %d errors · %.2f/s · %s left\x1b[K",
-		strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.done, p.total, p.approved, p.notApp, p.errs, rate, left)
+	p.line.set(fmt.Sprintf("[%s%s] %d/%d · %d approved · %d not · %d errors · %.2f/s · %s left",
+		strings.Repeat("█", filled), strings.Repeat("░", width-filled), p.done, p.total, p.approved, p.notApp, p.errs, rate, left))
 }
 
 func (p *progress) finish() {
 	if p.on {
-		fmt.Fprintln(p.w)
+		p.line.keep()
 	}
 }
 
@@ -283,4 +283,5 @@ func printBatchSummary(opts *BatchOptions, sum taskrun.Summary) {
 	}
 	fmt.Fprintf(w, "\n%-14s %d\n%-14s %d\n%-14s %d\n", "approved", approved, "not approved", notApp, "errors", errs)
 	fmt.Fprintf(w, "%-14s p50 %s · p95 %s\n%-14s %d\n%-14s %s\n", "task time", pct(0.5), pct(0.95), "tokens", tokens, "results", safetext.Output(opts.Results))
+	printFailed(w, results, opts.RetryErrors)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/model/fakeserver"
+	"github.com/agentteam/agentteam/taskrun"
 	"github.com/agentteam/agentteam/transcript"
 )
 
@@ -182,5 +183,63 @@ func TestBatchUsageErrors(t *testing.T) {
 	code, _, errOut := cli(t, context.Background(), dir, "", "batch", "-j", "0", writeFile(t, dir, "ok.jsonl", `{"id": 1, "task": "x"}`))
 	if code != ExitUsage || !strings.Contains(errOut, "--jobs") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestBatchConfigErrorsAndRetry: a refused key stops the starting of
+// tasks after a few with one line; the summary lists the failed tasks;
+// --retry-errors then runs them again, and a torn last line is cut first.
+func TestBatchConfigErrorsAndRetry(t *testing.T) {
+	refused := fakeserver.Step{Fault: &fakeserver.Fault{Status: 401, Code: "invalid_api_key", Message: "Incorrect API key provided"}}
+	serveModels(t, fakeserver.Script{Models: map[string][]fakeserver.Step{
+		"c": append([]fakeserver.Step{refused, refused, refused}, say("no code", "no code", "no code", "no code", "no code")...),
+		"r": say("APPROVE", "APPROVE", "APPROVE", "APPROVE", "APPROVE"),
+	}})
+	dir := t.TempDir()
+	var lines []string
+	for i := 1; i <= 5; i++ {
+		lines = append(lines, fmt.Sprintf(`{"id": "t%d", "task": "Task %d."}`, i, i))
+	}
+	tasks := writeFile(t, dir, "tasks.jsonl", strings.Join(lines, "\n")+"\n")
+	args := []string{"batch", "-j", "1", "--coder-model", "c", "--reviewer-model", "r", tasks}
+	code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", args...)
+	if code != ExitFailure || strings.Count(errOut, "\n") != 1 ||
+		!strings.Contains(errOut, "agentteam: stopped starting tasks: 3 in a row failed alike, 2 not started") ||
+		!strings.Contains(errOut, "Incorrect API key provided (check OPENAI_API_KEY") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "failed tasks:\n  t1  coder: model authentication (HTTP 401): Incorrect API key provided\n  t2") ||
+		!strings.Contains(out, "--retry-errors") || strings.Contains(out, "  t4  ") {
+		t.Fatalf("summary:\n%s", out)
+	}
+	results := filepath.Join(dir, "tasks.results.jsonl")
+	f, _ := os.OpenFile(results, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"id": "t4", "sta`) // a crash mid-write
+	f.Close()
+
+	code, out, errOut = cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", append(args[:len(args)-1], "--retry-errors", tasks)...)
+	if code != ExitOK || !strings.Contains(errOut, "agentteam: the results file ended in a torn line; removed it") ||
+		!strings.Contains(out, "approved       5") || strings.Contains(out, "failed tasks") {
+		t.Fatalf("retry: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	for _, r := range readResults(t, results) { // every line whole
+		if r["id"] == nil {
+			t.Fatalf("a line without an id: %v", r)
+		}
+	}
+}
+
+func TestPrintFailed(t *testing.T) {
+	var recs []taskrun.Record
+	for i := range 23 {
+		recs = append(recs, taskrun.Record{ID: fmt.Sprint("t", i), Status: taskrun.Failed, Error: "boom\nsecond line " + strings.Repeat("x", 200)})
+	}
+	recs = append(recs, taskrun.Record{ID: "ok", Status: taskrun.Approved})
+	var b bytes.Buffer
+	printFailed(&b, recs, true)
+	got := b.String()
+	if strings.Count(got, "\n  t") != 20 || !strings.Contains(got, "  … and 3 more") || strings.Contains(got, "ok") ||
+		!strings.Contains(got, "  t0  boom second line xxx") || strings.Contains(got, strings.Repeat("x", 100)) {
+		t.Fatalf("%s", got)
 	}
 }

@@ -31,6 +31,9 @@ type Factory struct {
 	// DialQueue connects to a NATS server (comma-separated URLs).
 	DialQueue func(urls, name string) (*nats.Conn, error)
 
+	// line is the line redrawn in place on the terminal; logs go above it.
+	line *statusLine
+
 	settingsOnce sync.Once
 	settings     settings
 	settingsErr  error

@@ -67,6 +67,10 @@ func doctorFix(c docker.Check) docker.Check {
 
 // withFix is err's message with the CLI's how-to-fix.
 func withFix(err error) string {
+	var ee *explainedError
+	if errors.As(err, &ee) {
+		return err.Error() // says what to change already
+	}
 	return err.Error() + fixFor(err)
 }
 
@@ -100,4 +104,85 @@ func modelConfigError(err error, cfg openaicompat.Config, keyEnv string) error {
 		return usageError("model configuration: %v", err)
 	}
 	return usageError("model configuration: %v; %s", err, fix)
+}
+
+// explainedError is an error in a person's words; its cause stays
+// reachable for errors.Is and model.KindOf (the exit status).
+type explainedError struct {
+	text string
+	err  error
+}
+
+func (e *explainedError) Error() string { return e.text }
+func (e *explainedError) Unwrap() error { return e.err }
+
+// modelWords says what a kind of model error means, and what to change.
+var modelWords = map[model.Kind]struct{ what, fix string }{
+	model.KindAuth:          {"the key was refused", "check OPENAI_API_KEY or AZURE_OPENAI_API_KEY"},
+	model.KindModelNotFound: {"no such model", "check --%[1]s-model or AGENTTEAM_%[2]s_MODEL"},
+	model.KindQuota:         {"the account's quota or credit is used up", ""},
+	model.KindRateLimited:   {"too many requests", "try fewer at once (--jobs) or later"},
+	model.KindNetwork:       {"cannot reach the server", "check OPENAI_BASE_URL or --base-url"},
+	model.KindContextTooLong: {"the conversation is longer than the model takes",
+		"lower --history-budget or --max-turns"},
+	model.KindBadRequest:    {"the server refused the request", ""},
+	model.KindServer:        {"the server failed", ""},
+	model.KindBadReply:      {"a reply that could not be read", ""},
+	model.KindEmptyReply:    {"an empty reply", ""},
+	model.KindContentFilter: {"blocked by the content filter", ""},
+}
+
+// explainModelError rewrites a model error an agent met ("coder: model
+// model_not_found (HTTP 404): …") as one line naming the agent's model
+// and the endpoint, in plain words, with what to change. Any other error
+// is returned as it is.
+func explainModelError(err error, models map[string]string, endpoint string) error {
+	var me *model.Error
+	var ce *openaicompat.ConfigError
+	if err == nil || !errors.As(err, &me) || errors.As(err, &ce) {
+		return err
+	}
+	words, ok := modelWords[me.Kind]
+	if !ok {
+		return err // replay and cancel errors say it already
+	}
+	agent := ""
+	for a := range models {
+		if strings.HasPrefix(err.Error(), a+": ") {
+			agent = a
+		}
+	}
+	var b strings.Builder
+	b.WriteString("model")
+	if agent != "" {
+		b.Reset()
+		fmt.Fprintf(&b, "%s: model %q", agent, models[agent])
+	}
+	if endpoint != "" {
+		fmt.Fprintf(&b, " (%s)", endpoint)
+	}
+	b.WriteString(": " + words.what)
+	if me.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", me.Status)
+	}
+	// A network message restates the endpoint: keep only the cause.
+	msg := strings.TrimPrefix(me.Message, "cannot reach "+endpoint+": ")
+	if msg != "" {
+		b.WriteString(": " + msg)
+	}
+	switch fix := words.fix; {
+	case strings.Contains(fix, "%") && agent != "": // names the agent's flag
+		b.WriteString("; " + fmt.Sprintf(fix, agent, strings.ToUpper(agent)))
+	case fix != "" && !strings.Contains(fix, "%"):
+		b.WriteString("; " + fix)
+	}
+	return &explainedError{text: oneLine(b.String()), err: err}
+}
+
+// endpointOf says where a backend sends requests, "" when it does not say.
+func endpointOf(m model.Model) string {
+	if e, ok := m.(interface{ Endpoint() string }); ok {
+		return e.Endpoint()
+	}
+	return ""
 }

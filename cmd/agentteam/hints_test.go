@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -101,5 +102,35 @@ func TestLibrariesNameNoCLISetting(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func TestExplainModelError(t *testing.T) {
+	models := map[string]string{"coder": "c", "reviewer": "r"}
+	const at = "the server at http://127.0.0.1:9/v1"
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"network", fmt.Errorf("reviewer: %w", &model.Error{Kind: model.KindNetwork, Message: "cannot reach " + at + ": connection refused"}),
+			`reviewer: model "r" (` + at + `): cannot reach the server: connection refused; check OPENAI_BASE_URL or --base-url`},
+		{"not found", fmt.Errorf("reviewer: %w", &model.Error{Kind: model.KindModelNotFound, Status: 404, Message: "no model r"}),
+			`reviewer: model "r" (` + at + `): no such model (HTTP 404): no model r; check --reviewer-model or AGENTTEAM_REVIEWER_MODEL`},
+		{"no agent", &model.Error{Kind: model.KindQuota, Status: 429, Message: "out of credit"},
+			`model (` + at + `): the account's quota or credit is used up (HTTP 429): out of credit`},
+		{"replay", fmt.Errorf("coder: %w", &model.Error{Kind: model.KindReplayDiverged, Message: "coder call 2"}),
+			"coder: model replay_diverged: coder call 2"},
+		{"not a model error", errors.New("disk full"), "disk full"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := explainModelError(tc.err, models, at)
+			if got.Error() != tc.want {
+				t.Fatalf("got  %q\nwant %q", got.Error(), tc.want)
+			}
+			if model.KindOf(got) != model.KindOf(tc.err) {
+				t.Fatalf("kind %q, want %q", model.KindOf(got), model.KindOf(tc.err))
+			}
+		})
 	}
 }

@@ -238,7 +238,7 @@ func (p *projectRun) conclude(ctx context.Context, view *runView, sum RunSummary
 	}
 	switch {
 	case runErr != nil:
-		return runErr
+		return onceSaid(runErr, view.json, sum.ExitCode)
 	case applyErr != nil:
 		return applyErr
 	case sum.ExitCode != ExitOK:

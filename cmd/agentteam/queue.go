@@ -248,7 +248,7 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	if err := q.Submit(ctx, name, tasks); err != nil {
 		return err
 	}
-	prog := newProgress(opts.IO, opts.JSON, len(ids), len(items)-len(ids))
+	prog := newProgress(opts.IO, opts.f.line, opts.JSON, len(ids), len(items)-len(ids))
 	b := &taskrun.Batch{Items: items, Root: opts.Root, Results: opts.Results, OnRecord: func(r taskrun.Record, line []byte) {
 		if opts.JSON {
 			opts.IO.Out.Write(append(line, '\n'))

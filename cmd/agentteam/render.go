@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -27,9 +28,12 @@ type runView struct {
 	color    bool
 	tty      bool
 	current  string // agent whose reply is streaming
+	streamed bool   // some of the current agent's reply was shown
 	thinking bool   // the current agent's reasoning is being shown
 	spin     chan struct{}
 	spinWG   sync.WaitGroup
+	line     *statusLine // the "waiting for …" line; nil: none shown
+	waiting  *struct{}   // the wait being shown, nil for none
 }
 
 func newRunView(s IO, json, quiet bool) *runView {
@@ -53,7 +57,65 @@ func (v *runView) header(agent string) {
 func (v *runView) turnOf(agent string) {
 	if v.current != agent {
 		v.header(agent)
-		v.current = agent
+		v.current, v.streamed = agent, false
+	}
+}
+
+// watch wraps an agent's model so that, on a terminal, the view shows
+// "waiting for coder… 3.2s" from the request until the first token: a
+// slow local model must not look hung.
+func (v *runView) watch(agent string, m model.Model) model.Model {
+	if !v.tty || v.json || v.quiet || v.line == nil {
+		return m
+	}
+	return watchedModel{Model: m, agent: agent, v: v}
+}
+
+type watchedModel struct {
+	model.Model
+	agent string
+	v     *runView
+}
+
+func (w watchedModel) Complete(ctx context.Context, req model.Request) (model.Reply, error) {
+	w.v.startWaiting(w.agent)
+	defer func() {
+		w.v.mu.Lock()
+		w.v.stopWaiting()
+		w.v.mu.Unlock()
+	}()
+	return w.Model.Complete(ctx, req)
+}
+
+// startWaiting shows agent's header and a ticking line until stopWaiting.
+func (v *runView) startWaiting(agent string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stopWaiting()
+	v.turnOf(agent)
+	wait := &struct{}{}
+	v.waiting = wait
+	go func() {
+		frames := []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
+		start := time.Now()
+		for i := 0; ; i++ {
+			v.mu.Lock()
+			if v.waiting != wait { // stopped: the line is already cleared
+				v.mu.Unlock()
+				return
+			}
+			v.line.set(fmt.Sprintf("%s waiting for %s… %.1fs", frames[i%len(frames)], agent, time.Since(start).Seconds()))
+			v.mu.Unlock()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+}
+
+// stopWaiting ends the wait shown, if any; v.mu is held.
+func (v *runView) stopWaiting() {
+	if v.waiting != nil {
+		v.waiting = nil
+		v.line.clear()
 	}
 }
 
@@ -72,8 +134,10 @@ func (v *runView) Delta(agent, text string) {
 	if v.json || v.quiet {
 		return
 	}
+	v.stopWaiting()
 	v.turnOf(agent)
 	v.endThinking()
+	v.streamed = true
 	fmt.Fprint(v.w, safetext.Output(text))
 }
 
@@ -85,6 +149,7 @@ func (v *runView) Reasoning(agent, text string) {
 	if v.json || v.quiet {
 		return
 	}
+	v.stopWaiting()
 	v.turnOf(agent)
 	switch {
 	case v.color:
@@ -126,9 +191,12 @@ func (v *runView) Message(m agents.Message) {
 	case m.Agent == agents.UserName:
 		v.header("task")
 		fmt.Fprintln(v.w, safetext.Output(m.Content))
-	case v.current == m.Agent: // streamed already
+	case v.current == m.Agent && (v.streamed || len(m.Results) > 0): // shown already
 		v.endThinking()
 		fmt.Fprintln(v.w)
+	case v.current == m.Agent: // its header is shown, its reply was not streamed
+		v.endThinking()
+		fmt.Fprintln(v.w, safetext.Output(m.Content))
 	case len(m.Results) == 0: // not streamed (replay, or an executor with nothing to run)
 		v.header(m.Agent)
 		fmt.Fprintln(v.w, safetext.Output(m.Content))

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/model"
 )
 
 // TestRunViewReasoning: reasoning is shown dimmed in colour, as one
@@ -37,5 +40,41 @@ func TestRunViewReasoning(t *testing.T) {
 				t.Fatalf("output %q\nwant   %q", out.String(), tc.want)
 			}
 		})
+	}
+}
+
+// slowModel answers after a pause, without streaming.
+type slowModel struct{ pause time.Duration }
+
+func (m slowModel) Complete(ctx context.Context, _ model.Request) (model.Reply, error) {
+	time.Sleep(m.pause)
+	return model.Reply{Content: "42"}, nil
+}
+
+// TestRunViewWaiting: on a terminal, the agent's header and a ticking
+// "waiting for coder…" line show from the request until the reply, which
+// is shown even though it was not streamed; off a terminal nothing ticks.
+func TestRunViewWaiting(t *testing.T) {
+	for _, tty := range []bool{true, false} {
+		var out bytes.Buffer
+		v := newRunView(IO{Out: &out}, false, false)
+		v.tty, v.line = tty, &statusLine{w: &out}
+		m := v.watch("coder", slowModel{pause: 350 * time.Millisecond})
+		if _, err := m.Complete(context.Background(), model.Request{}); err != nil {
+			t.Fatal(err)
+		}
+		v.Message(agents.Message{Agent: "coder", Content: "42"})
+		got := out.String()
+		if !tty {
+			if _, wrapped := m.(watchedModel); wrapped || strings.Contains(got, "waiting") {
+				t.Fatalf("off a terminal: %q", got)
+			}
+			continue
+		}
+		rule := "── coder " + strings.Repeat("─", 35)
+		if !strings.HasPrefix(got, "\n"+rule+"\n\r⠋ waiting for coder… 0.0s\x1b[K") ||
+			strings.Count(got, "waiting for coder…") < 2 /* it ticks */ || !strings.HasSuffix(got, "\r\x1b[2K42\n") {
+			t.Fatalf("output %q", got)
+		}
 	}
 }

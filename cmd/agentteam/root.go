@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
@@ -54,11 +55,16 @@ type IO struct {
 	InIsTTY  bool
 	OutIsTTY bool
 	Getenv   func(string) string // the process environment; nil means os.Getenv
+	Cols     int                 // the terminal's columns when stdout is one and says; 0: unknown
 	Dir      string              // working directory for .env and ./.agentteam/runs; "" means the current one
 }
 
 func systemIO() IO {
-	return IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, InIsTTY: isTerminal(os.Stdin), OutIsTTY: isTerminal(os.Stdout), Getenv: os.Getenv}
+	s := IO{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, InIsTTY: isTerminal(os.Stdin), OutIsTTY: isTerminal(os.Stdout), Getenv: os.Getenv}
+	if ws, err := unix.IoctlGetWinsize(int(os.Stdout.Fd()), unix.TIOCGWINSZ); err == nil {
+		s.Cols = int(ws.Col)
+	}
+	return s
 }
 
 func isTerminal(f *os.File) bool {
@@ -94,6 +100,7 @@ func mainWith(ctx context.Context, args []string, f *Factory) int {
 	}
 	s.Out = out
 	f.IO = s
+	f.line = &statusLine{w: out, width: s.Cols}
 	root := newRootCmd(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -147,36 +154,83 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
+// logHandler is where logs go: slog's text (-v) or JSON (--log-format
+// json) handler, or one plain line per warning; --quiet leaves only errors.
+func logHandler(w io.Writer, line *statusLine, format string, verbose, quiet bool) (slog.Handler, error) {
+	level := slog.LevelWarn
+	switch {
+	case verbose:
+		level = slog.LevelDebug
+	case quiet:
+		level = slog.LevelError
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if line != nil {
+		w = aboveLine{line: line, w: w}
+	}
+	switch format {
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	case "text":
+		return slog.NewTextHandler(w, opts), nil
+	case "":
+		if verbose {
+			return slog.NewTextHandler(w, opts), nil
+		}
+		return &humanHandler{w: w, level: level}, nil
+	}
+	return nil, usageError("--log-format %q: want text or json", format)
+}
+
 func newRootCmd(f *Factory) *cobra.Command {
 	s := f.IO
 	var verbose bool
+	var logFormat string
 	root := &cobra.Command{
 		Use:           "agentteam",
 		Short:         "Run a team of AI agents whose code runs in a hardened sandbox",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
-			level := slog.LevelWarn
-			if verbose {
-				level = slog.LevelDebug
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			quiet := false
+			if q := cmd.Flags().Lookup("quiet"); q != nil {
+				quiet = q.Value.String() == "true"
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(s.ErrOut, &slog.HandlerOptions{Level: level})))
+			h, err := logHandler(s.ErrOut, f.line, logFormat, verbose, quiet)
+			if err != nil {
+				return err
+			}
+			slog.SetDefault(slog.New(h))
+			return nil
 		},
 	}
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.ErrOut)
-	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log details on stderr")
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log details (debug level) on stderr")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "", "logs as text or json lines (slog's); default: one plain line per warning")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f), newReportCmd(f), newWorkerCmd(f))
-	// Unknown commands and bad arguments are usage errors too.
+	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f),
+		newReportCmd(f), newWorkerCmd(f), newVersionCmd(f))
+	examples := commandExamples()
+	for _, c := range root.Commands() {
+		c.Example = examples[c.Name()]
+	}
+	root.Version = buildVersion()
+	root.SetVersionTemplate("agentteam {{.Version}}\n")
+	// Unknown commands and bad arguments are usage errors too, with
+	// cobra's suggestion for a typo.
+	root.SuggestionsMinimumDistance = 2 // cobra's own default, applied only in its own lookup
 	root.Args = func(cmd *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usageError("unknown command %q (see 'agentteam --help')", args[0])
+		if len(args) == 0 {
+			return nil
 		}
-		return nil
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			return usageError("unknown command %q: did you mean %s? (see 'agentteam --help')", args[0], strings.Join(s, " or "))
+		}
+		return usageError("unknown command %q (see 'agentteam --help')", args[0])
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	return root

@@ -49,6 +49,11 @@ results; they take turns until the reviewer answers APPROVE on a line of its own
 or a limit stops them. Every run writes a transcript that --replay can play
 back with no network; with --replay and no TASK, the recorded task is used.
 
+The models: OpenAI's by default, with the key in OPENAI_API_KEY; or a local
+server (--provider ollama, vllm, llamacpp, lmstudio) or any OpenAI-compatible
+one (--base-url). Every setting can also come from a .env file in the current
+directory (see .env.example); the environment wins over it, a flag over both.
+
 Exit status: 0 approved, 3 stopped without approval (max turns, timeout, token
 budget), 1 an error (model, no key, ...), 2 usage error, 4 the sandbox cannot
 run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
@@ -116,7 +121,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if proj != nil {
 		task = proj.task
 	}
+	slog.Debug("starting the team", "workspace", dir, "transcript", path, "coder_model", runner.team.CoderModel,
+		"reviewer_model", runner.team.ReviewerModel, "max_turns", runner.team.MaxTurns, "endpoint", endpointOf(runner.backend))
 	view := newRunView(opts.IO, opts.JSON, opts.Quiet)
+	view.line = opts.f.line
+	coder, reviewer = view.watch(taskrun.Coder, coder), view.watch(taskrun.Reviewer, reviewer)
 	cfg := runner.team
 	if opts.Approve && !opts.Yes {
 		cfg.Approve = terminalApprover(opts.IO, view)
@@ -126,18 +135,40 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			code, _ := outcomeStatus(ctx, o)
 			return map[string]any{"exit_code": code}
 		}})
+	runErr = runner.explain(runErr, rp != nil)
+	out.Err = runErr
 	sum := runSummary(ctx, out)
 	if proj != nil {
 		return proj.conclude(ctx, view, sum, runErr)
 	}
 	view.Summary(sum)
 	if runErr != nil {
-		return runErr
+		return onceSaid(runErr, opts.JSON, sum.ExitCode)
 	}
 	if sum.ExitCode != ExitOK {
 		return &exitError{code: sum.ExitCode}
 	}
 	return nil
+}
+
+// explain puts a model error in a person's words, naming the agent's
+// model and the endpoint (a replay has none).
+func (r *teamRunner) explain(err error, replaying bool) error {
+	endpoint := ""
+	if !replaying {
+		endpoint = endpointOf(r.backend)
+	}
+	return explainModelError(err, map[string]string{taskrun.Coder: r.team.CoderModel, taskrun.Reviewer: r.team.ReviewerModel}, endpoint)
+}
+
+// onceSaid is the error to return once the summary has said err: nothing
+// more to print, but the exit status, unless the summary went out as JSON
+// (stdout), when stderr still gets its one line.
+func onceSaid(err error, json bool, code int) error {
+	if json {
+		return err
+	}
+	return &exitError{code: code}
 }
 
 // outcomeStatus is a task's exit status and the line that says why.
@@ -180,7 +211,7 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 	o.Agents.add(f, "AGENTTEAM_CODER_MODEL")
 	o.Agents.add(f, "AGENTTEAM_REVIEWER_MODEL")
 	f.IntVar(&o.MaxTurns, "max-turns", 12, "stop after this many agent turns")
-	f.DurationVar(&o.Timeout, "timeout", 0, "stop a team after this long, e.g. 10m (default: no limit)")
+	f.Var((*durationFlag)(&o.Timeout), "timeout", "stop a team after this long: seconds (600) or a duration (10m) (default: no limit)")
 	f.IntVar(&o.TokenBudget, "token-budget", 0, "stop a team once its models reported this many tokens (default: no limit)")
 	f.IntVar(&o.HistoryBudget, "history-budget", 24000, "estimated tokens of history above which old execution reports are shortened")
 	f.StringVar(&o.Prompts, "prompts", "", "directory with coder.md, reviewer.md and/or project.md overriding the built-in prompts")
@@ -191,9 +222,11 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 func (o *teamOptions) check() error {
 	switch {
 	case o.MaxTurns < 1:
-		return usageError("--max-turns must be at least 1")
-	case o.Timeout < 0 || o.TokenBudget < 0 || o.HistoryBudget < 0:
-		return usageError("--timeout, --token-budget and --history-budget cannot be negative")
+		return usageError("invalid --max-turns %d: want 1 or more", o.MaxTurns)
+	case o.TokenBudget < 0:
+		return usageError("invalid --token-budget %d: want 0 (no limit) or more", o.TokenBudget)
+	case o.HistoryBudget < 0:
+		return usageError("invalid --history-budget %d: want 0 (never shorten) or more", o.HistoryBudget)
 	}
 	return nil
 }

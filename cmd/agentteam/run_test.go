@@ -202,7 +202,7 @@ func TestRunErrors(t *testing.T) {
 	t.Run("model error", func(t *testing.T) {
 		teamServer(t, []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 401, Code: "invalid_api_key", Message: "Incorrect API key provided"}}}, nil)
 		code, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, t.TempDir(), "Task.")
-		if res := result(t, events); code != ExitFailure || !strings.Contains(errOut, "model authentication (HTTP 401)") || res["error"] == nil {
+		if res := result(t, events); code != ExitFailure || !strings.Contains(errOut, "the key was refused (HTTP 401): Incorrect API key provided; check OPENAI_API_KEY") || res["error"] == nil {
 			t.Fatalf("exit %d, stderr %q, result %v", code, errOut, res)
 		}
 	})
@@ -295,23 +295,24 @@ func TestRunModelQuirks(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		coder, reviewer []fakeserver.Step
-		says            string
+		says, kind      string
 	}{
 		{name: "error frame in the coder's stream",
 			coder: []fakeserver.Step{{Content: "```sh\necho ha", Error: &fakeserver.StreamError{Message: "Provider disconnected unexpectedly", Code: "server_error", Shape: "in_chunk"}}},
-			says:  "coder: model server_error: Provider disconnected unexpectedly"},
+			says:  `coder: model "c" (the server at URL): the server failed: Provider disconnected unexpectedly`, kind: "server_error"},
 		{name: "coder cut by the content filter",
 			coder: []fakeserver.Step{{Content: "```sh\necho ha", FinishReason: "content_filter"}},
-			says:  "coder: model content_filter: the server's content filter stopped the reply after 13 characters"},
+			says:  `coder: model "c" (the server at URL): blocked by the content filter: the server's content filter stopped the reply after 13 characters`, kind: "content_filter"},
 		{name: "reviewer thinks and never answers", coder: []fakeserver.Step{{Content: code}},
 			reviewer: []fakeserver.Step{{Reasoning: "It prints hi, which is", FinishReason: "length"}},
-			says:     "reviewer: model empty_reply: the reply has no text: the token limit was reached while the model was still reasoning"},
+			says:     `reviewer: model "r" (the server at URL): an empty reply: the reply has no text: the token limit was reached while the model was still reasoning`, kind: "empty_reply"},
 		{name: "string error from the reviewer's server", coder: []fakeserver.Step{{Content: code}},
 			reviewer: []fakeserver.Step{{Fault: &fakeserver.Fault{Status: 500, Message: "llama runner process has terminated", Shape: "string"}}},
-			says:     "reviewer: model server_error (HTTP 500): llama runner process has terminated"},
+			says:     `reviewer: model "r" (the server at URL): the server failed (HTTP 500): llama runner process has terminated`, kind: "server_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			teamServer(t, tc.coder, tc.reviewer)
+			srv := teamServer(t, tc.coder, tc.reviewer)
+			tc.says = strings.Replace(tc.says, "URL", srv.URL, 1)
 			exit, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, t.TempDir(), "Say hi.")
 			res := result(t, events)
 			if exit != ExitFailure || !strings.Contains(errOut, tc.says) || strings.Count(errOut, "\n") != 1 ||
@@ -328,7 +329,7 @@ func TestRunModelQuirks(t *testing.T) {
 					kinds = append(kinds, e.ErrorKind)
 				}
 			}
-			if len(kinds) != 1 || !strings.Contains(tc.says, "model "+kinds[0]) {
+			if len(kinds) != 1 || kinds[0] != tc.kind {
 				t.Fatalf("the transcript records the failed calls as %q", kinds)
 			}
 		})

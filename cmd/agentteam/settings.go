@@ -92,20 +92,29 @@ func settingsTable() []setting {
 			help: "sandbox image", set: str(func(c *config) *string { return &c.sandbox.Image })},
 		{env: "AGENTTEAM_MEMORY", flag: "memory", kind: "string", def: units.BytesSize(float64(d.Memory)), name: "memory",
 			help: "memory limit of a sandbox, no swap", set: func(c *config, v string) error {
-				var err error
-				c.sandbox.Memory, err = units.RAMInBytes(v)
+				n, err := units.RAMInBytes(v)
+				if err == nil && n <= 0 {
+					err = errors.New("want a size of 32MiB or more")
+				}
+				c.sandbox.Memory = n
 				return err
 			}},
 		{env: "AGENTTEAM_CPUS", flag: "cpus", kind: "float64", def: strconv.FormatFloat(d.CPUs, 'g', -1, 64), name: "cpus",
 			help: "CPU limit of a sandbox", set: func(c *config, v string) error {
-				var err error
-				c.sandbox.CPUs, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+				n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err == nil && !(n >= 0.01 && n <= 1024) { // 0 would silently mean the default
+					err = errors.New("want 0.01 to 1024")
+				}
+				c.sandbox.CPUs = n
 				return err
 			}},
 		{env: "AGENTTEAM_PIDS", flag: "pids", kind: "int64", def: strconv.FormatInt(d.Pids, 10), name: "pids",
 			help: "processes and threads a sandbox may have", set: func(c *config, v string) error {
-				var err error
-				c.sandbox.Pids, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err == nil && n < 8 { // 0 would silently mean the default
+					err = errors.New("want 8 or more")
+				}
+				c.sandbox.Pids = n
 				return err
 			}},
 		{env: "AGENTTEAM_TIMEOUT", flag: "timeout", kind: "string", def: d.Timeout.String(), name: "timeout",
@@ -440,4 +449,30 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, errors.New("must be positive")
 	}
 	return d, err
+}
+
+// durationFlag is a flag of plain seconds ("30") or a Go duration ("90s",
+// "10m"); 0 means no limit.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string {
+	if *d == 0 {
+		return "0"
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *durationFlag) Type() string { return "duration" }
+
+func (d *durationFlag) Set(v string) error {
+	if strings.TrimSpace(v) == "0" {
+		*d = 0
+		return nil
+	}
+	t, err := parseDuration(v)
+	if err != nil {
+		return errors.New("want seconds (30) or a duration (90s, 10m), or 0 for no limit")
+	}
+	*d = durationFlag(t)
+	return nil
 }

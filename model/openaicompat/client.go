@@ -117,8 +117,15 @@ func errorBody(resp *http.Response) []byte {
 	return body
 }
 
-// Endpoint says where the client sends requests, without secrets.
-func (c *Client) Endpoint() string { return c.cfg.Provider + " at " + redactURL(c.cfg.BaseURL) }
+// Endpoint says where the client sends requests, without secrets: a
+// preset by its name, any other server as "the server at URL" (calling a
+// local server "openai" misleads).
+func (c *Client) Endpoint() string {
+	if p, ok := providers[c.cfg.Provider]; ok && c.cfg.Provider != "azure" && p.baseURL != c.cfg.BaseURL {
+		return "the server at " + redactURL(c.cfg.BaseURL)
+	}
+	return c.cfg.Provider + " at " + redactURL(c.cfg.BaseURL)
+}
 
 // Models lists the models the server offers (GET /models): a cheap check
 // that the endpoint answers and accepts the key.

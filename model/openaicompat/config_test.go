@@ -31,7 +31,7 @@ func TestConfig(t *testing.T) {
 			}},
 		{name: "own server needs no key", cfg: Config{BaseURL: "http://gpu-box:8000/v1"},
 			check: func(t *testing.T, c *Client) {
-				if c.Endpoint() != "openai at http://gpu-box:8000/v1" {
+				if c.Endpoint() != "the server at http://gpu-box:8000/v1" {
 					t.Errorf("endpoint %s", c.Endpoint())
 				}
 			}},

@@ -82,7 +82,13 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			req.Body = body
 		}
+		sent := time.Now()
 		resp, err := t.base.RoundTrip(req)
+		if resp != nil {
+			t.log.Debug("model request", "url", redactURL(req.URL.String()), "status", resp.StatusCode, "attempt", attempt, "headers_after", time.Since(sent).Round(time.Millisecond))
+		} else {
+			t.log.Debug("model request", "url", redactURL(req.URL.String()), "error", err, "attempt", attempt)
+		}
 		wait, retry, why := t.decide(resp, err, attempt)
 		if retry {
 			if attempt >= p.MaxAttempts || time.Since(start)+wait > p.MaxElapsed {

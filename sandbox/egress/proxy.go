@@ -150,7 +150,7 @@ func (p *Proxy) handle(c net.Conn) {
 	bytes := p.bytes
 	p.mu.Unlock()
 	refuse := func(reason string) {
-		a.Reason = reason
+		p.note(a, reason)
 		body := "agentteam egress: " + reason + "\n"
 		fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
 	}
@@ -167,7 +167,7 @@ func (p *Proxy) handle(c net.Conn) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		if err := p.index.serve(ctx, c, req, a); err != nil {
-			a.Reason = err.Error()
+			p.note(a, err.Error())
 		}
 		return
 	}
@@ -199,9 +199,9 @@ func (p *Proxy) handle(c net.Conn) {
 		req.Close = true
 		req.Header.Del("Proxy-Connection")
 		req.Header.Del("Proxy-Authorization")
-		cw := &counter{w: up, n: &a.BytesOut, total: bytes, limit: p.limits.Bytes}
+		cw := p.counter(up, &a.BytesOut, bytes, a)
 		if err := req.Write(cw); err != nil {
-			a.Reason = "forward request: " + err.Error()
+			p.note(a, "forward request: "+err.Error())
 			return
 		}
 	}
@@ -209,22 +209,29 @@ func (p *Proxy) handle(c net.Conn) {
 	// bytes the client sent after its request head are in br.
 	done := make(chan struct{}, 2)
 	go func() {
-		io.Copy(&counter{w: up, n: &a.BytesOut, total: bytes, limit: p.limits.Bytes}, br)
+		io.Copy(p.counter(up, &a.BytesOut, bytes, a), br)
 		if tc, ok := up.(interface{ CloseWrite() error }); ok {
 			tc.CloseWrite()
 		}
 		done <- struct{}{}
 	}()
 	go func() {
-		io.Copy(&counter{w: c, n: &a.BytesIn, total: bytes, limit: p.limits.Bytes}, up)
+		io.Copy(p.counter(c, &a.BytesIn, bytes, a), up)
 		c.Close()
 		up.Close()
 		done <- struct{}{}
 	}()
 	<-done
 	<-done
-	if bytes.Load() > p.limits.Bytes {
-		a.Reason = fmt.Sprintf("cut: more than %d bytes in one block", p.limits.Bytes)
+}
+
+// note records why an attempt was refused or cut; Take reads it under the
+// same lock.
+func (p *Proxy) note(a *Attempt, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a.Reason == "" {
+		a.Reason = reason
 	}
 }
 
@@ -275,16 +282,25 @@ func (p *Proxy) address(ctx context.Context, r rule, host string, port uint16) (
 }
 
 // counter counts the bytes written through it, per connection and per
-// block, and fails once the block's total passes limit.
+// block, and fails once the block's total passes limit, saying so in the
+// attempt's record first.
 type counter struct {
-	w     io.Writer
-	n     *int64
-	total *atomic.Int64
-	limit int64
+	w      io.Writer
+	n      *int64
+	total  *atomic.Int64
+	limit  int64
+	onStop func()
+}
+
+func (p *Proxy) counter(w io.Writer, n *int64, total *atomic.Int64, a *Attempt) *counter {
+	return &counter{w: w, n: n, total: total, limit: p.limits.Bytes, onStop: func() {
+		p.note(a, fmt.Sprintf("cut: more than %d bytes in one block", p.limits.Bytes))
+	}}
 }
 
 func (c *counter) Write(b []byte) (int, error) {
 	if c.total.Add(int64(len(b))) > c.limit {
+		c.onStop()
 		return 0, errors.New("egress byte limit reached")
 	}
 	n, err := c.w.Write(b)
