@@ -173,7 +173,9 @@ print(libc.msgget(0x5a5a, 0), libc.semget(0x5b5b, 0, 0), libc.mq_open(b"/leftove
 // files to slow the move out of its slot, and IPC objects, cannot reach the
 // next task in the same container.
 func TestPoolNextTaskStartsClean(t *testing.T) {
-	_, p, root := newTestPool(t, 1)
+	// 1,500 files take well under the test's usual 3 s, but not always on a
+	// loaded machine under gVisor.
+	_, p, root := newTestPool(t, 1, func(c *Config) { c.Timeout = 20 * time.Second })
 	a := openPooled(t, p, filepath.Join(root, "a"))
 	first := a.box.id
 	r := run(t, a, sandbox.Python, `import os, ctypes

@@ -11,9 +11,13 @@ import (
 	"github.com/agentteam/agentteam/sandbox"
 )
 
-func newTestPool(t *testing.T, size int) (*Backend, *Pool, string) {
+func newTestPool(t *testing.T, size int, adjust ...func(*Config)) (*Backend, *Pool, string) {
 	t.Helper()
-	d := newTestDocker(t, testConfig())
+	cfg := testConfig()
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	d := newTestDocker(t, cfg)
 	root := t.TempDir()
 	p, err := d.NewPool(filepath.Join(root, ".slots"), size)
 	if err != nil {
