@@ -162,13 +162,15 @@ func (r *Replay) diverge(recorded, now []model.Message) string {
 		if rec.Role != cur.Role {
 			return fmt.Sprintf("message %d is a %s message in the recording but a %s message now", j+1, rec.Role, cur.Role)
 		}
+		// Images first: a run with vision off differs in its text too, and
+		// the missing images say why.
+		if msg := r.imagesDiverge(rec.Images, cur.Images); msg != "" {
+			return fmt.Sprintf("message %d (%s): %s", j+1, rec.Role, msg)
+		}
 		a, b := normalize(rec.Content), normalize(cur.Content)
 		if a != b {
 			ea, eb := excerpts(a, b)
 			return fmt.Sprintf("message %d (%s) differs: recorded %q, now %q", j+1, rec.Role, ea, eb)
-		}
-		if msg := r.imagesDiverge(rec.Images, cur.Images); msg != "" {
-			return fmt.Sprintf("message %d (%s): %s", j+1, rec.Role, msg)
 		}
 	}
 	switch {
@@ -190,7 +192,7 @@ func (r *Replay) diverge(recorded, now []model.Message) string {
 // image bytes), or by type alone when any picture will do.
 func (r *Replay) imagesDiverge(recorded, now []model.Image) string {
 	if len(recorded) != len(now) {
-		return fmt.Sprintf("the recording has %d image(s) but the request has %d (is --reviewer-vision set as it was?)", len(recorded), len(now))
+		return fmt.Sprintf("the recording has %d image(s) but the request has %d (was vision on in one run and off in the other?)", len(recorded), len(now))
 	}
 	for i, rec := range recorded {
 		cur := now[i]
