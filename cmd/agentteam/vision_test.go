@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,24 @@ func TestReviewerVision(t *testing.T) {
 	}
 	if n := len(srv.Requests()); n != 2 {
 		t.Errorf("the replays called the model server: %d requests", n)
+	}
+}
+
+// TestQueuedTeamKeepsVision: a task sent to workers takes the submitter's
+// --reviewer-vision with it, over the worker's own.
+func TestQueuedTeamKeepsVision(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		q := teamToQueue(taskrun.Team{ReviewerModel: "r", ReviewerVision: on, MaxTurns: 3})
+		data, err := json.Marshal(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back queuedTeam
+		if err := json.Unmarshal(data, &back); err != nil {
+			t.Fatal(err)
+		}
+		if got := back.apply(taskrun.Team{ReviewerVision: !on}); got.ReviewerVision != on {
+			t.Errorf("vision %v queued as %s arrived as %v", on, data, got.ReviewerVision)
+		}
 	}
 }
