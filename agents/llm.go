@@ -20,6 +20,7 @@ type LLM struct {
 	maxTokens   int
 	budget      int // estimated tokens of history before old executor output is shortened
 	observer    Observer
+	visionDir   string // the workspace whose images the agent sees; "" for none (see WithVision)
 }
 
 // LLMOption configures an LLM agent.
@@ -77,13 +78,29 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 // ask, and so that one agent never reads another's thinking.
 func (a *LLM) messages(history []Message) []model.Message {
 	history = shorten(history, a.budget)
+	// Only the latest report gets its images: it is the one under review,
+	// and older pictures would cost tokens on every turn.
+	seen := -1
+	if a.visionDir != "" {
+		for i, m := range history {
+			if len(m.Results) > 0 && m.Agent != a.name {
+				seen = i
+			}
+		}
+	}
 	out := []model.Message{{Role: model.RoleSystem, Content: a.system}}
-	for _, m := range history {
+	for i, m := range history {
 		if m.Agent == a.name {
 			out = append(out, model.Message{Role: model.RoleAssistant, Content: m.Content})
 			continue
 		}
-		out = append(out, model.Message{Role: model.RoleUser, Name: unsafeName.ReplaceAllString(m.Agent, "_"), Content: m.Content})
+		msg := model.Message{Role: model.RoleUser, Name: unsafeName.ReplaceAllString(m.Agent, "_"), Content: m.Content}
+		if i == seen {
+			images, note := visionOf(a.visionDir, m.Results)
+			msg.Content += note
+			msg.Images = images
+		}
+		out = append(out, msg)
 	}
 	return out
 }

@@ -6,6 +6,9 @@ package model
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -25,6 +28,47 @@ type Message struct {
 	Role    string `json:"role"`
 	Name    string `json:"name,omitempty"`
 	Content string `json:"content"`
+	// Images go with a user message after its Content, for a model that
+	// can see (the reviewer with vision). Most messages have none.
+	Images []Image `json:"images,omitempty"`
+}
+
+// Image is a picture sent with a message. Its bytes never reach JSON: a
+// transcript records an image by its MIME type, SHA-256 and size, which
+// is all a replay needs to tell that a run sends the same picture.
+type Image struct {
+	MIME string `json:"mime"` // image/png or image/jpeg
+	Data []byte `json:"-"`
+	// SHA256 (hex) and Size describe Data; NewImage sets them, and an
+	// image read back from a transcript has only them.
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+}
+
+// NewImage returns an image of data with its digest and size set.
+func NewImage(mime string, data []byte) Image {
+	sum := sha256.Sum256(data)
+	return Image{MIME: mime, Data: data, SHA256: hex.EncodeToString(sum[:]), Size: len(data)}
+}
+
+// Digest is the image's SHA-256 (hex): of Data when it has bytes, else
+// the recorded one.
+func (i Image) Digest() string {
+	if i.Data == nil {
+		return i.SHA256
+	}
+	sum := sha256.Sum256(i.Data)
+	return hex.EncodeToString(sum[:])
+}
+
+// MarshalJSON writes the digest and size of Data, never Data itself, even
+// when the image was built without NewImage.
+func (i Image) MarshalJSON() ([]byte, error) {
+	type plain Image // without this method
+	if i.Data != nil {
+		i.SHA256, i.Size = i.Digest(), len(i.Data)
+	}
+	return json.Marshal(plain(i))
 }
 
 // Request is one chat completion request.

@@ -1,7 +1,12 @@
 package model
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -59,5 +64,38 @@ func TestUsageAdd(t *testing.T) {
 	}
 	if s := a.Add(Usage{}); s.Known {
 		t.Fatalf("a sum with an unknown usage is known: %+v", s)
+	}
+}
+
+// TestImageJSONHoldsNoBytes: an image marshals to its type, digest and
+// size, never its bytes, however it was built; read back, its digest is
+// still the one of the bytes.
+func TestImageJSONHoldsNoBytes(t *testing.T) {
+	data := []byte("\x89PNG\r\n\x1a\nSECRET-PIXELS")
+	for name, img := range map[string]Image{
+		"NewImage": NewImage("image/png", data),
+		"literal":  {MIME: "image/png", Data: data},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := json.Marshal(Message{Role: RoleUser, Content: "see", Images: []Image{img}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte("SECRET-PIXELS")) || bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString(data))) {
+				t.Fatalf("the bytes are in the JSON: %s", b)
+			}
+			var back Message
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(data)
+			got := back.Images[0]
+			if got.Data != nil || got.MIME != "image/png" || got.Size != len(data) || got.Digest() != hex.EncodeToString(sum[:]) {
+				t.Errorf("read back %+v from %s", got, b)
+			}
+		})
+	}
+	if b, _ := json.Marshal(Message{Role: RoleUser, Content: "x"}); bytes.Contains(b, []byte("images")) {
+		t.Errorf("a message without images mentions them: %s", b)
 	}
 }

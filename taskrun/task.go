@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,13 +52,16 @@ const (
 type Team struct {
 	CoderModel    string
 	ReviewerModel string
-	MaxTurns      int           // at least 1
-	Timeout       time.Duration // 0: no limit
-	TokenBudget   int           // 0: no limit
-	HistoryBudget int           // estimated tokens above which old reports are shortened
-	Prompts       prompts.Prompts
-	Temperature   *float32 // nil: the server's default
-	MaxTokens     int      // 0: the server's default
+	// ReviewerVision shows the reviewer the images the blocks under review
+	// made (agents.WithVision); its model must accept images.
+	ReviewerVision bool
+	MaxTurns       int           // at least 1
+	Timeout        time.Duration // 0: no limit
+	TokenBudget    int           // 0: no limit
+	HistoryBudget  int           // estimated tokens above which old reports are shortened
+	Prompts        prompts.Prompts
+	Temperature    *float32 // nil: the server's default
+	MaxTokens      int      // 0: the server's default
 	// Approve, when set, is asked before each message's blocks run.
 	Approve agents.Approver
 }
@@ -149,6 +153,9 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 		obs = nopObserver{}
 	}
 	info := map[string]any{"workspace": t.Dir, "coder_model": cfg.CoderModel, "reviewer_model": cfg.ReviewerModel, "max_turns": cfg.MaxTurns}
+	if cfg.ReviewerVision {
+		info["reviewer_vision"] = true // a replay must see them too
+	}
 	maps.Copy(info, t.Extra)
 	tw.Write(transcript.Event{Type: EventTask, Content: t.Text, Extra: info}) // a failed write shows at Close
 
@@ -163,7 +170,11 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 
 	llmOpts := []agents.LLMOption{agents.WithObserver(obs), agents.WithSampling(cfg.Temperature, cfg.MaxTokens), agents.WithHistoryBudget(cfg.HistoryBudget)}
 	coder := agents.NewLLM(Coder, cfg.Prompts.Coder, transcript.Record(t.Coder, Coder, tw), cfg.CoderModel, llmOpts...)
-	reviewer := agents.NewLLM(Reviewer, cfg.Prompts.Reviewer, transcript.Record(t.Reviewer, Reviewer, tw), cfg.ReviewerModel, llmOpts...)
+	reviewerOpts := llmOpts
+	if cfg.ReviewerVision {
+		reviewerOpts = append(slices.Clip(llmOpts), agents.WithVision(t.Dir))
+	}
+	reviewer := agents.NewLLM(Reviewer, cfg.Prompts.Reviewer, transcript.Record(t.Reviewer, Reviewer, tw), cfg.ReviewerModel, reviewerOpts...)
 	stop := []team.Condition{team.Approval(Reviewer, "APPROVE"), team.MaxTurns(cfg.MaxTurns)}
 	if cfg.TokenBudget > 0 {
 		stop = append(stop, team.TokenBudget(cfg.TokenBudget))

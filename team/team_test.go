@@ -3,6 +3,7 @@ package team
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +130,7 @@ func TestLLMAgentsInATeam(t *testing.T) {
 		t.Fatalf("reviewer request %+v", rq)
 	}
 	for i := range want {
-		if rq.Messages[i] != want[i] {
+		if !reflect.DeepEqual(rq.Messages[i], want[i]) {
 			t.Errorf("message %d = %+v, want %+v", i, rq.Messages[i], want[i])
 		}
 	}

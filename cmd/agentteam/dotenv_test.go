@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/openaicompat"
+	"github.com/agentteam/agentteam/transcript"
 )
 
 // observed is what a command resolved: the sandbox it asked for, the
@@ -19,6 +21,7 @@ type observed struct {
 	req      sandboxRequest
 	model    openaicompat.Config
 	requests []model.Request
+	vision   bool // the transcript's task event says the reviewer sees images
 }
 
 func (o observed) request(i int) model.Request {
@@ -39,7 +42,16 @@ func observeRun(t *testing.T, env map[string]string, dotenv string, args ...stri
 	if code, out, errOut := cliWith(t, fs, fm, env, dir, "", args...); code != ExitNotApproved {
 		t.Fatalf("%q: exit %d: %s %s", args, code, out, errOut)
 	}
-	return observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests}
+	o := observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests}
+	paths, _ := filepath.Glob(filepath.Join(dir, ".agentteam", "runs", "*.transcript.jsonl"))
+	for _, p := range paths {
+		events, err := transcript.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.vision = o.vision || len(events) > 0 && events[0].Extra["reviewer_vision"] == true
+	}
+	return o
 }
 
 // dotenvExample is the variables .env.example lists, set or commented out.
@@ -79,12 +91,13 @@ func TestEveryDotenvExampleEntryWorks(t *testing.T) {
 		"AGENTTEAM_EGRESS":        {value: "pypi, 127.0.0.1:9", got: func(o observed) any { return strings.Join(o.req.Config.Egress, " ") }, want: "pypi 127.0.0.1:9"},
 		"AGENTTEAM_PIP_INDEX": {value: "http://127.0.0.1:9/simple/", extra: "AGENTTEAM_EGRESS=127.0.0.1:9\n",
 			got: func(o observed) any { return o.req.Config.PipIndex }, want: "http://127.0.0.1:9/simple/"},
-		"DOCKER_HOST":              {value: "unix:///dotenv.sock", got: func(o observed) any { return o.req.DefaultHost }, want: "unix:///dotenv.sock"},
-		"AGENTTEAM_PROVIDER":       {value: "vllm", got: func(o observed) any { return o.model.Provider }, want: "vllm"},
-		"OPENAI_API_KEY":           {value: "dotenv-key", got: func(o observed) any { return o.model.APIKey }, want: "dotenv-key"},
-		"OPENAI_BASE_URL":          {value: "http://dotenv.test/v1", got: func(o observed) any { return o.model.BaseURL }, want: "http://dotenv.test/v1"},
-		"AGENTTEAM_CODER_MODEL":    {value: "dotenv-coder", got: func(o observed) any { return o.request(0).Model }, want: "dotenv-coder"},
-		"AGENTTEAM_REVIEWER_MODEL": {value: "dotenv-reviewer", got: func(o observed) any { return o.request(1).Model }, want: "dotenv-reviewer"},
+		"DOCKER_HOST":               {value: "unix:///dotenv.sock", got: func(o observed) any { return o.req.DefaultHost }, want: "unix:///dotenv.sock"},
+		"AGENTTEAM_PROVIDER":        {value: "vllm", got: func(o observed) any { return o.model.Provider }, want: "vllm"},
+		"OPENAI_API_KEY":            {value: "dotenv-key", got: func(o observed) any { return o.model.APIKey }, want: "dotenv-key"},
+		"OPENAI_BASE_URL":           {value: "http://dotenv.test/v1", got: func(o observed) any { return o.model.BaseURL }, want: "http://dotenv.test/v1"},
+		"AGENTTEAM_CODER_MODEL":     {value: "dotenv-coder", got: func(o observed) any { return o.request(0).Model }, want: "dotenv-coder"},
+		"AGENTTEAM_REVIEWER_MODEL":  {value: "dotenv-reviewer", got: func(o observed) any { return o.request(1).Model }, want: "dotenv-reviewer"},
+		"AGENTTEAM_REVIEWER_VISION": {value: "yes", got: func(o observed) any { return o.vision }, want: true},
 		"AGENTTEAM_TEMPERATURE": {value: "0.7", got: func(o observed) any {
 			if t := o.request(0).Temperature; t != nil {
 				return *t

@@ -77,6 +77,16 @@ func (st settings) agentModels(flags settingFlags) (coder, reviewer string) {
 	return c.coderModel, c.reviewerModel
 }
 
+// reviewerVision is whether the reviewer sees the blocks' images, from
+// the flag among flags, the environment or .env; off by default.
+func (st settings) reviewerVision(flags settingFlags) (bool, error) {
+	c := newConfig()
+	if err := st.resolve(&c, flags, "AGENTTEAM_REVIEWER_VISION"); err != nil {
+		return false, usageError("%v", err)
+	}
+	return c.reviewerVision, nil
+}
+
 func (ms modelSettings) request(modelName string, msgs []model.Message) model.Request {
 	return model.Request{Model: modelName, Messages: msgs, Temperature: ms.temperature, MaxTokens: ms.maxTokens}
 }

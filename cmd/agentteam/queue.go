@@ -50,17 +50,18 @@ type queuedTask struct {
 }
 
 type queuedTeam struct {
-	CoderModel    string          `json:"coder_model,omitempty"`
-	ReviewerModel string          `json:"reviewer_model,omitempty"`
-	MaxTurns      int             `json:"max_turns"`
-	TimeoutMS     int64           `json:"timeout_ms,omitempty"`
-	TokenBudget   int             `json:"token_budget,omitempty"`
-	HistoryBudget int             `json:"history_budget,omitempty"`
-	Prompts       prompts.Prompts `json:"prompts"`
+	CoderModel     string          `json:"coder_model,omitempty"`
+	ReviewerModel  string          `json:"reviewer_model,omitempty"`
+	ReviewerVision bool            `json:"reviewer_vision,omitempty"`
+	MaxTurns       int             `json:"max_turns"`
+	TimeoutMS      int64           `json:"timeout_ms,omitempty"`
+	TokenBudget    int             `json:"token_budget,omitempty"`
+	HistoryBudget  int             `json:"history_budget,omitempty"`
+	Prompts        prompts.Prompts `json:"prompts"`
 }
 
 func teamToQueue(t taskrun.Team) queuedTeam {
-	return queuedTeam{CoderModel: t.CoderModel, ReviewerModel: t.ReviewerModel, MaxTurns: t.MaxTurns, TimeoutMS: t.Timeout.Milliseconds(),
+	return queuedTeam{CoderModel: t.CoderModel, ReviewerModel: t.ReviewerModel, ReviewerVision: t.ReviewerVision, MaxTurns: t.MaxTurns, TimeoutMS: t.Timeout.Milliseconds(),
 		TokenBudget: t.TokenBudget, HistoryBudget: t.HistoryBudget, Prompts: t.Prompts}
 }
 
@@ -68,6 +69,7 @@ func teamToQueue(t taskrun.Team) queuedTeam {
 func (q queuedTeam) apply(t taskrun.Team) taskrun.Team {
 	t.CoderModel, t.ReviewerModel, t.MaxTurns, t.Timeout = q.CoderModel, q.ReviewerModel, q.MaxTurns, time.Duration(q.TimeoutMS)*time.Millisecond
 	t.TokenBudget, t.HistoryBudget, t.Prompts = q.TokenBudget, q.HistoryBudget, q.Prompts
+	t.ReviewerVision = q.ReviewerVision
 	return t
 }
 
@@ -222,7 +224,11 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 		return usageError("%v", err)
 	}
 	coder, reviewer := st.agentModels(opts.teamOptions.Agents)
-	team := taskrun.Team{CoderModel: coder, ReviewerModel: reviewer, MaxTurns: opts.MaxTurns, Timeout: opts.Timeout,
+	vision, err := st.reviewerVision(opts.teamOptions.Agents)
+	if err != nil {
+		return err
+	}
+	team := taskrun.Team{CoderModel: coder, ReviewerModel: reviewer, ReviewerVision: vision, MaxTurns: opts.MaxTurns, Timeout: opts.Timeout,
 		TokenBudget: opts.TokenBudget, HistoryBudget: opts.HistoryBudget, Prompts: pr}
 	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
 		return fmt.Errorf("create batch workspace: %w", err)

@@ -210,6 +210,7 @@ func (o *teamOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	o.Agents.add(f, "AGENTTEAM_CODER_MODEL")
 	o.Agents.add(f, "AGENTTEAM_REVIEWER_MODEL")
+	o.Agents.add(f, "AGENTTEAM_REVIEWER_VISION")
 	f.IntVar(&o.MaxTurns, "max-turns", 12, "stop after this many agent turns")
 	f.Var((*durationFlag)(&o.Timeout), "timeout", "stop a team after this long: seconds (600) or a duration (10m) (default: no limit)")
 	f.IntVar(&o.TokenBudget, "token-budget", 0, "stop a team once its models reported this many tokens (default: no limit)")
@@ -255,7 +256,11 @@ func (o *teamOptions) runner(ctx context.Context, f *Factory, replaying bool) (*
 		return nil, usageError("%v", err)
 	}
 	coder, reviewer := st.agentModels(o.Agents)
-	r := &teamRunner{cfg: cfg, host: dockerHost(st), team: taskrun.Team{CoderModel: coder, ReviewerModel: reviewer,
+	vision, err := st.reviewerVision(o.Agents)
+	if err != nil {
+		return nil, err
+	}
+	r := &teamRunner{cfg: cfg, host: dockerHost(st), team: taskrun.Team{CoderModel: coder, ReviewerModel: reviewer, ReviewerVision: vision,
 		MaxTurns: o.MaxTurns, Timeout: o.Timeout, TokenBudget: o.TokenBudget, HistoryBudget: o.HistoryBudget, Prompts: pr}}
 	if !replaying {
 		ms, err := o.Models.models(f, st, slog.Default())

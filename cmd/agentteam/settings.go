@@ -51,6 +51,7 @@ type config struct {
 	temperature               *float32
 	maxTokens                 int
 	coderModel, reviewerModel string
+	reviewerVision            bool
 }
 
 // newConfig is the starting point of a resolution: the sandbox's defaults,
@@ -161,6 +162,13 @@ func settingsTable() []setting {
 			help: "the coder's model", set: str(func(c *config) *string { return &c.coderModel })},
 		{env: "AGENTTEAM_REVIEWER_MODEL", flag: "reviewer-model", kind: "string", def: DefaultModel, name: "reviewer model",
 			help: "the reviewer's model", set: str(func(c *config) *string { return &c.reviewerModel })},
+		{env: "AGENTTEAM_REVIEWER_VISION", flag: "reviewer-vision", kind: "bool", name: "reviewer vision",
+			help: "show the reviewer the PNG and JPEG images the blocks under review made (its model must accept images)",
+			note: "default: off", set: func(c *config, v string) error {
+				b, err := parseBool(v)
+				c.reviewerVision = b
+				return err
+			}},
 		{env: "AGENTTEAM_TEMPERATURE", flag: "temperature", kind: "float32", name: "temperature",
 			help: "sampling temperature", note: "default: the server's", set: func(c *config, v string) error {
 				t, err := strconv.ParseFloat(strings.TrimSpace(v), 32)
@@ -350,6 +358,9 @@ func (sf *settingFlags) addAs(fs *pflag.FlagSet, env, flag, help string) {
 	}
 	sf.names[env] = flag
 	fs.Var(&flagText{text: row.def, kind: row.kind}, flag, fmt.Sprintf("%s (env %s%s)", help, env, note))
+	if row.kind == "bool" {
+		fs.Lookup(flag).NoOptDefVal = "true" // --reviewer-vision alone turns it on
+	}
 }
 
 // lookup is the flag of the variable env, nil when the command has none.
@@ -433,6 +444,18 @@ func engineOptions(st settings) []docker.Option {
 		return []docker.Option{docker.WithHost(h)}
 	}
 	return nil
+}
+
+// parseBool reads the ways people write a switch: true, false, 1, 0, yes,
+// no, on, off, in any case.
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, errors.New("want true or false (1, 0, yes, no, on, off)")
 }
 
 // parseDuration accepts Go durations ("90s", "2m") and plain seconds ("30").

@@ -2,6 +2,7 @@ package fakeserver
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -226,27 +227,51 @@ type chatRequest struct {
 }
 
 // contentText reads a message content: a string, or an array of parts whose
-// text parts are joined.
-func contentText(raw json.RawMessage) string {
+// text parts are joined and whose image_url parts are images. An image
+// whose URL is not a base64 data URI is recorded with no MIME type and no
+// data, so a test sees that it came.
+func contentText(raw json.RawMessage) (string, []model.Image) {
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return s
+		return s, nil
 	}
 	var parts []struct {
-		Type string `json:"type"`
-		Text string `json:"text"`
+		Type     string `json:"type"`
+		Text     string `json:"text"`
+		ImageURL *struct {
+			URL string `json:"url"`
+		} `json:"image_url"`
 	}
 	if json.Unmarshal(raw, &parts) == nil {
 		var b strings.Builder
+		var images []model.Image
 		for _, p := range parts {
 			b.WriteString(p.Text)
+			if p.Type == "image_url" && p.ImageURL != nil {
+				images = append(images, dataURI(p.ImageURL.URL))
+			}
 		}
-		return b.String()
+		return b.String(), images
 	}
 	if string(raw) == "null" {
-		return ""
+		return "", nil
 	}
-	return string(raw)
+	return string(raw), nil
+}
+
+// dataURI reads "data:MIME;base64,DATA"; anything else is an image with
+// neither.
+func dataURI(u string) model.Image {
+	meta, data, ok := strings.Cut(strings.TrimPrefix(u, "data:"), ",")
+	mime, isBase64 := strings.CutSuffix(meta, ";base64")
+	if !ok || !strings.HasPrefix(u, "data:") || !isBase64 {
+		return model.Image{}
+	}
+	b, err := base64.StdEncoding.DecodeString(data)
+	if err != nil {
+		return model.Image{}
+	}
+	return model.NewImage(mime, b)
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request, deployment string, azure bool) {
@@ -280,9 +305,9 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request, deployment string
 	}
 	promptBytes := 0
 	for _, m := range req.Messages {
-		c := contentText(m.Content)
+		c, images := contentText(m.Content)
 		promptBytes += len(c)
-		rec.Messages = append(rec.Messages, model.Message{Role: m.Role, Name: m.Name, Content: c})
+		rec.Messages = append(rec.Messages, model.Message{Role: m.Role, Name: m.Name, Content: c, Images: images})
 	}
 
 	h.mu.Lock()

@@ -9,6 +9,7 @@ package openaicompat
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -174,7 +175,7 @@ func (c *Client) complete(ctx context.Context, req model.Request) (model.Reply, 
 	}
 	creq := openai.ChatCompletionRequest{Model: req.Model}
 	for _, m := range req.Messages {
-		creq.Messages = append(creq.Messages, openai.ChatCompletionMessage{Role: m.Role, Name: m.Name, Content: m.Content})
+		creq.Messages = append(creq.Messages, chatMessage(m))
 	}
 	if req.Temperature != nil {
 		creq.Temperature = *req.Temperature
@@ -199,6 +200,24 @@ func (c *Client) complete(ctx context.Context, req model.Request) (model.Reply, 
 		reply, err = c.chat(ctx, creq, req)
 	}
 	return reply, err
+}
+
+// chatMessage is m on the wire: a plain string, or, with images, a text
+// part followed by one image_url part per image, each a data URI (no
+// server has to fetch anything).
+func chatMessage(m model.Message) openai.ChatCompletionMessage {
+	if len(m.Images) == 0 {
+		return openai.ChatCompletionMessage{Role: m.Role, Name: m.Name, Content: m.Content}
+	}
+	parts := make([]openai.ChatMessagePart, 0, 1+len(m.Images))
+	if m.Content != "" {
+		parts = append(parts, openai.ChatMessagePart{Type: openai.ChatMessagePartTypeText, Text: m.Content})
+	}
+	for _, img := range m.Images {
+		parts = append(parts, openai.ChatMessagePart{Type: openai.ChatMessagePartTypeImageURL, ImageURL: &openai.ChatMessageImageURL{
+			URL: "data:" + img.MIME + ";base64," + base64.StdEncoding.EncodeToString(img.Data)}})
+	}
+	return openai.ChatCompletionMessage{Role: m.Role, Name: m.Name, MultiContent: parts}
 }
 
 // chat makes one chat call and reads its reply.

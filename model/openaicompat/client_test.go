@@ -637,3 +637,36 @@ func TestModels(t *testing.T) {
 		}
 	})
 }
+
+// TestImagesAsDataURIParts: a message with images goes out as a text part
+// and one image_url part per image, each a base64 data URI, which the fake
+// server reads back byte for byte; a message without images stays a string.
+func TestImagesAsDataURIParts(t *testing.T) {
+	c, srv, _, _ := setup(t, Config{}, fakeserver.Step{Content: "looks fine"})
+	png := []byte("\x89PNG\r\n\x1a\nfake-png")
+	jpeg := []byte("\xff\xd8\xff\xe0fake-jpeg")
+	req := model.Request{Model: "reviewer-model", Messages: []model.Message{
+		{Role: model.RoleSystem, Content: "You review."},
+		{Role: model.RoleUser, Name: "executor", Content: "Block 1 made plot.png (image 1).",
+			Images: []model.Image{model.NewImage("image/png", png), model.NewImage("image/jpeg", jpeg)}},
+	}}
+	if _, err := c.Complete(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Requests()[0].Messages
+	if len(got[0].Images) != 0 || got[0].Content != "You review." {
+		t.Errorf("system message %+v", got[0])
+	}
+	m := got[1]
+	if m.Content != "Block 1 made plot.png (image 1)." || m.Name != "executor" || len(m.Images) != 2 {
+		t.Fatalf("user message %+v", m)
+	}
+	for i, want := range []struct {
+		mime string
+		data []byte
+	}{{"image/png", png}, {"image/jpeg", jpeg}} {
+		if img := m.Images[i]; img.MIME != want.mime || !bytes.Equal(img.Data, want.data) {
+			t.Errorf("image %d: %s %q, want %s %q", i+1, img.MIME, img.Data, want.mime, want.data)
+		}
+	}
+}

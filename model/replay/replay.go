@@ -22,6 +22,7 @@ type Replay struct {
 	calls     map[string][]transcript.Event // per agent, in recorded order
 	next      map[string]int                // per agent, the next call to replay
 	normalize func(string) string           // what a message is compared as
+	anyImage  bool                          // images need only agree in number and type
 }
 
 // Option changes what a Replay tolerates.
@@ -31,9 +32,10 @@ type Option func(*Replay)
 // fences (see Normalize) differ from the recording: a run whose code prints
 // times, random numbers or addresses then replays. Everything outside the
 // fences (exit codes, flags, the files a block touched, every other
-// message) must still match.
+// message) must still match. The images a reviewer with vision is shown
+// are program output too: they need only agree in number and type.
 func IgnoreProgramOutput() Option {
-	return func(r *Replay) { r.normalize = normalizeIgnoringOutput }
+	return func(r *Replay) { r.normalize, r.anyImage = normalizeIgnoringOutput, true }
 }
 
 // New returns a Replay of events; only model_call events are used.
@@ -102,7 +104,7 @@ func (m *agentModel) Complete(ctx context.Context, req model.Request) (model.Rep
 		}
 	}
 	e := calls[i]
-	if msg := diverge(e.Messages, req.Messages, r.normalize); msg != "" {
+	if msg := r.diverge(e.Messages, req.Messages); msg != "" {
 		r.mu.Unlock()
 		return model.Reply{}, &model.Error{
 			Kind:    model.KindReplayDiverged,
@@ -151,13 +153,19 @@ func intExtra(extra map[string]any, key string) int {
 	return 0
 }
 
-// diverge returns where now differs from recorded, compared as normalize
+// diverge returns where now differs from recorded, compared as r.normalize
 // makes them, or "" when it does not.
-func diverge(recorded, now []model.Message, normalize func(string) string) string {
+func (r *Replay) diverge(recorded, now []model.Message) string {
+	normalize := r.normalize
 	for j := 0; j < min(len(recorded), len(now)); j++ {
 		rec, cur := recorded[j], now[j]
 		if rec.Role != cur.Role {
 			return fmt.Sprintf("message %d is a %s message in the recording but a %s message now", j+1, rec.Role, cur.Role)
+		}
+		// Images first: a run with vision off differs in its text too, and
+		// the missing images say why.
+		if msg := r.imagesDiverge(rec.Images, cur.Images); msg != "" {
+			return fmt.Sprintf("message %d (%s): %s", j+1, rec.Role, msg)
 		}
 		a, b := normalize(rec.Content), normalize(cur.Content)
 		if a != b {
@@ -176,6 +184,25 @@ func diverge(recorded, now []model.Message, normalize func(string) string) strin
 		ex, _ := excerpts(normalize(missing.Content), "")
 		return fmt.Sprintf("the recording has %d message(s) but the request has %d; message %d (%s) is missing: %q",
 			len(recorded), len(now), len(now)+1, missing.Role, ex)
+	}
+	return ""
+}
+
+// imagesDiverge compares images by type and SHA-256 (a transcript holds no
+// image bytes), or by type alone when any picture will do.
+func (r *Replay) imagesDiverge(recorded, now []model.Image) string {
+	if len(recorded) != len(now) {
+		return fmt.Sprintf("the recording has %d image(s) but the request has %d (was vision on in one run and off in the other?)", len(recorded), len(now))
+	}
+	for i, rec := range recorded {
+		cur := now[i]
+		switch {
+		case rec.MIME != cur.MIME:
+			return fmt.Sprintf("image %d is %s in the recording but %s now", i+1, rec.MIME, cur.MIME)
+		case !r.anyImage && rec.Digest() != cur.Digest():
+			return fmt.Sprintf("image %d differs: recorded sha256 %.12s… (%d bytes), now %.12s… (%d bytes)",
+				i+1, rec.Digest(), rec.Size, cur.Digest(), len(cur.Data))
+		}
 	}
 	return ""
 }

@@ -527,3 +527,49 @@ func TestDivergenceMessageExample(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestReplayImages: a recorded call with images replays when the run sends
+// the same pictures (compared by SHA-256: the transcript holds no bytes) and
+// diverges when one changes, goes, or comes; with IgnoreProgramOutput any
+// picture of the same type will do, but not a missing one.
+func TestReplayImages(t *testing.T) {
+	plot := model.NewImage("image/png", []byte("\x89PNG\r\n\x1a\nplot-v1"))
+	withImages := func(imgs ...model.Image) []model.Message {
+		m := msgs(model.RoleSystem, "You review.", model.RoleUser, "Block 1 made plot.png (image 1).")
+		m[1].Images = imgs
+		return m
+	}
+	other := model.NewImage("image/png", []byte("\x89PNG\r\n\x1a\nplot-v2"))
+	jpeg := model.NewImage("image/jpeg", []byte("\xff\xd8\xffplot-v1"))
+	tests := []struct {
+		name            string
+		now             []model.Message
+		strict, ignored bool // diverges without the option, with it
+		says            string
+	}{
+		{"the same image", withImages(model.NewImage("image/png", append([]byte(nil), plot.Data...))), false, false, ""},
+		{"a changed image", withImages(other), true, false, "image 1 differs"},
+		{"another type", withImages(jpeg), true, true, "image 1 is image/png in the recording but image/jpeg now"},
+		{"no image", withImages(), true, true, "1 image(s) but the request has 0"},
+		{"one image more", withImages(plot, plot), true, true, "1 image(s) but the request has 2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, c := range []struct {
+				opts []replay.Option
+				want bool
+			}{{nil, tc.strict}, {[]replay.Option{replay.IgnoreProgramOutput()}, tc.ignored}} {
+				events, _, _ := record(t, map[string]model.Model{"reviewer": fake.Replies("APPROVE")},
+					[]call{{"reviewer", model.Request{Messages: withImages(plot)}}})
+				if got := events[0].Messages[1].Images; len(got) != 1 || got[0].Data != nil || got[0].SHA256 != plot.SHA256 || got[0].Size != plot.Size {
+					t.Fatalf("the transcript recorded %+v, want only the digest and size of %+v", got, plot)
+				}
+				_, err := replay.New(events, c.opts...).Model("reviewer").Complete(context.Background(), model.Request{Messages: tc.now})
+				diverged := model.KindOf(err) == model.KindReplayDiverged
+				if diverged != c.want || (!diverged && err != nil) || (diverged && !strings.Contains(err.Error(), tc.says)) {
+					t.Errorf("with %d option(s): err = %v, want diverged = %v saying %q", len(c.opts), err, c.want, tc.says)
+				}
+			}
+		})
+	}
+}
