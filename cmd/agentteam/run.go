@@ -102,7 +102,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	defer sb.Close(context.WithoutCancel(ctx))
 	coder, reviewer := runner.models(rp)
 
-	ws, err := openWorkspace(opts.IO, opts.Workspace)
+	ws, err := openWorkspace(opts.IO, opts.Workspace, slug(task))
 	if err != nil {
 		return err
 	}
@@ -137,6 +137,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		}})
 	runErr = runner.explain(runErr, rp != nil)
 	out.Err = runErr
+	// A run that never got a reply (model unreachable, Ctrl-C at once)
+	// leaves no empty directory, only its transcript saying why.
+	if out.Turns == 0 && proj == nil && opts.Workspace == "" && removeIfEmpty(dir) {
+		out.Workspace = ""
+	}
 	sum := runSummary(ctx, out)
 	if proj != nil {
 		return proj.conclude(ctx, view, sum, runErr)
