@@ -133,7 +133,7 @@ func runRunsShow(opts *RunsOptions, arg string) error {
 	for _, e := range readTranscriptBounded(r.Transcript) {
 		switch e.Type {
 		case taskrun.EventTask:
-			if e.Extra["continuation"] == true {
+			if e.Extra[taskrun.ExtraContinuation] == true {
 				fmt.Fprintln(opts.IO.Out, "\n── continued "+strings.Repeat("─", 28))
 			}
 			view.Message(agents.Message{Agent: agents.UserName, Content: e.Content})
