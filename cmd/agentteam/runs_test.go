@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -345,5 +346,78 @@ func TestParseAge(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("parseAge(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestRunContinue: a finished run goes on in its workspace with the whole
+// conversation, and its transcript records both parts.
+func TestRunContinue(t *testing.T) {
+	srv := teamServer(t, say("v1 no code", "v2 no code"), say("Needs tests.", "APPROVE"))
+	dir := t.TempDir()
+	ctx := context.Background()
+	code, events, errOut := runTeamOn(t, ctx, &fakeSandboxes{}, dir, "--max-turns", "3", "Write greet(name).")
+	first := result(t, events)
+	if code != ExitNotApproved {
+		t.Fatalf("first part: exit %d: %s", code, errOut)
+	}
+	ws := first["workspace"].(string)
+	os.WriteFile(filepath.Join(ws, "greet.py"), []byte("kept"), 0o644)
+	id := filepath.Base(ws)
+
+	code, events, errOut = runTeamOn(t, ctx, &fakeSandboxes{}, dir, "--continue", id, "Now", "add", "tests.")
+	second := result(t, events)
+	if code != ExitOK || second["workspace"] != ws || second["transcript"] != first["transcript"] || second["turns"] != 3.0 {
+		t.Fatalf("second part: exit %d, result %v, stderr %s", code, second, errOut)
+	}
+	// The coder saw the first part before the follow-up.
+	var seen []string
+	for _, m := range srv.Requests()[2].Messages[1:] {
+		seen = append(seen, m.Content)
+	}
+	if got := strings.Join(seen, "|"); !strings.HasPrefix(got, "Write greet(name).|v1 no code|") || !strings.HasSuffix(got, "|Needs tests.|Now add tests.") {
+		t.Errorf("the coder's second request: %s", got)
+	}
+	if data, err := os.ReadFile(filepath.Join(ws, "greet.py")); err != nil || string(data) != "kept" {
+		t.Errorf("the workspace changed: %v", err)
+	}
+	evs, err := transcript.ReadFile(first["transcript"].(string))
+	var kinds []string
+	for _, e := range evs {
+		if e.Type == taskrun.EventTask {
+			kinds = append(kinds, fmt.Sprint(e.Content, " continuation=", e.Extra[taskrun.ExtraContinuation] == true))
+		}
+	}
+	if err != nil || strings.Join(kinds, ", ") != "Write greet(name). continuation=false, Now add tests. continuation=true" {
+		t.Errorf("transcript tasks %q, err %v", kinds, err)
+	}
+	runs, _ := listRuns(filepath.Join(dir, defaultRunsDir))
+	if len(runs) != 1 || runs[0].Status != "approved" || runs[0].Turns != 6 || runs[0].Task != "Write greet(name)." {
+		t.Errorf("listed %+v", runs)
+	}
+	_, out, _ := cliFake(t, ctx, &fakeSandboxes{}, dir, "", "runs", "show", id)
+	if !strings.Contains(out, "── continued") || strings.Index(out, "Needs tests.") > strings.Index(out, "Now add tests.") {
+		t.Errorf("show:\n%s", out)
+	}
+}
+
+func TestRunContinueRefused(t *testing.T) {
+	dir, _ := runsFixture(t)
+	teamServer(t, say("x"), say("APPROVE"))
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"unknown run", []string{"--continue", "nope"}, "no run"},
+		{"with --workspace", []string{"--continue", "r-approved", "--workspace", dir}, "--continue goes on"},
+		{"running", []string{"--continue", "r-running"}, "may still be running"},
+		{"no transcript", []string{"--continue", "r-exec"}, "no transcript"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, dir, tc.args...)
+			if code != ExitUsage || !strings.Contains(errOut, tc.says) {
+				t.Fatalf("exit %d, stderr %q; want usage error saying %q", code, errOut, tc.says)
+			}
+		})
 	}
 }

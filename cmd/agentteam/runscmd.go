@@ -15,6 +15,7 @@ import (
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/taskrun"
+	"github.com/agentteam/agentteam/transcript"
 	"github.com/agentteam/agentteam/workspace"
 )
 
@@ -295,4 +296,53 @@ func parseAge(s string) (time.Duration, error) {
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	return parseDuration(s)
+}
+
+// priorRun is the run that `run --continue` goes on with.
+type priorRun struct {
+	dir, transcript string
+	history         []agents.Message
+}
+
+// loadPriorRun finds the run arg names and reads its conversation back:
+// the tasks (the first and any follow-ups) and the agents' messages.
+func loadPriorRun(s IO, arg string) (*priorRun, error) {
+	root := filepath.Join(s.Dir, defaultRunsDir)
+	r, err := findRun(root, arg)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case r.Transcript == "":
+		return nil, usageError("run %s has no transcript to continue from", safetext.Name(r.ID))
+	case r.Status == runRunning:
+		return nil, usageError("run %s has no result yet: it may still be running", safetext.Name(r.ID))
+	}
+	events, err := transcript.ReadFile(r.Transcript)
+	if err != nil && len(events) == 0 {
+		return nil, fmt.Errorf("continue run: %w", err)
+	}
+	// A torn last line lost at most the event being written; the rest is
+	// the conversation.
+	p := &priorRun{dir: strings.TrimSuffix(r.Transcript, transcriptSuffix), transcript: r.Transcript}
+	for _, e := range events {
+		switch e.Type {
+		case taskrun.EventTask:
+			p.history = append(p.history, agents.Message{Agent: agents.UserName, Content: e.Content})
+		case taskrun.EventMessage:
+			p.history = append(p.history, agents.Message{Agent: e.Agent, Content: e.Content})
+		}
+	}
+	if len(p.history) == 0 {
+		return nil, usageError("run %s records no task to continue", safetext.Name(r.ID))
+	}
+	return p, nil
+}
+
+// messages is the conversation to continue; nil when there is none.
+func (p *priorRun) messages() []agents.Message {
+	if p == nil {
+		return nil
+	}
+	return p.history
 }

@@ -74,7 +74,8 @@ func commandExamples() map[string]string {
   agentteam run --provider ollama --coder-model qwen2.5-coder "Parse a CSV of dates"
   agentteam run --timeout 600 --max-turns 8 - < task.md
   agentteam run --json "Sum a list" | jq .type
-  agentteam run --replay examples/demo.transcript.jsonl`,
+  agentteam run --replay examples/demo.transcript.jsonl
+  agentteam run --continue 20261130-101500-write-a-prime-checker-3fa2c1 "Now add a CLI"`,
 		"exec": `  agentteam exec message.md
   printf '` + "```" + `python\nprint(6*7)\n` + "```" + `\n' | agentteam exec -
   agentteam exec --egress pypi --timeout 120 install.md`,
