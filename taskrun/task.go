@@ -107,7 +107,14 @@ type Task struct {
 	// result event; the events it returns are written to the transcript
 	// first (the change set of a run on the user's project, say).
 	Finish func(Outcome) []transcript.Event
+	// History, when set, is the earlier conversation this task continues
+	// in the same workspace: Text is then the follow-up, and the events
+	// are appended to Transcript, the task event marked "continuation".
+	History []agents.Message
 }
+
+// ExtraContinuation marks the task event of a continued conversation.
+const ExtraContinuation = "continuation"
 
 // Outcome is how one task ended.
 type Outcome struct {
@@ -143,7 +150,11 @@ func (o Outcome) Tokens() int {
 // returns, even after a cancel.
 func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outcome, error) {
 	out := Outcome{Status: Failed, Workspace: t.Dir, Transcript: t.Transcript}
-	tw, err := transcript.Create(t.Transcript)
+	create := transcript.Create
+	if t.History != nil {
+		create = transcript.Append
+	}
+	tw, err := create(t.Transcript)
 	if err != nil {
 		out.Err = err
 		return out, err
@@ -157,6 +168,9 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 		info["reviewer_vision"] = true // a replay must see them too
 	}
 	maps.Copy(info, t.Extra)
+	if t.History != nil {
+		info[ExtraContinuation] = true
+	}
 	tw.Write(transcript.Event{Type: EventTask, Content: t.Text, Extra: info}) // a failed write shows at Close
 
 	execOpts := []agents.ExecutorOption{agents.WithExecObserver(obs)}
@@ -183,6 +197,7 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 		Agents:  []agents.Agent{coder, executor, reviewer},
 		Stop:    team.AnyOf(stop...),
 		Timeout: cfg.Timeout,
+		History: t.History,
 		OnMessage: func(m agents.Message) {
 			obs.Message(m)
 			if n := len(m.Results); n > 0 {

@@ -21,6 +21,11 @@ type Team struct {
 	Timeout time.Duration
 	// OnMessage sees each message as it is added, the task first.
 	OnMessage func(m agents.Message)
+	// History is an earlier conversation that this one continues: the
+	// agents see it before the task, which is then the follow-up. It is
+	// not passed to OnMessage (it was recorded when it happened) and
+	// counts toward no turn or usage.
+	History []agents.Message
 }
 
 // Result is how a conversation went.
@@ -60,7 +65,7 @@ func (t *Team) Run(ctx context.Context, task string) (Result, error) {
 			w.Warm(ctx)
 		}
 	}
-	res := Result{Usage: map[string]model.Usage{}}
+	res := Result{Usage: map[string]model.Usage{}, Messages: append([]agents.Message(nil), t.History...)}
 	add := func(m agents.Message) {
 		res.Messages = append(res.Messages, m)
 		if m.Agent != agents.UserName && (m.Usage.Known || m.Usage.TotalTokens > 0) {

@@ -176,3 +176,32 @@ func TestMentionsOnOwnLine(t *testing.T) {
 		})
 	}
 }
+
+// TestRunHistory: a continued conversation shows the agents the earlier
+// messages before the follow-up, and neither reports them again nor counts
+// them as turns.
+func TestRunHistory(t *testing.T) {
+	history := []agents.Message{{Agent: agents.UserName, Content: "task"}, {Agent: "coder", Content: "v1"}, {Agent: "reviewer", Content: "APPROVE"}}
+	coder := &scripted{name: "coder", replies: []string{"v2"}}
+	reviewer := &scripted{name: "reviewer", replies: []string{"APPROVE"}}
+	var seen []string
+	tm := &Team{Agents: []agents.Agent{coder, reviewer}, Stop: Approval("reviewer", "APPROVE"), History: history,
+		OnMessage: func(m agents.Message) { seen = append(seen, m.Content) }}
+	res, err := tm.Run(context.Background(), "follow-up")
+	if err != nil || res.Turns != 2 || !res.Approved {
+		t.Fatalf("res %+v, err %v", res, err)
+	}
+	var first []string
+	for _, m := range coder.seen[0] {
+		first = append(first, m.Content)
+	}
+	if got := strings.Join(first, "|"); got != "task|v1|APPROVE|follow-up" {
+		t.Errorf("the coder saw %s", got)
+	}
+	if got := strings.Join(seen, "|"); got != "follow-up|v2|APPROVE" {
+		t.Errorf("OnMessage saw %s", got)
+	}
+	if history[2].Content != "APPROVE" || len(history) != 3 {
+		t.Errorf("the caller's history changed: %v", history)
+	}
+}

@@ -75,6 +75,51 @@ func Create(path string) (*Writer, error) {
 	return &Writer{w: f, f: f}, nil
 }
 
+// Append opens the transcript at path to add events after those it holds
+// (a conversation continued). A last line cut short (a crash while writing
+// it) is cut off first, so the next event starts a line of its own. The
+// file must exist.
+func Append(path string) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("append to transcript: %w", err)
+	}
+	if err := dropTornLine(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("append to transcript: %w", err)
+	}
+	return &Writer{w: f, f: f}, nil
+}
+
+// dropTornLine truncates f after its last newline and leaves the offset at
+// the end.
+func dropTornLine(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	end := fi.Size()
+	buf := make([]byte, 4096)
+	for end > 0 {
+		n := min(int64(len(buf)), end)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if end != fi.Size() {
+		if err := f.Truncate(end); err != nil {
+			return err
+		}
+	}
+	_, err = f.Seek(end, io.SeekStart)
+	return err
+}
+
 // NewWriter returns a Writer on w. Close does not close w: its owner does.
 func NewWriter(w io.Writer) *Writer {
 	return &Writer{w: w}

@@ -413,3 +413,40 @@ func TestRecordCancelled(t *testing.T) {
 		t.Fatalf("events %+v, %v", events, rerr)
 	}
 }
+
+func TestAppend(t *testing.T) {
+	for _, tc := range []struct{ name, before, want string }{
+		{"whole lines", `{"type":"task"}` + "\n", "task result"},
+		{"torn last line", `{"type":"task"}` + "\n" + `{"type":"mess`, "task result"},
+		{"only a torn line", `{"type":"mess`, "result"},
+		{"empty", "", "result"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "t.jsonl")
+			if err := os.WriteFile(path, []byte(tc.before), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			w, err := transcript.Append(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(transcript.Event{Type: "result"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			events, err := transcript.ReadFile(path)
+			var types []string
+			for _, e := range events {
+				types = append(types, e.Type)
+			}
+			if err != nil || strings.Join(types, " ") != tc.want {
+				t.Fatalf("events %v, err %v; want %s", types, err, tc.want)
+			}
+		})
+	}
+	if _, err := transcript.Append(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("Append made a missing transcript")
+	}
+}

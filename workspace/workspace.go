@@ -54,6 +54,34 @@ type Workspace struct {
 // run-YYYYMMDD-HHMMSS-XXXXXX (six random hex digits), and opens it.
 // base is created (mode 0755) if missing.
 func New(base string) (*Workspace, error) {
+	return create(base, func(stamp, suffix string) string { return "run-" + stamp + "-" + suffix })
+}
+
+// NewNamed is New with a label in the name, so that a person sees what the
+// run was: YYYYMMDD-HHMMSS-LABEL-XXXXXX. The label must be a lowercase
+// slug (letters a-z, digits and single hyphens inside, at most 64 bytes)
+// so the name stays one safe path component.
+func NewNamed(base, label string) (*Workspace, error) {
+	if !validLabel(label) {
+		return nil, fmt.Errorf("workspace: invalid run label %q", label)
+	}
+	return create(base, func(stamp, suffix string) string { return stamp + "-" + label + "-" + suffix })
+}
+
+func validLabel(l string) bool {
+	if l == "" || len(l) > 64 || l[0] == '-' || l[len(l)-1] == '-' || strings.Contains(l, "--") {
+		return false
+	}
+	for _, r := range l {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// create makes the run directory name(stamp, suffix) under base.
+func create(base string, name func(stamp, suffix string) string) (*Workspace, error) {
 	base, err := filepath.Abs(base)
 	if err != nil {
 		return nil, fmt.Errorf("workspace: %w", err)
@@ -68,8 +96,7 @@ func New(base string) (*Workspace, error) {
 		if _, err := rand.Read(b[:]); err != nil {
 			return nil, fmt.Errorf("workspace: %w", err)
 		}
-		name := "run-" + time.Now().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
-		dir := filepath.Join(base, name)
+		dir := filepath.Join(base, name(time.Now().Format("20060102-150405"), hex.EncodeToString(b[:])))
 		err := os.Mkdir(dir, 0o755)
 		if errors.Is(err, fs.ErrExist) {
 			continue

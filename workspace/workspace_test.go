@@ -107,6 +107,41 @@ func TestNew(t *testing.T) {
 	}
 }
 
+func TestNewNamed(t *testing.T) {
+	base := t.TempDir()
+	tests := []struct {
+		label string
+		ok    bool
+	}{
+		{"write-a-prime-checker", true},
+		{"exec-print-6-7", true},
+		{"a", true},
+		{"", false},
+		{"-lead", false},
+		{"trail-", false},
+		{"dou--ble", false},
+		{"Upper", false},
+		{"../up", false},
+		{"sl/ash", false},
+		{strings.Repeat("a", 65), false},
+	}
+	for _, tt := range tests {
+		ws, err := NewNamed(base, tt.label)
+		if (err == nil) != tt.ok {
+			t.Errorf("NewNamed(%q): err %v, want ok %v", tt.label, err, tt.ok)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		ws.Close()
+		pattern := regexp.MustCompile(`^\d{8}-\d{6}-` + regexp.QuoteMeta(tt.label) + `-[0-9a-f]{6}$`)
+		if name := filepath.Base(ws.Dir()); !pattern.MatchString(name) || filepath.Dir(ws.Dir()) != base {
+			t.Errorf("NewNamed(%q) made %q", tt.label, ws.Dir())
+		}
+	}
+}
+
 func TestOpen(t *testing.T) {
 	tmp := t.TempDir()
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,7 @@ type ExecOptions struct {
 	JSON      bool
 	Workspace string // "" means a new run directory under ./.agentteam/runs
 	File      string // "-" or "" means standard input
+	message   string // read from File
 }
 
 // ExecReport is the JSON that `exec --json` prints.
@@ -92,6 +94,7 @@ func runExec(ctx context.Context, opts *ExecOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.message = msg
 	blocks := codeblock.Extract(msg)
 	report := ExecReport{ExitCode: ExitOK, Blocks: make([]ExecBlock, 0, len(blocks))}
 	out := newReporter(opts.IO, opts.JSON)
@@ -140,7 +143,7 @@ func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, bloc
 		return err
 	}
 	defer sb.Close(context.WithoutCancel(ctx))
-	ws, err := openWorkspace(opts.IO, opts.Workspace)
+	ws, err := openWorkspace(opts.IO, opts.Workspace, strings.TrimSuffix("exec-"+slug(opts.message), "-"))
 	if err != nil {
 		return err
 	}
@@ -148,6 +151,9 @@ func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, bloc
 	report.Workspace = ws.Dir()
 	sess, err := sb.NewSession(ctx, report.Workspace)
 	if err != nil {
+		if opts.Workspace == "" && removeIfEmpty(report.Workspace) {
+			report.Workspace = ""
+		}
 		return err
 	}
 	defer sess.Close(context.WithoutCancel(ctx))
@@ -221,8 +227,8 @@ func readMessage(opts *ExecOptions) (string, error) {
 const defaultRunsDir = ".agentteam/runs"
 
 // openWorkspace opens the given directory, or a new run directory under
-// defaultRunsDir.
-func openWorkspace(s IO, dir string) (*workspace.Workspace, error) {
+// defaultRunsDir whose name carries label (see slug; "" for none).
+func openWorkspace(s IO, dir, label string) (*workspace.Workspace, error) {
 	if dir != "" {
 		ws, err := workspace.Open(dir)
 		if err != nil {
@@ -234,7 +240,10 @@ func openWorkspace(s IO, dir string) (*workspace.Workspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	ws, err := workspace.New(root)
+	if label == "" {
+		label = "run"
+	}
+	ws, err := workspace.NewNamed(root, label)
 	if err != nil {
 		return nil, fmt.Errorf("create workspace: %w", err)
 	}

@@ -147,7 +147,7 @@ func TestExecJSON(t *testing.T) {
 			t.Errorf("block %d = %+v, want %+v", i, b, w)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(rep.Workspace, "util.py")); err != nil || !strings.HasPrefix(rep.Workspace, filepath.Join(dir, defaultRunsDir, "run-")) {
+	if _, err := os.Stat(filepath.Join(rep.Workspace, "util.py")); err != nil || !strings.HasPrefix(rep.Workspace, filepath.Join(dir, defaultRunsDir)+"/") || !strings.Contains(filepath.Base(rep.Workspace), "-exec-") {
 		t.Errorf("workspace %s: util.py not saved in a new run directory: %v", rep.Workspace, err)
 	}
 	if rep.Blocks[0].Files.Created[0] != "util.py" {

@@ -232,7 +232,7 @@ func TestRunProjectDeclined(t *testing.T) {
 			t.Errorf("first message lacks %q:\n%s", want, first)
 		}
 	}
-	patches, _ := filepath.Glob(filepath.Join(cwd, ".agentteam/runs/run-*.patch"))
+	patches, _ := filepath.Glob(filepath.Join(cwd, ".agentteam/runs/*.patch"))
 	if len(patches) != 1 {
 		t.Fatalf("patches %v", patches)
 	}

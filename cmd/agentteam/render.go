@@ -342,12 +342,15 @@ func (v *runView) Summary(s RunSummary) {
 		tok = append(tok, "none reported")
 	}
 	fmt.Fprintf(v.w, "%d turns · %s · tokens: %s\n", s.Turns, fmtMS(float64(s.DurationMS)), strings.Join(tok, ", "))
-	fmt.Fprintf(v.w, "workspace %s", safetext.Name(s.Workspace))
-	if names, more := shownNames(s.Files); len(names) > 0 {
-		fmt.Fprintf(v.w, ": %s", strings.Join(names, ", "))
-		if more += s.FilesOmitted; more > 0 {
-			fmt.Fprintf(v.w, ", … and %d more", more)
+	if s.Workspace != "" { // "": removed, as the run never started
+		fmt.Fprintf(v.w, "workspace %s", safetext.Name(s.Workspace))
+		if names, more := shownNames(s.Files); len(names) > 0 {
+			fmt.Fprintf(v.w, ": %s", strings.Join(names, ", "))
+			if more += s.FilesOmitted; more > 0 {
+				fmt.Fprintf(v.w, ", … and %d more", more)
+			}
 		}
+		fmt.Fprintln(v.w)
 	}
-	fmt.Fprintf(v.w, "\ntranscript %s\n", safetext.Name(s.Transcript))
+	fmt.Fprintf(v.w, "transcript %s\n", safetext.Name(s.Transcript))
 }

@@ -35,13 +35,14 @@ type RunOptions struct {
 	Quiet      bool
 	Approve    bool
 	Yes        bool
+	Continue   string // a run to continue: its ID or path
 	Task       []string
 }
 
 func newRunCmd(f *Factory) *cobra.Command {
 	opts := &RunOptions{IO: f.IO, f: f}
 	cmd := &cobra.Command{
-		Use:   "run [flags] TASK...|-",
+		Use:   "run [flags] TASK...|-\n  agentteam run --continue RUN [FOLLOW-UP...|-]",
 		Short: "Run the coder, executor and reviewer on a task until the reviewer approves",
 		Long: `Runs a team on TASK (or on standard input with -): the coder writes code, the
 executor runs its code blocks in the hardened sandbox, the reviewer checks the
@@ -53,6 +54,12 @@ The models: OpenAI's by default, with the key in OPENAI_API_KEY; or a local
 server (--provider ollama, vllm, llamacpp, lmstudio) or any OpenAI-compatible
 one (--base-url). Every setting can also come from a .env file in the current
 directory (see .env.example); the environment wins over it, a flag over both.
+
+With --continue RUN (an ID from agentteam runs, or a run's path) the team
+continues that finished or interrupted conversation in the same workspace:
+the agents see every earlier message, then FOLLOW-UP (default: "Continue
+where you left off."). Its events are appended to the run's transcript after
+a task event marked continuation.
 
 Exit status: 0 approved, 3 stopped without approval (max turns, timeout, token
 budget), 1 an error (model, no key, ...), 2 usage error, 4 the sandbox cannot
@@ -72,6 +79,7 @@ run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 	fl.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
 	fl.BoolVar(&opts.Approve, "approve", false, "show each message's code and ask before running it (needs a terminal)")
 	fl.BoolVar(&opts.Yes, "yes", false, "with --approve: run without asking (for use without a terminal)")
+	fl.StringVar(&opts.Continue, "continue", "", "continue the conversation of this run (see agentteam runs) with the arguments as the follow-up")
 	opts.projectFlags.register(fl)
 	return cmd
 }
@@ -91,6 +99,13 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
+	var prior *priorRun
+	if opts.Continue != "" {
+		if prior, err = loadPriorRun(opts.IO, opts.Continue); err != nil {
+			return err
+		}
+		opts.Workspace, opts.Transcript = prior.dir, prior.transcript
+	}
 	runner, err := opts.teamOptions.runner(ctx, opts.f, opts.Replay != "")
 	if err != nil {
 		return err
@@ -102,7 +117,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	defer sb.Close(context.WithoutCancel(ctx))
 	coder, reviewer := runner.models(rp)
 
-	ws, err := openWorkspace(opts.IO, opts.Workspace)
+	ws, err := openWorkspace(opts.IO, opts.Workspace, slug(task))
 	if err != nil {
 		return err
 	}
@@ -131,12 +146,17 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		cfg.Approve = terminalApprover(opts.IO, view)
 	}
 	out, runErr := taskrun.Run(ctx, sb, cfg, taskrun.Task{Text: task, Dir: dir, Transcript: path, Coder: coder, Reviewer: reviewer,
-		Observer: view, Extra: proj.extra(), Finish: proj.finish(ctx), ResultExtra: func(o taskrun.Outcome) map[string]any {
+		Observer: view, Extra: proj.extra(), Finish: proj.finish(ctx), History: prior.messages(), ResultExtra: func(o taskrun.Outcome) map[string]any {
 			code, _ := outcomeStatus(ctx, o)
 			return map[string]any{"exit_code": code}
 		}})
 	runErr = runner.explain(runErr, rp != nil)
 	out.Err = runErr
+	// A run that never got a reply (model unreachable, Ctrl-C at once)
+	// leaves no empty directory, only its transcript saying why.
+	if out.Turns == 0 && proj == nil && opts.Workspace == "" && removeIfEmpty(dir) {
+		out.Workspace = ""
+	}
 	sum := runSummary(ctx, out)
 	if proj != nil {
 		return proj.conclude(ctx, view, sum, runErr)
@@ -300,6 +320,8 @@ func (opts *RunOptions) check() error {
 	switch {
 	case opts.JSON && opts.Quiet:
 		return usageError("--json and --quiet do not go together")
+	case opts.Continue != "" && (opts.Workspace != "" || opts.Transcript != "" || opts.Replay != "" || opts.Project != ""):
+		return usageError("--continue goes on in the run's own workspace and transcript: without --workspace, --transcript, --replay and --project")
 	case opts.Approve && !opts.Yes && !opts.IO.InIsTTY:
 		return usageError("--approve asks on a terminal, and standard input is not one: add --yes to run without asking")
 	}
@@ -358,6 +380,9 @@ func (opts *RunOptions) task() (string, error) {
 			}
 		}
 		return "", usageError("replay: %s records no task; give the task as arguments", opts.Replay)
+	}
+	if task == "" && opts.Continue != "" {
+		return "Continue where you left off.", nil
 	}
 	if task == "" {
 		return "", usageError("no task: give it as arguments, or - to read it from standard input")

@@ -74,7 +74,8 @@ func commandExamples() map[string]string {
   agentteam run --provider ollama --coder-model qwen2.5-coder "Parse a CSV of dates"
   agentteam run --timeout 600 --max-turns 8 - < task.md
   agentteam run --json "Sum a list" | jq .type
-  agentteam run --replay examples/demo.transcript.jsonl`,
+  agentteam run --replay examples/demo.transcript.jsonl
+  agentteam run --continue 20261130-101500-write-a-prime-checker-3fa2c1 "Now add a CLI"`,
 		"exec": `  agentteam exec message.md
   printf '` + "```" + `python\nprint(6*7)\n` + "```" + `\n' | agentteam exec -
   agentteam exec --egress pypi --timeout 120 install.md`,
@@ -83,6 +84,11 @@ func commandExamples() map[string]string {
 		"cleanup":  "  agentteam cleanup --dry-run\n  agentteam cleanup",
 		"fake-llm": "  agentteam fake-llm --script model.json --addr 127.0.0.1:8089",
 		"version":  "  agentteam version\n  agentteam --version",
+		"runs": `  agentteam runs
+  agentteam runs --json | jq -r 'select(.status == "error") | .id'
+  agentteam runs show 20261130-101500-write-a-prime-checker-3fa2c1
+  agentteam runs rm 20261130-101500-write-a-prime-checker-3fa2c1
+  agentteam runs prune --older-than 7d`,
 		"report": `  agentteam report .agentteam/runs/run-20261130-101500-3fa2c1 --open
   agentteam report tasks.results.jsonl -o batch.html`,
 		"worker": `  agentteam worker --queue nats://queue.example:4222

@@ -49,7 +49,7 @@ func TestEverydayCLI(t *testing.T) {
 		want string
 		code int
 	}{
-		{[]string{"rnu"}, `unknown command "rnu": did you mean run?`, ExitUsage},
+		{[]string{"rnu"}, `unknown command "rnu": did you mean run or runs?`, ExitUsage},
 		{[]string{"bach", "x"}, "did you mean batch?", ExitUsage},
 		{[]string{"zzzzzz"}, `unknown command "zzzzzz" (see`, ExitUsage},
 		{[]string{"ask"}, `no prompt: give it as arguments (agentteam ask "Say hi"), or - to read it from standard input`, ExitUsage},
