@@ -35,6 +35,7 @@ type BatchOptions struct {
 	queueFlags
 	// RetryErrors runs again the tasks whose record is an error.
 	RetryErrors bool
+	Report      bool // write the HTML report at the end
 }
 
 func newBatchCmd(f *Factory) *cobra.Command {
@@ -68,6 +69,7 @@ closed (| head; it stops as on Ctrl-C and keeps what finished).`,
 	opts.replayFlags.register(cmd, "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
 	fl.BoolVar(&opts.JSON, "json", false, "print each task's result line on stdout as it is written")
 	fl.BoolVar(&opts.RetryErrors, "retry-errors", false, "run again the tasks whose result is an error (a model outage, say)")
+	fl.BoolVar(&opts.Report, "report", false, "also write an HTML report of the set (and of each task) beside the results file and print its path")
 	fl.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); default: DOCKER_HOST")
 	opts.queueFlags.register(cmd)
 	return cmd
@@ -165,6 +167,13 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	sum, err := run(ctx)
 	prog.finish()
 	printBatchSummary(opts, sum)
+	if opts.Report {
+		if out, rerr := writeBatchReport(ctx, &ReportOptions{IO: opts.IO}, opts.Results, ""); rerr != nil {
+			fmt.Fprintln(opts.IO.ErrOut, "agentteam: "+oneLine(rerr.Error()))
+		} else {
+			fmt.Fprintln(opts.IO.ErrOut, "report "+safetext.Name(out))
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -237,3 +237,15 @@ func openBrowser(s IO, path string) {
 	}
 	go cmd.Wait() // reap it
 }
+
+// writeReportAfter writes a finished run's report and says where, on
+// stderr (stdout may carry --json lines); a report that cannot be written
+// is a warning, never the run's failure.
+func writeReportAfter(ctx context.Context, s IO, transcriptPath, dir string) {
+	out, err := writeRunReport(context.WithoutCancel(ctx), transcriptPath, dir, "")
+	if err != nil {
+		fmt.Fprintln(s.ErrOut, "agentteam: "+oneLine(err.Error()))
+		return
+	}
+	fmt.Fprintln(s.ErrOut, "report "+safetext.Name(out))
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentteam/agentteam/model/fakeserver"
 	"github.com/agentteam/agentteam/transcript"
 )
 
@@ -138,5 +139,27 @@ func TestReportOfMatplotlibRun(t *testing.T) {
 	reviewer := strings.Index(page, `data-agent="reviewer"`)
 	if block < 0 || img < block || reviewer < img {
 		t.Errorf("block at %d, plot at %d, reviewer at %d: the plot is not inline after its block", block, img, reviewer)
+	}
+}
+
+// TestRunAndBatchReport: --report writes the HTML report when the run (or
+// the set) ends and says where on stderr, leaving stdout's JSON alone.
+func TestRunAndBatchReport(t *testing.T) {
+	teamServer(t, say("```python\nprint('hi')\n```"), say("Fine.\nAPPROVE"))
+	dir := t.TempDir()
+	code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", "run", "--json", "--report",
+		"--coder-model", "c", "--reviewer-model", "r", "--workspace", filepath.Join(dir, "ws"), "Say hi.")
+	if code != ExitOK || !strings.Contains(errOut, "report "+filepath.Join(dir, "ws.html")) || strings.Contains(out, "report ") {
+		t.Fatalf("run: exit %d, stderr %q", code, errOut)
+	}
+	if page, err := os.ReadFile(filepath.Join(dir, "ws.html")); err != nil || !strings.Contains(string(page), "Content-Security-Policy") {
+		t.Fatalf("run report: %v", err)
+	}
+
+	serveModels(t, fakeserver.Script{Models: map[string][]fakeserver.Step{"c": say("no code"), "r": say("APPROVE")}})
+	tasks := writeFile(t, dir, "tasks.jsonl", `{"id": "one", "task": "x"}`+"\n")
+	code, _, errOut = cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", "batch", "--report", "--coder-model", "c", "--reviewer-model", "r", tasks)
+	if code != ExitOK || !strings.Contains(errOut, "report "+filepath.Join(dir, "tasks.results.html")) {
+		t.Fatalf("batch: exit %d, stderr %q", code, errOut)
 	}
 }

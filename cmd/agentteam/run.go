@@ -24,8 +24,9 @@ import (
 
 // RunOptions are the inputs of `agentteam run`.
 type RunOptions struct {
-	IO IO
-	f  *Factory
+	IO     IO
+	Report bool // write the HTML report at the end
+	f      *Factory
 	teamOptions
 	replayFlags
 	projectFlags
@@ -79,6 +80,7 @@ run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 	fl.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
 	fl.BoolVar(&opts.Approve, "approve", false, "show each message's code and ask before running it (needs a terminal)")
 	fl.BoolVar(&opts.Yes, "yes", false, "with --approve: run without asking (for use without a terminal)")
+	fl.BoolVar(&opts.Report, "report", false, "also write an HTML report of the run beside its transcript and print its path (agentteam report does it later)")
 	fl.StringVar(&opts.Continue, "continue", "", "continue the conversation of this run (see agentteam runs) with the arguments as the follow-up")
 	opts.projectFlags.register(fl)
 	return cmd
@@ -158,6 +160,9 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		out.Workspace = ""
 	}
 	sum := runSummary(ctx, out)
+	if opts.Report {
+		defer writeReportAfter(ctx, opts.IO, path, out.Workspace)
+	}
 	if proj != nil {
 		return proj.conclude(ctx, view, sum, runErr)
 	}
