@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/queue"
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/taskrun"
 )
 
@@ -312,6 +314,19 @@ type taskHandler struct {
 	// sendTranscript bounds a transcript sent back with a result (0: none).
 	sendTranscript int64
 	worker         string
+	// up, when set, says whether an engine is left (a worker's); a task
+	// whose engines are down then goes back on the queue for another
+	// machine instead of becoming an error. Unset (--queue local, where
+	// no other machine would take it), such a task is an error record.
+	up func() int
+}
+
+// Ready keeps a worker without an engine from pulling tasks.
+func (h *taskHandler) Ready(context.Context) error {
+	if h.up != nil && h.up() == 0 {
+		return fmt.Errorf("%w: every engine of this worker is down", sandbox.ErrEngineUnavailable)
+	}
+	return nil
 }
 
 func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, error) {
@@ -333,6 +348,12 @@ func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, 
 	rec, line, interrupted, err := b.RunOne(ctx, it)
 	if interrupted {
 		return queue.Result{}, fmt.Errorf("run task %s: %w", d.ID, cmp.Or(err, context.Canceled))
+	}
+	if errors.Is(err, sandbox.ErrEngineUnavailable) {
+		if h.up != nil {
+			return queue.Result{}, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
+		}
+		line, err = taskrun.RecordLine(it, rec)
 	}
 	if err != nil {
 		return queue.Result{}, err
