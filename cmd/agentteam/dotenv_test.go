@@ -19,6 +19,9 @@ type observed struct {
 	req      sandboxRequest
 	model    openaicompat.Config
 	requests []model.Request
+	// queueToken is the token batch --queue and worker would present
+	// (run takes no queue).
+	queueToken string
 }
 
 func (o observed) request(i int) model.Request {
@@ -39,7 +42,12 @@ func observeRun(t *testing.T, env map[string]string, dotenv string, args ...stri
 	if code, out, errOut := cliWith(t, fs, fm, env, dir, "", args...); code != ExitNotApproved {
 		t.Fatalf("%q: exit %d: %s %s", args, code, out, errOut)
 	}
-	return observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests}
+	f := newFactory(IO{Dir: dir, Getenv: func(k string) string { return env[k] }})
+	token, err := f.queueToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests, queueToken: token}
 }
 
 // dotenvExample is the variables .env.example lists, set or commented out.
@@ -100,6 +108,7 @@ func TestEveryDotenvExampleEntryWorks(t *testing.T) {
 		"AGENTTEAM_MODEL_RETRIES":        {value: "7", got: func(o observed) any { return o.model.Retry.MaxAttempts }, want: 7},
 		"AGENTTEAM_MODEL_HEADER_TIMEOUT": {value: "3m", got: func(o observed) any { return o.model.HeaderTimeout.String() }, want: "3m0s"},
 		"AGENTTEAM_MODEL_IDLE_TIMEOUT":   {value: "45s", got: func(o observed) any { return o.model.IdleTimeout.String() }, want: "45s"},
+		"AGENTTEAM_QUEUE_TOKEN":          {value: "dotenv-token", got: func(o observed) any { return o.queueToken }, want: "dotenv-token"},
 		"AGENTTEAM_MAX_TOKENS_FIELD": {value: "max_completion_tokens", got: func(o observed) any { return o.model.MaxTokensField },
 			want: openaicompat.MaxCompletionTokens},
 	}

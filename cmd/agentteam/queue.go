@@ -163,7 +163,7 @@ func runSetLocal(ctx context.Context, opts *BatchOptions, b *taskrun.Batch) (tas
 		return taskrun.Summary{}, err
 	}
 	defer srv.Close()
-	nc, err := opts.f.DialQueue(srv.URL(), "agentteam batch")
+	nc, err := opts.f.DialQueue(srv.URL(), "agentteam batch", "")
 	if err != nil {
 		return taskrun.Summary{}, err
 	}
@@ -229,7 +229,7 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
 		return fmt.Errorf("create batch workspace: %w", err)
 	}
-	nc, err := opts.f.DialQueue(opts.Queue, "agentteam batch")
+	nc, err := opts.f.dialQueueAs(opts.Queue, "agentteam batch")
 	if err != nil {
 		return err
 	}
@@ -389,4 +389,31 @@ func (h *taskHandler) fail(d queue.Delivery, why string) queue.Result {
 }
 
 // dialQueue connects to a queue.
-func dialQueue(urls, name string) (*nats.Conn, error) { return queue.Dial(urls, name) }
+func dialQueue(urls, name, token string) (*nats.Conn, error) {
+	if token == "" {
+		return queue.Dial(urls, name)
+	}
+	return queue.Dial(urls, name, nats.Token(token))
+}
+
+// queueToken is AGENTTEAM_QUEUE_TOKEN, from the environment or .env.
+func (f *Factory) queueToken() (string, error) {
+	st, err := f.Settings()
+	if err != nil {
+		return "", err
+	}
+	var c config
+	if err := st.resolve(&c, settingFlags{}, "AGENTTEAM_QUEUE_TOKEN"); err != nil {
+		return "", usageError("%v", err)
+	}
+	return c.queueToken, nil
+}
+
+// dialQueueAs connects to urls with the configured token.
+func (f *Factory) dialQueueAs(urls, name string) (*nats.Conn, error) {
+	token, err := f.queueToken()
+	if err != nil {
+		return nil, err
+	}
+	return f.DialQueue(urls, name, token)
+}

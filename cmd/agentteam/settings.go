@@ -51,6 +51,7 @@ type config struct {
 	temperature               *float32
 	maxTokens                 int
 	coderModel, reviewerModel string
+	queueToken                string // a queue's secret: like a key, never a flag
 }
 
 // newConfig is the starting point of a resolution: the sandbox's defaults,
@@ -230,6 +231,8 @@ func settingsTable() []setting {
 				}
 				return nil
 			}},
+		{env: "AGENTTEAM_QUEUE_TOKEN", name: "queue token", help: "the secret of queue serve's nodes and their clients",
+			set: str(func(c *config) *string { return &c.queueToken })},
 	}
 }
 

@@ -87,7 +87,7 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 	}
 	defer sb.Close(context.WithoutCancel(ctx))
 	host, _ := os.Hostname()
-	nc, err := opts.f.DialQueue(opts.Queue, "agentteam worker "+host)
+	nc, err := opts.f.dialQueueAs(opts.Queue, "agentteam worker "+host)
 	if err != nil {
 		return err
 	}
