@@ -28,6 +28,8 @@ type queueFlags struct {
 	Queue    string // "": today's in-process run; "local": an embedded server and local workers; else nats:// URLs
 	AckWait  time.Duration
 	Attempts int
+	Detach   bool // submit and exit: the results wait on the queue
+	Attach   bool // submit nothing, collect what a detached run submitted
 }
 
 func (q *queueFlags) register(cmd *cobra.Command) {
@@ -35,7 +37,20 @@ func (q *queueFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&q.Queue, "queue", "", `run the tasks through NATS JetStream: "local" (an embedded server and local workers, nothing to install) or nats://HOST:PORT[,...] (workers started with "agentteam worker")`)
 	fl.DurationVar(&q.AckWait, "queue-ack-wait", 30*time.Second, "with --queue: a task whose worker stopped heartbeating for this long goes to another")
 	fl.IntVar(&q.Attempts, "queue-attempts", 3, "with --queue: deliveries of a task before it is recorded as an error")
+	fl.BoolVar(&q.Detach, "detach", false, "with --queue nats://...: submit the tasks and exit; --attach collects their results later")
+	fl.BoolVar(&q.Attach, "attach", false, "with --queue nats://...: submit nothing, collect the results of the tasks a --detach run submitted")
 	fl.MarkHidden("queue-ack-wait")
+}
+
+// check refuses flags that do not go together.
+func (q queueFlags) check() error {
+	switch {
+	case q.Detach && q.Attach:
+		return usageError("--detach and --attach do not go together: detach to submit, attach to collect")
+	case (q.Detach || q.Attach) && !q.remote():
+		return usageError("--detach and --attach need --queue nats://HOST:PORT (the results wait there)")
+	}
+	return nil
 }
 
 func (q queueFlags) remote() bool { return q.Queue != "" && q.Queue != "local" }
@@ -247,8 +262,15 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 		return err
 	}
 	name := queueBatchName(opts.File, opts.Results)
-	if err := q.Submit(ctx, name, tasks); err != nil {
-		return err
+	if !opts.Attach {
+		if err := q.Submit(ctx, name, tasks); err != nil {
+			return err
+		}
+	}
+	if opts.Detach {
+		fmt.Fprintf(opts.IO.ErrOut, "submitted %d tasks to %s (%d already in the results); collect their results with:\n  agentteam batch --queue %s --attach %s\n",
+			len(tasks), opts.Queue, len(items)-len(ids), opts.Queue, opts.File)
+		return nil
 	}
 	prog := newProgress(opts.IO, opts.f.line, opts.JSON, len(ids), len(items)-len(ids))
 	b := &taskrun.Batch{Items: items, Root: opts.Root, Results: opts.Results, OnRecord: func(r taskrun.Record, line []byte) {
@@ -259,9 +281,10 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	}}
 	sum, err := collectResults(ctx, q, name, b, ids, func(r queue.Result) ([]byte, error) { return saveShipped(opts.Root, r) })
 	prog.finish()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !opts.Attach {
 		// Queued tasks are dropped; running ones finish and wait on the
-		// queue for the next run of this command.
+		// queue for the next run of this command. One that only watches
+		// (--attach) leaves the set running.
 		q.Cancel(context.WithoutCancel(ctx), name)
 	}
 	printBatchSummary(opts, sum)

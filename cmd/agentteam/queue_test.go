@@ -374,3 +374,74 @@ func (o downOpener) NewSession(context.Context, string) (sandbox.Session, error)
 	o()
 	return nil, fmt.Errorf("%w: the engine stopped", sandbox.ErrEngineUnavailable)
 }
+
+// batch --detach submits and exits, leaving the results on the queue;
+// --attach, later, submits nothing and collects them into the results
+// file, each once.
+func TestBatchDetachAttach(t *testing.T) {
+	dir, tasks := batchFixture(t, 6, false)
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	noEngine := &fakeSandboxes{open: errors.New("the submitter opens no engine")}
+	// No worker yet: a batch that waited for its results would not return.
+	code, _, errOut := cliFake(t, ctx, noEngine, dir, "", "batch", "--queue", srv.URL(), "--detach", "--max-turns", "3", tasks)
+	if code != ExitOK || !strings.Contains(errOut, "submitted 6 tasks") || !strings.Contains(errOut, "--attach") {
+		t.Fatalf("--detach: exit %d\n%s", code, errOut)
+	}
+	results := filepath.Join(dir, "tasks.results.jsonl")
+	if data, _ := os.ReadFile(results); len(data) > 0 {
+		t.Fatalf("--detach wrote results:\n%s", data)
+	}
+	if st := tasksState(t, ctx, srv.URL()); st.Msgs != 6 {
+		t.Fatalf("%d tasks on the queue after --detach, want 6", st.Msgs)
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stopWorker(); wg.Wait() }()
+	wg.Go(func() {
+		cliFake(t, wctx, &fakeSandboxes{}, dir, "", "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "w"))
+	})
+	code, _, errOut = cliFake(t, ctx, noEngine, dir, "", "batch", "--queue", srv.URL(), "--attach", tasks)
+	if code != ExitNotApproved { // task 4's code fails
+		t.Fatalf("--attach: exit %d\n%s", code, errOut)
+	}
+	checkResults(t, results, 6)
+	if st := tasksState(t, ctx, srv.URL()); st.LastSeq != 6 {
+		t.Errorf("%d tasks ever submitted, want 6: --attach submitted them again", st.LastSeq)
+	}
+	for _, args := range [][]string{{"--detach", "--attach"}, {"--queue", "local", "--detach"}, {"--attach"}} {
+		code, _, errOut := cliFake(t, ctx, noEngine, dir, "", append(append([]string{"batch"}, args...), tasks)...)
+		if code != ExitUsage {
+			t.Errorf("%q: exit %d, want usage\n%s", args, code, errOut)
+		}
+	}
+}
+
+// tasksState is the tasks stream's state: Msgs not finished, LastSeq
+// ever submitted.
+func tasksState(t *testing.T, ctx context.Context, url string) jetstream.StreamState {
+	t.Helper()
+	nc, err := queue.Dial(url, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, queue.TasksStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State
+}
