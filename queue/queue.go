@@ -355,11 +355,19 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 	var wg sync.WaitGroup
 	for range max(1, slots) {
 		wg.Go(func() {
+			paused := false // said once, not on every poll
 			for ctx.Err() == nil {
 				if err := q.ready(ctx, h); err != nil {
-					q.cfg.Log.Debug("not pulling", "err", err)
+					if !paused {
+						q.cfg.Log.Warn("not taking tasks while this worker cannot run them", "err", err)
+					}
+					paused = true
 					sleep(ctx, q.cfg.Poll)
 					continue
+				}
+				if paused {
+					q.cfg.Log.Info("taking tasks again")
+					paused = false
 				}
 				msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(q.cfg.Poll))
 				if err != nil {

@@ -159,7 +159,7 @@ func ensureStreams(ctx context.Context, opts *QueueServeOptions, url, token stri
 	}
 	defer nc.Close()
 	for ctx.Err() == nil {
-		if _, err := queue.Open(ctx, nc, queue.Config{Replicas: replicas}); err == nil {
+		if _, err := queue.Open(ctx, nc, queue.Config{Replicas: replicas, AdminTimeout: 2 * time.Second, AdminRetries: 2}); err == nil {
 			fmt.Fprintf(opts.IO.ErrOut, "queue streams ready, %d replica(s)\n", replicas)
 			return
 		} else if ctx.Err() == nil {
