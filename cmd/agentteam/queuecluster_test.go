@@ -127,6 +127,22 @@ func TestQueueClusterProcessesDocker(t *testing.T) {
 		byWorker[filepath.Base(filepath.Dir(fmt.Sprint(r["workspace"])))]++
 	}
 	t.Logf("tasks by worker workspace: %v", byWorker)
+	// Worker A was killed mid-task: a task it started has B's result (else
+	// this test saw no redelivery).
+	byID := map[string]string{}
+	for _, r := range readResults(t, results) {
+		byID[fmt.Sprint(r["id"])] = fmt.Sprint(r["workspace"])
+	}
+	started, _ := filepath.Glob(filepath.Join(dir, "wa", "task-*"))
+	redelivered := 0
+	for _, ws := range started {
+		if id := filepath.Base(ws); !strings.HasSuffix(id, ".jsonl") && !strings.HasPrefix(byID[id], filepath.Join(dir, "wa")) {
+			redelivered++
+		}
+	}
+	if redelivered == 0 {
+		t.Errorf("no task worker A had started was finished by B (A's workspaces: %v)", started)
+	}
 	cli := dockerClient(t)
 	workerA.Wait()
 	assertNoContainersOf(t, cli, workerA.Process.Pid) // killed: its containers remove themselves
