@@ -37,8 +37,10 @@ type Config struct {
 	// records a final error instead (a task that kills its worker every
 	// time must not go round forever).
 	Attempts int // 3
-	// Replicas of the streams: 3 on a 3-node cluster.
-	Replicas int // 1
+	// Replicas of the streams: 3 on a 3-node cluster. 0 leaves a stream
+	// that exists as it is and creates a missing one with 1: clients do not
+	// know the cluster's size, the nodes (queue serve) set it.
+	Replicas int // 0
 	// AdminTimeout bounds each JetStream admin call and publish; a call
 	// during a leader election can otherwise stall for a minute. Calls
 	// are retried until AdminRetries fail.
@@ -47,13 +49,16 @@ type Config struct {
 	// Poll is how long a worker's pull waits for a task before asking
 	// again (and noticing a stop).
 	Poll time.Duration // 1s
-	Log  *slog.Logger  // nil: slog.Default()
+	// HandBack delays the redelivery of a task a worker could not run
+	// (ErrUnavailable), so that it goes to a worker that can.
+	HandBack time.Duration // 5s
+	Log      *slog.Logger  // nil: slog.Default()
 }
 
 func (c Config) withDefaults() Config {
 	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
 	c.Attempts = cmp.Or(c.Attempts, 3)
-	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.HandBack = cmp.Or(c.HandBack, 5*time.Second)
 	c.AdminTimeout = cmp.Or(c.AdminTimeout, 5*time.Second)
 	c.AdminRetries = cmp.Or(c.AdminRetries, 6)
 	c.Poll = cmp.Or(c.Poll, time.Second)
@@ -63,9 +68,11 @@ func (c Config) withDefaults() Config {
 
 // Dial connects to one or more servers (comma-separated URLs) and keeps
 // reconnecting: a node lost in a cluster is not the end of a worker.
-func Dial(urls, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(urls, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond),
-		nats.RetryOnFailedConnect(false))
+// opts add to the defaults (nats.Token for a server started with one).
+func Dial(urls, name string, opts ...nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(false)}, opts...)
+	nc, err := nats.Connect(urls, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connect queue %s: %w", urls, err)
 	}
@@ -87,15 +94,24 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
 	q := &Queue{nc: nc, js: js, cfg: cfg}
+	replicas := max(1, cfg.Replicas)
 	streams := []jetstream.StreamConfig{
 		{Name: TasksStream, Subjects: []string{tasksPrefix + "*"}, Retention: jetstream.WorkQueuePolicy,
-			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Duplicates: 2 * time.Minute},
+			Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: 2 * time.Minute},
 		// Results wait for their submitter (which may be detached) for a week.
 		{Name: ResultsStream, Subjects: []string{resultsPrefix + "*"}, Retention: jetstream.LimitsPolicy,
-			Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour},
+			Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour},
 	}
 	for _, sc := range streams {
 		err := q.admin(ctx, "create stream "+sc.Name, func(ctx context.Context) error {
+			if cfg.Replicas == 0 {
+				// A client must not shrink a cluster's 3 replicas to 1.
+				_, err := js.CreateStream(ctx, sc)
+				if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+					return nil
+				}
+				return err
+			}
 			_, err := js.CreateOrUpdateStream(ctx, sc)
 			return err
 		})
@@ -296,6 +312,19 @@ type Delivery struct {
 	Attempt int // 1 for the first delivery
 }
 
+// ErrUnavailable, wrapped in a Handler's error, says this worker cannot
+// run tasks now (its engine is down): the task is handed back after
+// Config.HandBack, for a worker that can, and this worker pulls nothing
+// until its Ready says it can again.
+var ErrUnavailable = errors.New("worker cannot run tasks now")
+
+// Readier is a Handler that can tell whether it can run a task now; Work
+// pulls only while Ready returns nil, so that a worker without an engine
+// does not take tasks only to hand them back.
+type Readier interface {
+	Ready(ctx context.Context) error
+}
+
 // Handler runs delivered tasks.
 type Handler interface {
 	// Run runs a task to its result. An error hands the task back (a
@@ -326,7 +355,20 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 	var wg sync.WaitGroup
 	for range max(1, slots) {
 		wg.Go(func() {
+			paused := false // said once, not on every poll
 			for ctx.Err() == nil {
+				if err := q.ready(ctx, h); err != nil {
+					if !paused {
+						q.cfg.Log.Warn("not taking tasks while this worker cannot run them", "err", err)
+					}
+					paused = true
+					sleep(ctx, q.cfg.Poll)
+					continue
+				}
+				if paused {
+					q.cfg.Log.Info("taking tasks again")
+					paused = false
+				}
 				msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(q.cfg.Poll))
 				if err != nil {
 					q.cfg.Log.Debug("fetch task", "err", err)
@@ -341,6 +383,35 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// handBack puts a task this worker could not run back on the queue as a
+// new message, so that the delivery did not count against its attempts
+// (with every engine down it would otherwise become an error), and acks
+// the old one. Should that fail, a nak after Config.HandBack still lets
+// another worker have it.
+func (q *Queue) handBack(ctx context.Context, m jetstream.Msg, d Delivery, seq uint64) {
+	ctx = context.WithoutCancel(ctx)
+	msg := &nats.Msg{Subject: m.Subject(), Data: d.Body, Header: nats.Header{}}
+	msg.Header.Set(headerID, d.ID)
+	err := q.admin(ctx, "hand back task "+d.ID, func(ctx context.Context) error {
+		_, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(fmt.Sprintf("%s/%s/back-%d", d.Batch, d.ID, seq)))
+		return err
+	})
+	if err != nil {
+		m.NakWithDelay(q.cfg.HandBack)
+		return
+	}
+	m.DoubleAck(ctx)
+}
+
+// ready is h's Ready, nil for a Handler that is always ready.
+func (q *Queue) ready(ctx context.Context, h Handler) error {
+	r, ok := h.(Readier)
+	if !ok {
+		return nil
+	}
+	return r.Ready(ctx)
 }
 
 // handle runs one delivered task: heartbeats while it runs, publishes its
@@ -379,6 +450,11 @@ func (q *Queue) handle(ctx context.Context, m jetstream.Msg, h Handler, beat tim
 		res, err = h.Run(ctx, d)
 		close(stop)
 		beats.Wait()
+		if errors.Is(err, ErrUnavailable) {
+			log.Warn("task handed back: this worker cannot run it now", "err", err)
+			q.handBack(ctx, m, d, md.Sequence.Stream)
+			return
+		}
 		if err != nil {
 			log.Info("task handed back", "err", err)
 			m.Nak()

@@ -372,3 +372,95 @@ func TestClusterLosesANode(t *testing.T) {
 	}
 	t.Logf("%d runs for 30 tasks", ran)
 }
+
+// downHandler is a worker whose engine is down until up is closed: Run
+// fails with ErrUnavailable, Ready says so.
+type downHandler struct {
+	handler
+	up   chan struct{}
+	runs *atomicCount
+}
+
+type atomicCount struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *atomicCount) add() { c.mu.Lock(); c.n++; c.mu.Unlock() }
+func (c *atomicCount) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+func (h downHandler) isUp() bool {
+	select {
+	case <-h.up:
+		return true
+	default:
+		return false
+	}
+}
+
+func (h downHandler) Ready(context.Context) error {
+	if !h.isUp() {
+		return errors.New("engine down")
+	}
+	return nil
+}
+
+func (h downHandler) Run(ctx context.Context, d Delivery) (Result, error) {
+	h.runs.add()
+	if !h.isUp() {
+		return Result{}, fmt.Errorf("run: %w", ErrUnavailable)
+	}
+	return h.handler.Run(ctx, d)
+}
+
+// A worker whose engine is down pulls nothing (a Readier) and a task it
+// was running when the engine went goes back without spending one of its
+// attempts: with Attempts 1, a spent attempt would be a "gave up" record.
+func TestUnavailableWorkerHandsBack(t *testing.T) {
+	tests := []struct {
+		name  string
+		ready bool // the handler answers Ready: false runs into ErrUnavailable every time
+	}{
+		{"not pulling while down", true},
+		{"handed back while down", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t)
+			cfg := Config{AckWait: 2 * time.Second, Attempts: 1, Poll: 100 * time.Millisecond, HandBack: 100 * time.Millisecond}
+			_, sub := open(t, s.URL(), cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			ts, ids := tasks(4)
+			if err := sub.Submit(ctx, "b", ts); err != nil {
+				t.Fatal(err)
+			}
+			h := downHandler{handler: handler{name: "w"}, up: make(chan struct{}), runs: &atomicCount{}}
+			_, q := open(t, s.URL(), cfg)
+			var w Handler = h
+			if !tc.ready {
+				w = struct{ Handler }{h} // hides Ready
+			}
+			work(t, q, 2, w)
+			time.Sleep(time.Second)
+			runs := h.runs.get()
+			if tc.ready && runs != 0 {
+				t.Errorf("%d tasks taken while the engine was down", runs)
+			}
+			if !tc.ready && runs < 4 {
+				t.Errorf("only %d runs while down: the test did not hand tasks back", runs)
+			}
+			close(h.up)
+			got := collect(t, ctx, sub, "b", ids)
+			for _, id := range ids {
+				if r := string(got[id].Record); r != "done body-"+id {
+					t.Errorf("%s: record %q", id, r)
+				}
+			}
+		})
+	}
+}

@@ -38,6 +38,9 @@ type ServerOptions struct {
 	Routes      []string
 	// MaxPayload bounds a message; 0: 8 MiB, room for a shipped transcript.
 	MaxPayload int32
+	// Token, when set, is the secret every client must present (Dial's
+	// nats.Token): a node listening beyond loopback should not be open.
+	Token string
 }
 
 // Server is an embedded JetStream server.
@@ -69,6 +72,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 		ServerName: o.Name, Host: host, Port: port, JetStream: true, StoreDir: dir,
 		NoSigs: true, NoLog: true, MaxPayload: o.MaxPayload,
 	}
+	opts.Authorization = o.Token
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20
 	}
@@ -98,6 +102,15 @@ func StartServer(o ServerOptions) (*Server, error) {
 		return nil, errors.New("start queue server: not ready after 10s")
 	}
 	return &Server{s: s, tmpDir: tmp}, nil
+}
+
+// Nodes is how many servers this one's cluster has as configured: itself
+// and its routes (each node lists the others).
+func (o ServerOptions) Nodes() int {
+	if o.Cluster == "" {
+		return 1
+	}
+	return 1 + len(o.Routes)
 }
 
 // URL is where clients connect (nats://host:port).

@@ -218,11 +218,16 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 // RunOne runs one task of the set as Run would, without the results file:
 // its record and its results line (the task's fields with the record's on
 // top). interrupted reports a task cut short by a cancel, which has no
-// record. A distributed worker runs each task it is handed with it.
+// record. A distributed worker runs each task it is handed with it. A
+// task whose engines are all down has no record either: its error wraps
+// sandbox.ErrEngineUnavailable, and a worker hands it to another machine.
 func (b *Batch) RunOne(ctx context.Context, it Item) (rec Record, line []byte, interrupted bool, err error) {
-	rec, interrupted, _ = b.runItem(ctx, cmp.Or(b.Log, slog.Default()), it)
+	rec, interrupted, runErr := b.runItem(ctx, cmp.Or(b.Log, slog.Default()), it)
 	if interrupted {
 		return rec, nil, true, ctx.Err()
+	}
+	if errors.Is(runErr, sandbox.ErrEngineUnavailable) {
+		return rec, nil, false, fmt.Errorf("run task %s: %w", it.ID, runErr)
 	}
 	line, err = RecordLine(it, rec)
 	if err != nil {

@@ -111,6 +111,9 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if _, err := taskrun.ReadRecords(opts.Results); err != nil {
 		return err // before any engine is opened
 	}
+	if err := opts.queueFlags.check(); err != nil {
+		return err
+	}
 	if opts.queueFlags.remote() {
 		return runBatchRemote(ctx, opts, items)
 	}

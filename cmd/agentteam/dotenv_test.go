@@ -22,6 +22,9 @@ type observed struct {
 	model    openaicompat.Config
 	requests []model.Request
 	vision   bool // the transcript's task event says the reviewer sees images
+	// queueToken is the token batch --queue and worker would present
+	// (run takes no queue).
+	queueToken string
 }
 
 func (o observed) request(i int) model.Request {
@@ -42,7 +45,12 @@ func observeRun(t *testing.T, env map[string]string, dotenv string, args ...stri
 	if code, out, errOut := cliWith(t, fs, fm, env, dir, "", args...); code != ExitNotApproved {
 		t.Fatalf("%q: exit %d: %s %s", args, code, out, errOut)
 	}
-	o := observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests}
+	f := newFactory(IO{Dir: dir, Getenv: func(k string) string { return env[k] }})
+	token, err := f.queueToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests, queueToken: token}
 	paths, _ := filepath.Glob(filepath.Join(dir, ".agentteam", "runs", "*.transcript.jsonl"))
 	for _, p := range paths {
 		events, err := transcript.ReadFile(p)
@@ -113,6 +121,7 @@ func TestEveryDotenvExampleEntryWorks(t *testing.T) {
 		"AGENTTEAM_MODEL_RETRIES":        {value: "7", got: func(o observed) any { return o.model.Retry.MaxAttempts }, want: 7},
 		"AGENTTEAM_MODEL_HEADER_TIMEOUT": {value: "3m", got: func(o observed) any { return o.model.HeaderTimeout.String() }, want: "3m0s"},
 		"AGENTTEAM_MODEL_IDLE_TIMEOUT":   {value: "45s", got: func(o observed) any { return o.model.IdleTimeout.String() }, want: "45s"},
+		"AGENTTEAM_QUEUE_TOKEN":          {value: "dotenv-token", got: func(o observed) any { return o.queueToken }, want: "dotenv-token"},
 		"AGENTTEAM_MAX_TOKENS_FIELD": {value: "max_completion_tokens", got: func(o observed) any { return o.model.MaxTokensField },
 			want: openaicompat.MaxCompletionTokens},
 	}

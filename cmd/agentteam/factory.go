@@ -29,7 +29,8 @@ type Factory struct {
 	// NewModel makes the model backend.
 	NewModel func(cfg openaicompat.Config, log *slog.Logger) (model.Model, error)
 	// DialQueue connects to a NATS server (comma-separated URLs).
-	DialQueue func(urls, name string) (*nats.Conn, error)
+	// token is "" for a server without one.
+	DialQueue func(urls, name, token string) (*nats.Conn, error)
 
 	// line is the line redrawn in place on the terminal; logs go above it.
 	line *statusLine

@@ -25,6 +25,7 @@ type fakeSandboxes struct {
 	requests []sandboxRequest
 	open     error        // returned by OpenSandbox when set
 	opener   *fake.Opener // nil: every block answers exit 0, "ok"
+	up       func() int   // the engines in rotation; nil: always 1
 }
 
 func (f *fakeSandboxes) OpenSandbox(_ context.Context, req sandboxRequest) (*sandboxes, error) {
@@ -39,7 +40,11 @@ func (f *fakeSandboxes) OpenSandbox(_ context.Context, req sandboxRequest) (*san
 			return fake.Step{Result: sandbox.Result{Language: c.Language, Stdout: "ok\n"}}
 		})
 	}
-	return &sandboxes{Opener: f.opener, Engines: max(1, len(req.Hosts)), Up: func() int { return 1 },
+	up := f.up
+	if up == nil {
+		up = func() int { return 1 }
+	}
+	return &sandboxes{Opener: f.opener, Engines: max(1, len(req.Hosts)), Up: up,
 		Close: func(context.Context) error { return nil }}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/queue"
+	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/taskrun"
 )
 
@@ -26,6 +28,8 @@ type queueFlags struct {
 	Queue    string // "": today's in-process run; "local": an embedded server and local workers; else nats:// URLs
 	AckWait  time.Duration
 	Attempts int
+	Detach   bool // submit and exit: the results wait on the queue
+	Attach   bool // submit nothing, collect what a detached run submitted
 }
 
 func (q *queueFlags) register(cmd *cobra.Command) {
@@ -33,7 +37,20 @@ func (q *queueFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&q.Queue, "queue", "", `run the tasks through NATS JetStream: "local" (an embedded server and local workers, nothing to install) or nats://HOST:PORT[,...] (workers started with "agentteam worker")`)
 	fl.DurationVar(&q.AckWait, "queue-ack-wait", 30*time.Second, "with --queue: a task whose worker stopped heartbeating for this long goes to another")
 	fl.IntVar(&q.Attempts, "queue-attempts", 3, "with --queue: deliveries of a task before it is recorded as an error")
+	fl.BoolVar(&q.Detach, "detach", false, "with --queue nats://...: submit the tasks and exit; --attach collects their results later")
+	fl.BoolVar(&q.Attach, "attach", false, "with --queue nats://...: submit nothing, collect the results of the tasks a --detach run submitted")
 	fl.MarkHidden("queue-ack-wait")
+}
+
+// check refuses flags that do not go together.
+func (q queueFlags) check() error {
+	switch {
+	case q.Detach && q.Attach:
+		return usageError("--detach and --attach do not go together: detach to submit, attach to collect")
+	case (q.Detach || q.Attach) && !q.remote():
+		return usageError("--detach and --attach need --queue nats://HOST:PORT (the results wait there)")
+	}
+	return nil
 }
 
 func (q queueFlags) remote() bool { return q.Queue != "" && q.Queue != "local" }
@@ -163,7 +180,7 @@ func runSetLocal(ctx context.Context, opts *BatchOptions, b *taskrun.Batch) (tas
 		return taskrun.Summary{}, err
 	}
 	defer srv.Close()
-	nc, err := opts.f.DialQueue(srv.URL(), "agentteam batch")
+	nc, err := opts.f.DialQueue(srv.URL(), "agentteam batch", "")
 	if err != nil {
 		return taskrun.Summary{}, err
 	}
@@ -233,7 +250,7 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
 		return fmt.Errorf("create batch workspace: %w", err)
 	}
-	nc, err := opts.f.DialQueue(opts.Queue, "agentteam batch")
+	nc, err := opts.f.dialQueueAs(opts.Queue, "agentteam batch")
 	if err != nil {
 		return err
 	}
@@ -251,8 +268,15 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 		return err
 	}
 	name := queueBatchName(opts.File, opts.Results)
-	if err := q.Submit(ctx, name, tasks); err != nil {
-		return err
+	if !opts.Attach {
+		if err := q.Submit(ctx, name, tasks); err != nil {
+			return err
+		}
+	}
+	if opts.Detach {
+		fmt.Fprintf(opts.IO.ErrOut, "submitted %d tasks to %s (%d already in the results); collect their results with:\n  agentteam batch --queue %s --attach %s\n",
+			len(tasks), opts.Queue, len(items)-len(ids), opts.Queue, opts.File)
+		return nil
 	}
 	prog := newProgress(opts.IO, opts.f.line, opts.JSON, len(ids), len(items)-len(ids))
 	b := &taskrun.Batch{Items: items, Root: opts.Root, Results: opts.Results, OnRecord: func(r taskrun.Record, line []byte) {
@@ -263,9 +287,10 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	}}
 	sum, err := collectResults(ctx, q, name, b, ids, func(r queue.Result) ([]byte, error) { return saveShipped(opts.Root, r) })
 	prog.finish()
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !opts.Attach {
 		// Queued tasks are dropped; running ones finish and wait on the
-		// queue for the next run of this command.
+		// queue for the next run of this command. One that only watches
+		// (--attach) leaves the set running.
 		q.Cancel(context.WithoutCancel(ctx), name)
 	}
 	printBatchSummary(opts, sum)
@@ -318,6 +343,19 @@ type taskHandler struct {
 	// sendTranscript bounds a transcript sent back with a result (0: none).
 	sendTranscript int64
 	worker         string
+	// up, when set, says whether an engine is left (a worker's); a task
+	// whose engines are down then goes back on the queue for another
+	// machine instead of becoming an error. Unset (--queue local, where
+	// no other machine would take it), such a task is an error record.
+	up func() int
+}
+
+// Ready keeps a worker without an engine from pulling tasks.
+func (h *taskHandler) Ready(context.Context) error {
+	if h.up != nil && h.up() == 0 {
+		return fmt.Errorf("%w: every engine of this worker is down", sandbox.ErrEngineUnavailable)
+	}
+	return nil
 }
 
 func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, error) {
@@ -339,6 +377,12 @@ func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, 
 	rec, line, interrupted, err := b.RunOne(ctx, it)
 	if interrupted {
 		return queue.Result{}, fmt.Errorf("run task %s: %w", d.ID, cmp.Or(err, context.Canceled))
+	}
+	if errors.Is(err, sandbox.ErrEngineUnavailable) {
+		if h.up != nil {
+			return queue.Result{}, fmt.Errorf("%w: %w", queue.ErrUnavailable, err)
+		}
+		line, err = taskrun.RecordLine(it, rec)
 	}
 	if err != nil {
 		return queue.Result{}, err
@@ -374,4 +418,31 @@ func (h *taskHandler) fail(d queue.Delivery, why string) queue.Result {
 }
 
 // dialQueue connects to a queue.
-func dialQueue(urls, name string) (*nats.Conn, error) { return queue.Dial(urls, name) }
+func dialQueue(urls, name, token string) (*nats.Conn, error) {
+	if token == "" {
+		return queue.Dial(urls, name)
+	}
+	return queue.Dial(urls, name, nats.Token(token))
+}
+
+// queueToken is AGENTTEAM_QUEUE_TOKEN, from the environment or .env.
+func (f *Factory) queueToken() (string, error) {
+	st, err := f.Settings()
+	if err != nil {
+		return "", err
+	}
+	var c config
+	if err := st.resolve(&c, settingFlags{}, "AGENTTEAM_QUEUE_TOKEN"); err != nil {
+		return "", usageError("%v", err)
+	}
+	return c.queueToken, nil
+}
+
+// dialQueueAs connects to urls with the configured token.
+func (f *Factory) dialQueueAs(urls, name string) (*nats.Conn, error) {
+	token, err := f.queueToken()
+	if err != nil {
+		return nil, err
+	}
+	return f.DialQueue(urls, name, token)
+}

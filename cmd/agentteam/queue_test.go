@@ -149,7 +149,7 @@ func TestBatchQueueWorkerKilled(t *testing.T) {
 	defer func() { stopA(); stopB(); close(release) }()
 	wg.Go(func() {
 		cliSetup(t, ctxA, &fakeSandboxes{opener: hang}, dir, func(f *Factory) {
-			f.DialQueue = func(urls, name string) (*nats.Conn, error) {
+			f.DialQueue = func(urls, name, _ string) (*nats.Conn, error) {
 				nc, err := queue.Dial(urls, name)
 				mu.Lock()
 				connA = nc
@@ -266,4 +266,182 @@ func TestWorkerProcessDocker(t *testing.T) {
 		t.Errorf("worker after SIGINT: %v\n%s", err, werr.String())
 	}
 	assertNoContainers(t, dockerClient(t))
+}
+
+// A worker whose engine goes down hands its task back and pulls no more,
+// rather than turning the tasks it would pull into errors: another
+// worker runs every task, each approved.
+func TestWorkerEngineDownHandsBack(t *testing.T) {
+	dir, tasks := batchFixture(t, 4, false)
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type exit struct {
+		code        int
+		out, errOut string
+	}
+	batchDone := make(chan exit, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	go func() {
+		code, out, errOut := cliFake(t, ctx, &fakeSandboxes{open: errors.New("the submitter opens no engine")}, dir, "",
+			"batch", "--queue", srv.URL(), "--max-turns", "3", tasks)
+		batchDone <- exit{code, out, errOut}
+	}()
+	waitConsumer(t, ctx, srv.URL(), 30*time.Second)
+
+	var mu sync.Mutex
+	down := false
+	runs := 0
+	// A's model is its own (the fixture's replies are the healthy
+	// worker's), as on another machine.
+	var replies []fakeserver.Step
+	for range 20 {
+		replies = append(replies, fakeserver.Step{Content: "```sh\necho hi\n```"})
+	}
+	modelA := fakeserver.New(fakeserver.Script{Replies: replies})
+	defer modelA.Close()
+	broken := downOpener(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		down, runs = true, runs+1
+	})
+	up := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return 0
+		}
+		return 1
+	}
+	ctxA, stopA := context.WithCancel(ctx)
+	ctxB, stopB := context.WithCancel(ctx)
+	defer func() { stopA(); stopB() }()
+	wg.Go(func() {
+		cliSetup(t, ctxA, &fakeSandboxes{up: up}, dir, func(f *Factory) {
+			f.IO.Getenv = func(k string) string {
+				if k == "OPENAI_BASE_URL" {
+					return modelA.URL
+				}
+				return os.Getenv(k)
+			}
+			f.OpenSandbox = func(context.Context, sandboxRequest) (*sandboxes, error) {
+				return &sandboxes{Opener: broken, Engines: 1, Up: up, Close: func(context.Context) error { return nil }}, nil
+			}
+		}, "worker", "--queue", srv.URL(), "-j", "2",
+			"--workspace", filepath.Join(dir, "a"))
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		d := down
+		mu.Unlock()
+		if d {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("worker A ran no block")
+		}
+	}
+	time.Sleep(time.Second) // A would pull and fail the rest now, were it still pulling
+	wg.Go(func() {
+		cliFake(t, ctxB, &fakeSandboxes{}, dir, "", "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "b"))
+	})
+	var res exit
+	select {
+	case res = <-batchDone:
+	case <-ctx.Done():
+		t.Fatal("the batch did not end")
+	}
+	if res.code != ExitOK {
+		t.Fatalf("batch exit %d\n%s%s", res.code, res.out, res.errOut)
+	}
+	checkResults(t, filepath.Join(dir, "tasks.results.jsonl"), 4)
+	mu.Lock()
+	defer mu.Unlock()
+	if runs > 2 { // at most its -j tasks were in hand when the engine went
+		t.Errorf("worker A took %d tasks on a down engine", runs)
+	}
+}
+
+// downOpener is an engine that is down: every session fails, after note.
+type downOpener func()
+
+func (o downOpener) NewSession(context.Context, string) (sandbox.Session, error) {
+	o()
+	return nil, fmt.Errorf("%w: the engine stopped", sandbox.ErrEngineUnavailable)
+}
+
+// batch --detach submits and exits, leaving the results on the queue;
+// --attach, later, submits nothing and collects them into the results
+// file, each once.
+func TestBatchDetachAttach(t *testing.T) {
+	dir, tasks := batchFixture(t, 6, false)
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	noEngine := &fakeSandboxes{open: errors.New("the submitter opens no engine")}
+	// No worker yet: a batch that waited for its results would not return.
+	code, _, errOut := cliFake(t, ctx, noEngine, dir, "", "batch", "--queue", srv.URL(), "--detach", "--max-turns", "3", tasks)
+	if code != ExitOK || !strings.Contains(errOut, "submitted 6 tasks") || !strings.Contains(errOut, "--attach") {
+		t.Fatalf("--detach: exit %d\n%s", code, errOut)
+	}
+	results := filepath.Join(dir, "tasks.results.jsonl")
+	if data, _ := os.ReadFile(results); len(data) > 0 {
+		t.Fatalf("--detach wrote results:\n%s", data)
+	}
+	if st := tasksState(t, ctx, srv.URL()); st.Msgs != 6 {
+		t.Fatalf("%d tasks on the queue after --detach, want 6", st.Msgs)
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stopWorker(); wg.Wait() }()
+	wg.Go(func() {
+		cliFake(t, wctx, &fakeSandboxes{}, dir, "", "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "w"))
+	})
+	code, _, errOut = cliFake(t, ctx, noEngine, dir, "", "batch", "--queue", srv.URL(), "--attach", tasks)
+	if code != ExitNotApproved { // task 4's code fails
+		t.Fatalf("--attach: exit %d\n%s", code, errOut)
+	}
+	checkResults(t, results, 6)
+	if st := tasksState(t, ctx, srv.URL()); st.LastSeq != 6 {
+		t.Errorf("%d tasks ever submitted, want 6: --attach submitted them again", st.LastSeq)
+	}
+	for _, args := range [][]string{{"--detach", "--attach"}, {"--queue", "local", "--detach"}, {"--attach"}} {
+		code, _, errOut := cliFake(t, ctx, noEngine, dir, "", append(append([]string{"batch"}, args...), tasks)...)
+		if code != ExitUsage {
+			t.Errorf("%q: exit %d, want usage\n%s", args, code, errOut)
+		}
+	}
+}
+
+// tasksState is the tasks stream's state: Msgs not finished, LastSeq
+// ever submitted.
+func tasksState(t *testing.T, ctx context.Context, url string) jetstream.StreamState {
+	t.Helper()
+	nc, err := queue.Dial(url, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, queue.TasksStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State
 }

@@ -213,7 +213,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 		return &exitError{code: ExitUsage, err: err}
 	})
 	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f),
-		newReportCmd(f), newWorkerCmd(f), newVersionCmd(f), newRunsCmd(f))
+		newReportCmd(f), newWorkerCmd(f), newQueueCmd(f), newVersionCmd(f), newRunsCmd(f))
 	examples := commandExamples()
 	for _, c := range root.Commands() {
 		c.Example = examples[c.Name()]

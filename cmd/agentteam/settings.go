@@ -52,6 +52,7 @@ type config struct {
 	maxTokens                 int
 	coderModel, reviewerModel string
 	reviewerVision            bool
+	queueToken                string // a queue's secret: like a key, never a flag
 }
 
 // newConfig is the starting point of a resolution: the sandbox's defaults,
@@ -238,6 +239,8 @@ func settingsTable() []setting {
 				}
 				return nil
 			}},
+		{env: "AGENTTEAM_QUEUE_TOKEN", name: "queue token", help: "the secret of queue serve's nodes and their clients",
+			set: str(func(c *config) *string { return &c.queueToken })},
 	}
 }
 

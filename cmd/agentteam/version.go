@@ -91,6 +91,7 @@ func commandExamples() map[string]string {
   agentteam runs prune --older-than 7d`,
 		"report": `  agentteam report .agentteam/runs/run-20261130-101500-3fa2c1 --open
   agentteam report tasks.results.jsonl -o batch.html`,
+		"queue": queueServeExample,
 		"worker": `  agentteam worker --queue nats://queue.example:4222
   agentteam batch --queue nats://queue.example:4222 tasks.jsonl   # on the machine that submits`,
 		"batch": `  agentteam batch -j 8 tasks.jsonl

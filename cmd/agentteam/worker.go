@@ -87,7 +87,7 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 	}
 	defer sb.Close(context.WithoutCancel(ctx))
 	host, _ := os.Hostname()
-	nc, err := opts.f.DialQueue(opts.Queue, "agentteam worker "+host)
+	nc, err := opts.f.dialQueueAs(opts.Queue, "agentteam worker "+host)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 	if err != nil {
 		return err
 	}
-	h := &taskHandler{sendTranscript: min(opts.Transcript, nc.MaxPayload()/2), worker: host,
+	h := &taskHandler{sendTranscript: min(opts.Transcript, nc.MaxPayload()/2), worker: host, up: sb.Up,
 		batch: func(qt queuedTeam) *taskrun.Batch {
 			return &taskrun.Batch{Root: opts.Root, Jobs: 1, Team: qt.apply(runner.team), Sandboxes: sb,
 				Attempts: sb.Engines, EnginesUp: sb.Up,

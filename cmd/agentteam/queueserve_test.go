@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agentteam/agentteam/queue"
+)
+
+// freePorts returns n ports free on loopback a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+// Three `queue serve` nodes form a cluster whose streams have 3 replicas;
+// a client needs the nodes' token; Ctrl-C ends each node with status 0.
+func TestQueueServeCluster(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AGENTTEAM_QUEUE_TOKEN", "s3cret")
+	ports := freePorts(t, 6)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	codes := make([]int, 3)
+	var urls []string
+	for i := range 3 {
+		var routes []string
+		for j := range 3 {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+j]))
+			}
+		}
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+		wg.Go(func() {
+			codes[i], _, _ = cliFake(t, ctx, &fakeSandboxes{}, dir, "", "queue", "serve",
+				"--listen", fmt.Sprintf("127.0.0.1:%d", ports[i]), "--store", filepath.Join(dir, fmt.Sprint(i)),
+				"--cluster-name", "t", "--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ","))
+		})
+	}
+	defer func() { cancel(); wg.Wait() }()
+	all := strings.Join(urls, ",")
+	var nc *nats.Conn
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if nc, err = queue.Dial(all, t.Name(), nats.Token("s3cret")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no node took a client: %v", err)
+		}
+	}
+	defer nc.Close()
+	if bad, err := queue.Dial(all, t.Name()); err == nil {
+		bad.Close()
+		t.Error("a client without the token was let in")
+	}
+	if got := streamReplicas(t, ctx, nc, 3); got != 3 {
+		t.Errorf("streams: %d replicas, want 3", got)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A client's Open keeps the replicas the nodes set.
+	if _, err := queue.Open(ctx, nc, queue.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := js.Stream(ctx, queue.TasksStream); err != nil || s.CachedInfo().Config.Replicas != 3 {
+		t.Errorf("after a client's Open: %v", err)
+	}
+	cancel()
+	wg.Wait()
+	for i, c := range codes {
+		if c != ExitOK {
+			t.Errorf("node %d exit %d after Ctrl-C", i, c)
+		}
+	}
+}
+
+// streamReplicas waits up to 30 s for both streams to have want replicas
+// and returns the fewest it saw.
+func streamReplicas(t *testing.T, ctx context.Context, nc *nats.Conn, want int) int {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fewest := want
+	for _, name := range []string{queue.TasksStream, queue.ResultsStream} {
+		var replicas int
+		for deadline := time.Now().Add(30 * time.Second); replicas != want && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+			if s, err := js.Stream(cctx, name); err == nil {
+				replicas = s.CachedInfo().Config.Replicas
+			}
+			ccancel()
+		}
+		fewest = min(fewest, replicas)
+	}
+	return fewest
+}
