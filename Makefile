@@ -15,7 +15,7 @@ RUNSC := docker/build/runsc
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.agentteam/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build image runsc demo test test-short bench fuzz cleanup help check-docker
+.PHONY: all build image runsc demo test test-short bench fuzz cleanup help check-docker check-chromium
 all: build
 
 help:
@@ -40,6 +40,14 @@ check-docker:
 	@command -v docker >/dev/null || { echo "make: docker is not installed (Debian: apt-get install docker.io)" >&2; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "make: the Docker engine is not running or not reachable (try: sudo systemctl start docker)" >&2; exit 1; }
 
+# The reports' tests open them in a real browser: Debian's chromium.
+check-chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing chromium (the reports' browser tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make: the reports' browser tests need chromium (Debian: sudo apt-get install chromium)" >&2; exit 1; fi; }
+
 image: check-docker $(RUNNER)
 	@docker/build-image.sh
 
@@ -62,7 +70,7 @@ demo: build image
 
 # Then the sandbox's security tests again under gVisor, in an engine of
 # their own (scripts/test-gvisor.sh).
-test: check-docker image runsc
+test: check-docker check-chromium image runsc
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
 	@scripts/test-gvisor.sh
