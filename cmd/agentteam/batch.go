@@ -121,14 +121,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
-		return fmt.Errorf("create batch workspace: %w", err)
-	}
-	// Containers are reused from task to task, reset and checked in
-	// between: the engine creates and removes only a few per second.
-	req := runner.sandboxRequest(opts.f)
-	req.Hosts, req.PoolRoot, req.PoolSize = opts.Hosts, opts.Root, opts.Containers
-	sb, err := opts.f.OpenSandbox(ctx, req)
+	sb, err := openPool(ctx, opts.f, runner, opts.Hosts, opts.Root, opts.Containers)
 	if err != nil {
 		return err
 	}
@@ -177,6 +170,11 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 			fmt.Fprintln(opts.IO.ErrOut, "report "+safetext.Name(out))
 		}
 	}
+	return setExit(sum, err)
+}
+
+// setExit is a set's exit status: its error, else its worst task's.
+func setExit(sum taskrun.Summary, err error) error {
 	if err != nil {
 		return err
 	}
@@ -187,6 +185,18 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 		return &exitError{code: ExitNotApproved}
 	}
 	return nil
+}
+
+// openPool opens the engines' pools of reused containers under root, its
+// directory made first. Containers are reused from task to task, reset and
+// checked in between: the engine creates and removes only a few per second.
+func openPool(ctx context.Context, f *Factory, runner *teamRunner, hosts []string, root string, containers int) (*sandboxes, error) {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("create workspace root: %w", err)
+	}
+	req := runner.sandboxRequest(f)
+	req.Hosts, req.PoolRoot, req.PoolSize = hosts, root, containers
+	return f.OpenSandbox(ctx, req)
 }
 
 func loadTaskReplay(dir, id string, opts ...replay.Option) (*replay.Replay, error) {

@@ -294,16 +294,7 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 		q.Cancel(context.WithoutCancel(ctx), name)
 	}
 	printBatchSummary(opts, sum)
-	if err != nil {
-		return err
-	}
-	switch sum.Worst() {
-	case taskrun.Failed:
-		return &exitError{code: ExitFailure}
-	case taskrun.NotApproved:
-		return &exitError{code: ExitNotApproved}
-	}
-	return nil
+	return setExit(sum, err)
 }
 
 // saveShipped writes a result's transcript, when the worker sent it, under

@@ -76,12 +76,7 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
-		return fmt.Errorf("create worker workspace: %w", err)
-	}
-	req := runner.sandboxRequest(opts.f)
-	req.Hosts, req.PoolRoot, req.PoolSize = opts.Hosts, opts.Root, opts.Containers
-	sb, err := opts.f.OpenSandbox(ctx, req)
+	sb, err := openPool(ctx, opts.f, runner, opts.Hosts, opts.Root, opts.Containers)
 	if err != nil {
 		return err
 	}
