@@ -25,6 +25,11 @@ func Output(s string) string { return escape(s, true) }
 // shown as \xNN so that two different names never print alike.
 func Name(s string) string { return escape(s, false) }
 
+// Line renders a message (an error, a reason) as one printable line for a
+// summary or a record: like Output, with every run of white space, line
+// breaks included, made one space.
+func Line(s string) string { return strings.Join(strings.Fields(Output(s)), " ") }
+
 func escape(s string, keepLines bool) string {
 	clean := true
 	for _, r := range s {

@@ -47,3 +47,9 @@ func TestName(t *testing.T) {
 		t.Error("two different names print alike")
 	}
 }
+
+func TestLine(t *testing.T) {
+	if got := Line("  no such\n\tmodel \x1b[31m\"x\"  \n"); got != `no such model \x1b[31m"x"` {
+		t.Fatalf("Line = %q", got)
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/agentteam/agentteam/agents"
@@ -253,7 +252,7 @@ func ErrorText(ctx context.Context, err error) string {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return "interrupted"
 	}
-	return strings.Join(strings.Fields(safetext.Output(err.Error())), " ")
+	return safetext.Line(err.Error())
 }
 
 // Bounds of ListFiles.

@@ -165,7 +165,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	printBatchSummary(opts, sum)
 	if opts.Report {
 		if out, rerr := writeBatchReport(ctx, &ReportOptions{IO: opts.IO}, opts.Results, ""); rerr != nil {
-			fmt.Fprintln(opts.IO.ErrOut, "agentteam: "+oneLine(rerr.Error()))
+			fmt.Fprintln(opts.IO.ErrOut, "agentteam: "+safetext.Line(rerr.Error()))
 		} else {
 			fmt.Fprintln(opts.IO.ErrOut, "report "+safetext.Name(out))
 		}

@@ -31,7 +31,7 @@ func printFailed(w io.Writer, records []taskrun.Record, retrying bool) {
 	}
 	fmt.Fprintln(w, "\nfailed tasks:")
 	for _, r := range failed[:min(len(failed), maxFailedShown)] {
-		fmt.Fprintf(w, "  %s  %s\n", safetext.Name(r.ID), fit(oneLine(r.Error), 100))
+		fmt.Fprintf(w, "  %s  %s\n", safetext.Name(r.ID), fit(safetext.Line(r.Error), 100))
 	}
 	if n := len(failed) - maxFailedShown; n > 0 {
 		fmt.Fprintf(w, "  … and %d more (in the results file)\n", n)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
@@ -108,7 +109,7 @@ func (opts *DoctorOptions) modelCheck(ctx context.Context) docker.Check {
 	}
 	ms, err := opts.Models.models(opts.f, st, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		c.Detail = oneLine(withFix(err))
+		c.Detail = safetext.Line(withFix(err))
 		c.Fix = "set OPENAI_API_KEY, or --provider / OPENAI_BASE_URL for a local server (see .env.example); replays need neither"
 		return c
 	}
@@ -121,7 +122,7 @@ func (opts *DoctorOptions) modelCheck(ctx context.Context) docker.Check {
 	defer cancel()
 	names, err := server.Models(mctx)
 	if err != nil {
-		c.Detail = oneLine(withFix(err))
+		c.Detail = safetext.Line(withFix(err))
 		c.Fix = "check the server, the key and the base URL (it usually ends in /v1)"
 		return c
 	}

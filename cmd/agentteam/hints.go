@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/openaicompat"
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/docker"
 )
@@ -176,7 +177,7 @@ func explainModelError(err error, models map[string]string, endpoint string) err
 	case fix != "" && !strings.Contains(fix, "%"):
 		b.WriteString("; " + fix)
 	}
-	return &explainedError{text: oneLine(b.String()), err: err}
+	return &explainedError{text: safetext.Line(b.String()), err: err}
 }
 
 // endpointOf says where a backend sends requests, "" when it does not say.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentteam/agentteam/safetext"
 )
 
 // humanHandler writes each warning or error as one plain line
@@ -46,7 +48,7 @@ func (h *humanHandler) Handle(_ context.Context, r slog.Record) error {
 	if len(parts) > 0 {
 		msg += " (" + strings.Join(parts, ", ") + ")"
 	}
-	_, err := io.WriteString(h.w, oneLine(msg)+"\n")
+	_, err := io.WriteString(h.w, safetext.Line(msg)+"\n")
 	return err
 }
 

@@ -209,6 +209,8 @@ func TestExecUsageErrors(t *testing.T) {
 		{"bad timeout", []string{"exec", "--timeout", "-3", file}, `invalid timeout "-3"`},
 		{"tiny memory", []string{"exec", "--memory", "1m", file}, "below the 32 MiB"},
 		{"workspace is a file", []string{"exec", "--workspace", file, file}, "workspace"},
+		{"bad egress entry", []string{"exec", "--egress", "http://x.test", file}, "not a URL"},
+		{"pip index not allowed", []string{"exec", "--egress", "127.0.0.1:9", "--pip-index", "http://127.0.0.1:10/simple/", file}, "pip index: 127.0.0.1:10 is not in the egress allowlist"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 	}
 	for _, tc := range cases {

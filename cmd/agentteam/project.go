@@ -356,7 +356,7 @@ func (p *projectRun) show(view *runView) {
 	w := view.w
 	fmt.Fprintf(w, "\n%s\n", view.paint("1;37", "── changes to "+safetext.Name(p.copy.Dir)+" "+strings.Repeat("─", 10)))
 	if p.csErr != nil {
-		fmt.Fprintf(w, "%s could not read the changes: %s\n", view.paint("1;31", "✗"), oneLine(p.csErr.Error()))
+		fmt.Fprintf(w, "%s could not read the changes: %s\n", view.paint("1;31", "✗"), safetext.Line(p.csErr.Error()))
 		return
 	}
 	if len(p.cs.Changes) == 0 {
@@ -373,7 +373,7 @@ func (p *projectRun) show(view *runView) {
 		fmt.Fprintf(w, "  (%d created files left out: tool caches, or ignored by the project's .gitignore)\n", n)
 	}
 	if p.patchErr != nil {
-		fmt.Fprintf(w, "%s could not write the patch: %s\n", view.paint("1;31", "✗"), oneLine(p.patchErr.Error()))
+		fmt.Fprintf(w, "%s could not write the patch: %s\n", view.paint("1;31", "✗"), safetext.Line(p.patchErr.Error()))
 		return
 	}
 	if len(p.cs.Applicable()) > 0 && !view.quiet {

@@ -244,7 +244,7 @@ func openBrowser(s IO, path string) {
 func writeReportAfter(ctx context.Context, s IO, transcriptPath, dir string) {
 	out, err := writeRunReport(context.WithoutCancel(ctx), transcriptPath, dir, "")
 	if err != nil {
-		fmt.Fprintln(s.ErrOut, "agentteam: "+oneLine(err.Error()))
+		fmt.Fprintln(s.ErrOut, "agentteam: "+safetext.Line(err.Error()))
 		return
 	}
 	fmt.Fprintln(s.ErrOut, "report "+safetext.Name(out))

@@ -125,7 +125,7 @@ func exitStatus(ctx context.Context, err error) (int, string) {
 	if errors.As(err, &ee) && ee.err == nil {
 		return ee.code, ""
 	}
-	msg := oneLine(withFix(err))
+	msg := safetext.Line(withFix(err))
 	switch {
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return ExitInterrupted, "interrupted"
@@ -138,10 +138,6 @@ func exitStatus(ctx context.Context, err error) (int, string) {
 		return ExitSandbox, msg
 	}
 	return ExitFailure, msg
-}
-
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(safetext.Output(s)), " ")
 }
 
 // usageArgs wraps a cobra argument check so that its complaint is a usage error.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/sandbox/egress"
 )
 
 // Config sets a sandbox's image and limits. The zero value of a field means
@@ -95,6 +96,15 @@ func (c Config) WithDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: a size limit is out of range", sandbox.ErrConfig)
 	case c.MaxOutput > 8<<20:
 		return c, fmt.Errorf("%w: max output %d bytes is above 8 MiB", sandbox.ErrConfig, c.MaxOutput)
+	}
+	policy, err := egress.ParsePolicy(c.Egress)
+	if err != nil {
+		return c, fmt.Errorf("%w: %w", sandbox.ErrConfig, err)
+	}
+	if c.PipIndex != "" {
+		if err := policy.AllowsURL(c.PipIndex); err != nil {
+			return c, fmt.Errorf("%w: pip index: %w", sandbox.ErrConfig, err)
+		}
 	}
 	return c, nil
 }

@@ -64,12 +64,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {
 		return nil, err
 	}
 	d := &Backend{cfg: cfg, log: slog.Default()}
-	if d.egress, err = egress.ParsePolicy(cfg.Egress); err != nil {
-		return nil, fmt.Errorf("%w: %w", sandbox.ErrConfig, err)
-	}
-	if cfg.PipIndex != "" && d.egress.Empty() {
-		return nil, fmt.Errorf("%w: a pip index needs an egress that allows its host", sandbox.ErrConfig)
-	}
+	d.egress, _ = egress.ParsePolicy(cfg.Egress) // checked by WithDefaults
 	if d.egress.Has("pypi") {
 		d.index = egress.NewIndex(egress.DefaultCacheDir(), "https://pypi.org/simple/", nil)
 	}
@@ -83,6 +78,11 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {
 	hostOpts, err := hostOptions(host)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", sandbox.ErrConfig, err)
+	}
+	if !d.egress.Empty() && !strings.HasPrefix(host, "unix://") {
+		// The proxy's socket is a file here, bind-mounted: an engine on
+		// another machine would mount an empty directory of its own.
+		return nil, fmt.Errorf("%w: egress needs an engine on this machine (unix://), not %s", sandbox.ErrConfig, host)
 	}
 	copts := append([]client.Opt{client.WithVersionFromEnv(), client.WithAPIVersionNegotiation()}, hostOpts...)
 	if d.cli, err = client.NewClientWithOpts(copts...); err != nil {

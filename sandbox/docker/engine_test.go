@@ -94,3 +94,13 @@ func TestFirstLine(t *testing.T) {
 		t.Fatalf("not capped: %d bytes", len(got))
 	}
 }
+
+// TestEgressNeedsALocalEngine: the proxy's socket cannot reach an engine on
+// another machine, so egress with one is a configuration error, said up
+// front (before any connection is tried).
+func TestEgressNeedsALocalEngine(t *testing.T) {
+	_, err := New(context.Background(), Config{Egress: []string{"pypi"}}, WithHost("tcp://build-box.invalid:2376"))
+	if !errors.Is(err, sandbox.ErrConfig) || !strings.Contains(err.Error(), "egress needs an engine on this machine") {
+		t.Fatalf("New: %v", err)
+	}
+}

@@ -240,3 +240,22 @@ func TestProxyRefusesOtherShapes(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowsURL(t *testing.T) {
+	p, _ := ParsePolicy([]string{"pypi", "127.0.0.1:8080", "mirror.test"})
+	for raw, want := range map[string]string{
+		"https://pypi.org/simple/":         "",
+		"http://127.0.0.1:8080/simple/":    "",
+		"http://mirror.test/simple/":       "",
+		"https://mirror.test:8443/simple/": "mirror.test:8443 is not in the egress allowlist",
+		"http://pypi.org/simple/":          "pypi.org:80 is not in the egress allowlist",
+		"http://127.0.0.1:9/simple/":       "127.0.0.1:9 is not in the egress allowlist",
+		"ftp://pypi.org/":                  "not an http:// or https:// URL",
+		"pypi.org/simple":                  "not an http:// or https:// URL",
+	} {
+		err := p.AllowsURL(raw)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("AllowsURL(%q) = %v, want %q", raw, err, want)
+		}
+	}
+}

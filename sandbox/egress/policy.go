@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -137,6 +138,27 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// AllowsURL checks that the policy lets a block reach the host and port of
+// an http or https URL (a package index, say), and says why not.
+func (p Policy) AllowsURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", raw)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return fmt.Errorf("%q: port %q is not 1 to 65535", raw, port)
+	}
+	if _, ok := p.match(u.Hostname(), uint16(n)); !ok {
+		return fmt.Errorf("%s is not in the egress allowlist", net.JoinHostPort(u.Hostname(), port))
+	}
+	return nil
 }
 
 // Empty reports whether the policy allows nothing.

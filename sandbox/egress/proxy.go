@@ -151,8 +151,7 @@ func (p *Proxy) handle(c net.Conn) {
 	p.mu.Unlock()
 	refuse := func(reason string) {
 		p.note(a, reason)
-		body := "agentteam egress: " + reason + "\n"
-		fmt.Fprintf(c, "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+		writeStatus(c, http.StatusForbidden, "agentteam egress: "+reason+"\n")
 	}
 	switch {
 	case err != nil:
