@@ -99,15 +99,18 @@ func TestQueueClusterProcessesDocker(t *testing.T) {
 	workerB, _ := start("worker B", "worker", "--queue", all, "-j", "2", "--workspace", filepath.Join(dir, "wb"))
 	batch, batchErr := start("batch", "batch", "--queue", all, "--queue-ack-wait", "3s", "--max-turns", "3", tasks)
 	results := filepath.Join(dir, "tasks.results.jsonl")
+	// Kill mid-batch, at a moment worker A holds a task it has not
+	// finished (its workspace exists, its result does not): a worker slow
+	// to start may have taken none by the fifth result.
 	for {
 		data, _ := os.ReadFile(results)
-		if bytes.Count(data, []byte("\n")) >= 5 {
+		if bytes.Count(data, []byte("\n")) >= 5 && holdsUnfinished(filepath.Join(dir, "wa"), data) {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("no 5 results in time\n%s", batchErr.String())
+			t.Fatalf("worker A held no unfinished task after 5 results, in time\n%s", batchErr.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 	workerA.Process.Kill()
 	nodes[0].Process.Kill()
@@ -174,4 +177,16 @@ func waitReplicas(t *testing.T, ctx context.Context, urls, token string, want in
 	if got := streamReplicas(t, ctx, nc, want); got != want {
 		t.Fatalf("streams have %d replicas, want %d", got, want)
 	}
+}
+
+// holdsUnfinished reports whether a worker's workspace root holds a task
+// directory whose id is not yet in the results.
+func holdsUnfinished(root string, results []byte) bool {
+	started, _ := filepath.Glob(filepath.Join(root, "task-*"))
+	for _, ws := range started {
+		if id := filepath.Base(ws); !strings.HasSuffix(id, ".jsonl") && !bytes.Contains(results, []byte(`"id":"`+id+`"`)) {
+			return true
+		}
+	}
+	return false
 }
