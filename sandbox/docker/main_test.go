@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -35,8 +36,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "sandbox tests need a running Docker engine:", err)
 		os.Exit(1)
 	}
-	if _, err := cli.ImageInspect(context.Background(), Defaults().Image); err != nil {
-		fmt.Fprintf(os.Stderr, "sandbox tests need the image %s: run 'make image' (%v)\n", Defaults().Image, err)
+	image := cmp.Or(testConfig().Image, Defaults().Image)
+	if _, err := cli.ImageInspect(context.Background(), image); err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox tests need the image %s: run 'make image' (%v)\n", image, err)
 		os.Exit(1)
 	}
 	volumesBefore := volumeCount(cli)
@@ -102,6 +104,9 @@ func testConfig() Config {
 		// scripts/test-gvisor.sh runs part of the suite again with runsc
 		// (gVisor) in a second engine.
 		Runtime: os.Getenv("AGENTTEAM_TEST_RUNTIME"),
+		// A work tree that changes the runner tests it in an image of its
+		// own tag (IMAGE=agentteam-sandbox:mine make image).
+		Image: os.Getenv("AGENTTEAM_TEST_IMAGE"),
 	}
 }
 
