@@ -254,14 +254,22 @@ func (q *Queue) Collect(ctx context.Context, batch string, want []string, store 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		msgs, err := cons.Fetch(64, jetstream.FetchMaxWait(q.cfg.Poll))
+		// A fetch hands over each result as it arrives; it is cut short
+		// once the last one is stored, not left to run out its wait.
+		fctx, cancel := context.WithTimeout(ctx, q.cfg.Poll)
+		msgs, err := cons.Fetch(64, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			q.cfg.Log.Debug("fetch results", "err", err)
 			sleep(ctx, q.cfg.Poll)
 			continue
 		}
 		var storeErr error
 		for m := range msgs.Messages() {
+			if len(pending) == 0 {
+				cancel()
+				continue // unacked, for no one: the consumer goes below
+			}
 			if storeErr != nil {
 				m.Nak() // the rest of the batch, for the next collector
 				continue
@@ -282,6 +290,7 @@ func (q *Queue) Collect(ctx context.Context, batch string, want []string, store 
 			}
 			m.Ack()
 		}
+		cancel()
 		if storeErr != nil {
 			return storeErr
 		}
@@ -369,8 +378,12 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 					q.cfg.Log.Info("taking tasks again")
 					paused = false
 				}
-				msgs, err := cons.Fetch(1, jetstream.FetchMaxWait(q.cfg.Poll))
+				// The fetch ends with ctx, so a stopping worker does not
+				// wait out a poll.
+				fctx, cancel := context.WithTimeout(ctx, q.cfg.Poll)
+				msgs, err := cons.Fetch(1, jetstream.FetchContext(fctx))
 				if err != nil {
+					cancel()
 					q.cfg.Log.Debug("fetch task", "err", err)
 					sleep(ctx, q.cfg.Poll)
 					continue
@@ -378,6 +391,7 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 				for m := range msgs.Messages() {
 					q.handle(ctx, m, h, beat)
 				}
+				cancel()
 			}
 		})
 	}

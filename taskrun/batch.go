@@ -56,7 +56,11 @@ type Record struct {
 	Transcript   string                 `json:"transcript"`
 	Engine       string                 `json:"engine,omitempty"`
 	Error        string                 `json:"error,omitempty"`
-	ExitCode     int                    `json:"exit_code"`
+	// ErrorKind is a model error's kind ("authentication", "quota", …),
+	// so that a set run elsewhere (a queue's worker) can still tell a
+	// configuration error from the rest.
+	ErrorKind string `json:"error_kind,omitempty"`
+	ExitCode  int    `json:"exit_code"`
 	// Extra holds more fields for the line (Prepared.Record's); the
 	// record's own win over them, and they over the task's.
 	Extra map[string]any `json:"-"`
@@ -99,6 +103,11 @@ type Batch struct {
 	// row failed with a configuration error (key, model name, quota):
 	// Run then returns a *StoppedError and leaves the rest for next time.
 	StopAfter int
+	// Execute, when set, runs each task instead of Run running its team
+	// here (a queue that hands it to a worker, which calls RunOne); it
+	// returns what RunOne returns. The set's order, resume, retries and
+	// stop stay Run's.
+	Execute func(ctx context.Context, it Item) (rec Record, line []byte, interrupted bool, err error)
 }
 
 // Prepared is how Batch.Prepare says to run a task.
@@ -177,15 +186,26 @@ func (b *Batch) Run(ctx context.Context) (Summary, error) {
 				return func() {}
 			}
 			stop.started.Add(1)
-			rec, interrupted, err := b.runItem(ctx, log, it)
+			var rec Record
+			var line []byte
+			var interrupted bool
+			var runErr error
+			if b.Execute != nil {
+				rec, line, interrupted, runErr = b.Execute(ctx, it)
+			} else {
+				rec, interrupted, runErr = b.runItem(ctx, log, it)
+			}
 			if !interrupted {
-				stop.note(err, b.StopAfter)
+				stop.note(rec, runErr, b.StopAfter)
 			}
 			return func() {
 				if interrupted {
 					return // not finished: a later run does it again
 				}
-				line, err := RecordLine(it, rec)
+				var err error
+				if line == nil {
+					line, err = RecordLine(it, rec)
+				}
 				if err == nil {
 					_, err = out.Write(append(line, '\n'))
 				}
@@ -244,18 +264,29 @@ type configStop struct {
 	started atomic.Int64
 }
 
-// note counts a finished task's error: a configuration error adds to the
+// note counts a finished task's record: a configuration error adds to the
 // run, anything else ends it.
-func (c *configStop) note(err error, limit int) {
+// The record decides, since a task run elsewhere (Execute) has no error
+// value here; err, when there is one, is the one kept.
+func (c *configStop) note(r Record, err error, limit int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !isConfigError(err) {
+	if !isConfigError(model.Kind(r.ErrorKind)) {
 		c.inRow = 0
 		return
 	}
 	if c.inRow++; limit > 0 && c.inRow >= limit && c.err == nil {
-		c.err = err
+		c.err = cmp.Or(err, error(recordedError{r}))
 	}
+}
+
+// recordedError is a task's error as its record tells it: its text, and
+// its kind for model.KindOf.
+type recordedError struct{ r Record }
+
+func (e recordedError) Error() string { return e.r.Error }
+func (e recordedError) Unwrap() error {
+	return &model.Error{Kind: model.Kind(e.r.ErrorKind), Message: e.r.Error}
 }
 
 func (c *configStop) stopped() bool {
@@ -301,7 +332,7 @@ func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted b
 		}
 	}()
 	fail := func(err error) (Record, bool, error) {
-		rec.Error, rec.ExitCode = ErrorText(ctx, err), exitCode(Outcome{Status: Failed, Err: err})
+		rec.Error, rec.ErrorKind, rec.ExitCode = ErrorText(ctx, err), string(model.KindOf(err)), exitCode(Outcome{Status: Failed, Err: err})
 		return rec, false, err
 	}
 	dir, err := UniqueDir(b.Root, it.ID)
@@ -337,7 +368,7 @@ func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted b
 	}
 	rec.Status, rec.Approved, rec.StopReason, rec.Turns, rec.Usage = o.Status, o.Status == Approved, o.StopReason, o.Turns, o.Usage
 	rec.DurationMS, rec.LastExitCode, rec.Engine, rec.Tokens = o.Duration.Milliseconds(), o.LastExitCode, o.Engine, o.Tokens()
-	rec.Error, rec.ExitCode = ErrorText(ctx, err), exitCode(o)
+	rec.Error, rec.ErrorKind, rec.ExitCode = ErrorText(ctx, err), string(model.KindOf(err)), exitCode(o)
 	return rec, false, err
 }
 

@@ -64,10 +64,10 @@ func (b *Batch) Todo(done map[string]Record) []Item {
 	return todo
 }
 
-// isConfigError reports an error that fails every task alike: a refused
-// key, a model that does not exist, a used-up quota.
-func isConfigError(err error) bool {
-	switch model.KindOf(err) {
+// isConfigError reports an error kind that fails every task alike: a
+// refused key, a model that does not exist, a used-up quota.
+func isConfigError(k model.Kind) bool {
+	switch k {
 	case model.KindAuth, model.KindModelNotFound, model.KindQuota:
 		return true
 	}

@@ -156,11 +156,21 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	done, _ := taskrun.ReadRecords(opts.Results)
 	todo := len(b.Todo(done))
 	prog = newProgress(opts.IO, opts.f.line, opts.JSON, todo, len(items)-todo)
-	run := b.Run
-	if opts.Queue == "local" {
-		run = func(ctx context.Context) (taskrun.Summary, error) { return runSetLocal(ctx, opts, b) }
+	if opts.Queue != "off" {
+		ids := make([]string, len(items))
+		for i, it := range items {
+			ids[i] = it.ID
+		}
+		lq, err := startLocalQueue(ctx, opts.f, opts.queueFlags.config(), queueBatchName(opts.File, opts.Results), b, ids)
+		if err != nil {
+			return err
+		}
+		defer lq.close()
+		b.Execute = func(ctx context.Context, it taskrun.Item) (taskrun.Record, []byte, bool, error) {
+			return lq.execute(ctx, it, b.Team)
+		}
 	}
-	sum, err := run(ctx)
+	sum, err := b.Run(ctx)
 	prog.finish()
 	printBatchSummary(opts, sum)
 	if opts.Report {

@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,7 +27,7 @@ import (
 
 // queueFlags are batch's flags for running a set through a queue.
 type queueFlags struct {
-	Queue    string // "": today's in-process run; "local": an embedded server and local workers; else nats:// URLs
+	Queue    string // "" or "local": an embedded server and local workers; "off": no queue; else nats:// URLs
 	AckWait  time.Duration
 	Attempts int
 	Detach   bool // submit and exit: the results wait on the queue
@@ -34,7 +36,7 @@ type queueFlags struct {
 
 func (q *queueFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&q.Queue, "queue", "", `run the tasks through NATS JetStream: "local" (an embedded server and local workers, nothing to install) or nats://HOST:PORT[,...] (workers started with "agentteam worker")`)
+	fl.StringVar(&q.Queue, "queue", "local", `where the tasks run, through NATS JetStream: "local" (an embedded server and workers in this process, nothing to install), nats://HOST:PORT[,...] (workers started with "agentteam worker"), or "off" (teams run here without a queue)`)
 	fl.DurationVar(&q.AckWait, "queue-ack-wait", 30*time.Second, "with --queue: a task whose worker stopped heartbeating for this long goes to another")
 	fl.IntVar(&q.Attempts, "queue-attempts", 3, "with --queue: deliveries of a task before it is recorded as an error")
 	fl.BoolVar(&q.Detach, "detach", false, "with --queue nats://...: submit the tasks and exit; --attach collects their results later")
@@ -53,7 +55,7 @@ func (q queueFlags) check() error {
 	return nil
 }
 
-func (q queueFlags) remote() bool { return q.Queue != "" && q.Queue != "local" }
+func (q queueFlags) remote() bool { return q.Queue != "" && q.Queue != "local" && q.Queue != "off" }
 
 func (q queueFlags) config() queue.Config {
 	return queue.Config{AckWait: q.AckWait, Attempts: q.Attempts}
@@ -171,53 +173,118 @@ func collectResults(ctx context.Context, q *queue.Queue, batch string, b *taskru
 	return sum, err
 }
 
-// runSetLocal runs a set through an embedded server (its store beside the
-// workspaces) and local workers that share the batch's sandbox pool and
-// models: the same path as many machines, on one.
-func runSetLocal(ctx context.Context, opts *BatchOptions, b *taskrun.Batch) (taskrun.Summary, error) {
-	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: filepath.Join(b.Root, ".queue")})
+// localQueue runs a set's tasks through an embedded JetStream server (its
+// store beside the workspaces, for this run only) and in-process workers
+// that share the batch's sandbox pool and models: each task travels as on
+// many machines, while taskrun.Batch.Run keeps the set's order, resume,
+// retries and stops.
+type localQueue struct {
+	srv   *queue.Server
+	nc    *nats.Conn
+	q     *queue.Queue
+	name  string
+	store string
+
+	mu      sync.Mutex
+	waiting map[string]chan queue.Result
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// startLocalQueue starts the server and b's workers, and collects the
+// results of ids (the tasks b.Run may hand it) for Execute's callers.
+func startLocalQueue(ctx context.Context, f *Factory, cfg queue.Config, name string, b *taskrun.Batch, ids []string) (*localQueue, error) {
+	l := &localQueue{name: name, store: filepath.Join(b.Root, ".queue"), waiting: map[string]chan queue.Result{}}
+	// The results file is the set's record; what an earlier run left on
+	// the queue is of no use and must not be collected as this run's.
+	if err := os.RemoveAll(l.store); err != nil {
+		return nil, fmt.Errorf("remove old queue store: %w", err)
+	}
+	var err error
+	if l.srv, err = queue.StartServer(queue.ServerOptions{StoreDir: l.store}); err != nil {
+		return nil, err
+	}
+	if l.nc, err = f.DialQueue(l.srv.URL(), "agentteam batch", ""); err != nil {
+		l.close()
+		return nil, err
+	}
+	if l.q, err = queue.Open(ctx, l.nc, cfg); err != nil {
+		l.close()
+		return nil, err
+	}
+	slog.Debug("tasks go through an embedded queue", "url", l.srv.URL(), "store", l.store)
+	// The workers stop with ctx (a cancel cuts their tasks short, as
+	// b.Run's are) or at close; the collector only at close, so that a
+	// task finishing as ctx ends is still recorded.
+	workCtx, stopWork := context.WithCancel(ctx)
+	collectCtx, stopCollect := context.WithCancel(context.WithoutCancel(ctx))
+	l.stop = func() { stopWork(); stopCollect() }
+	worker := *b
+	worker.Execute = nil // the worker runs the team here
+	h := &taskHandler{batch: func(queuedTeam) *taskrun.Batch { return &worker }}
+	l.wg.Go(func() { l.q.Work(workCtx, b.Jobs, h) })
+	l.wg.Go(func() {
+		err := l.q.Collect(collectCtx, name, ids, func(r queue.Result) error {
+			l.mu.Lock()
+			ch := l.waiting[r.ID]
+			delete(l.waiting, r.ID)
+			l.mu.Unlock()
+			if ch != nil {
+				ch <- r
+			}
+			return nil
+		})
+		if err != nil && collectCtx.Err() == nil {
+			slog.Warn("the local queue stopped collecting results", "err", err)
+		}
+	})
+	return l, nil
+}
+
+// execute submits one task and waits for its result; a cancel while it
+// waits leaves it unfinished (no record), as b.Run would.
+func (l *localQueue) execute(ctx context.Context, it taskrun.Item, team taskrun.Team) (taskrun.Record, []byte, bool, error) {
+	tasks, _, err := queueJobs([]taskrun.Item{it}, nil, team)
 	if err != nil {
-		return taskrun.Summary{}, err
+		return taskrun.Record{}, nil, false, err
 	}
-	defer srv.Close()
-	nc, err := opts.f.DialQueue(srv.URL(), "agentteam batch", "")
-	if err != nil {
-		return taskrun.Summary{}, err
+	ch := make(chan queue.Result, 1)
+	l.mu.Lock()
+	l.waiting[it.ID] = ch
+	l.mu.Unlock()
+	if err := l.q.Submit(ctx, l.name, tasks); err != nil {
+		if ctx.Err() != nil {
+			return taskrun.Record{}, nil, true, ctx.Err()
+		}
+		return taskrun.Record{ID: it.ID, Status: taskrun.Failed, Error: taskrun.ErrorText(ctx, err), ExitCode: ExitFailure}, nil, false, err
 	}
-	defer nc.Close()
-	q, err := queue.Open(ctx, nc, opts.queueFlags.config())
-	if err != nil {
-		return taskrun.Summary{}, err
+	select {
+	case r := <-ch:
+		var rec taskrun.Record
+		if err := json.Unmarshal(r.Record, &rec); err != nil {
+			return taskrun.Record{}, nil, false, fmt.Errorf("read record: %w", err)
+		}
+		return rec, r.Record, false, nil
+	case <-ctx.Done():
+		return taskrun.Record{}, nil, true, ctx.Err()
 	}
-	name := queueBatchName(opts.File, opts.Results)
-	done, err := taskrun.ReadRecords(b.Results)
-	if err != nil {
-		return taskrun.Summary{}, err
+}
+
+// close stops the workers and the collector, the server, and removes the
+// store.
+func (l *localQueue) close() {
+	if l.stop != nil {
+		l.stop()
+		l.wg.Wait()
 	}
-	tasks, ids, err := queueJobs(b.Items, done, b.Team)
-	if err != nil {
-		return taskrun.Summary{}, err
+	if l.nc != nil {
+		l.nc.Close()
 	}
-	// The store is this set's own: tasks an interrupted run left queued
-	// are submitted again below, results it left are collected.
-	if err := q.Cancel(ctx, name); err != nil {
-		return taskrun.Summary{}, err
+	if l.srv != nil {
+		l.srv.Close()
 	}
-	if err := q.Submit(ctx, name, tasks); err != nil {
-		return taskrun.Summary{}, err
-	}
-	wctx, stop := context.WithCancel(ctx)
-	workers := make(chan error, 1)
-	go func() {
-		workers <- q.Work(wctx, b.Jobs, &taskHandler{batch: func(queuedTeam) *taskrun.Batch { return b }})
-	}()
-	sum, err := collectResults(ctx, q, name, b, ids, nil)
-	stop()
-	<-workers
-	if ctx.Err() != nil {
-		q.Cancel(context.WithoutCancel(ctx), name)
-	}
-	return sum, err
+	os.RemoveAll(l.store)
 }
 
 // runBatchRemote submits a set to a queue others' workers serve and

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,12 +58,14 @@ func checkResults(t *testing.T, path string, n int) {
 	}
 }
 
-// --queue local runs the set through an embedded server and local workers
-// with the same results, summary, exit status and resume as without.
+// By default (--queue local) a set runs through an embedded server and
+// local workers, with the same results, in the same order, summary, exit
+// status and resume as without (--queue off); the server's store is this
+// run's only.
 func TestBatchQueueLocal(t *testing.T) {
 	dir, tasks := batchFixture(t, 12, false)
 	fs := &fakeSandboxes{}
-	code, out, errOut := cliFake(t, context.Background(), fs, dir, "", "batch", "--queue", "local", "-j", "3", "--max-turns", "3", "--json", tasks)
+	code, out, errOut := cliFake(t, context.Background(), fs, dir, "", "batch", "-v", "-j", "3", "--max-turns", "3", "--json", tasks)
 	if code != ExitFailure { // task 7 errored
 		t.Fatalf("exit %d, stderr %s", code, errOut)
 	}
@@ -73,14 +77,35 @@ func TestBatchQueueLocal(t *testing.T) {
 	if !strings.Contains(errOut, "approved       9") || !strings.Contains(errOut, "not approved   2") || !strings.Contains(errOut, "errors         1") {
 		t.Errorf("summary:\n%s", errOut)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".agentteam", "runs", "batch-tasks", ".queue", "jetstream")); err != nil {
-		t.Errorf("no queue store beside the workspaces: %v", err)
+	if !strings.Contains(errOut, "tasks go through an embedded queue") {
+		t.Errorf("the set did not go through the queue:\n%s", errOut)
 	}
-	code, out, _ = cliFake(t, context.Background(), fs, dir, "", "batch", "--queue", "local", tasks)
+	if _, err := os.Stat(filepath.Join(dir, ".agentteam", "runs", "batch-tasks", ".queue")); !os.IsNotExist(err) {
+		t.Errorf("the queue's store outlived the run: %v", err)
+	}
+	ids := func(path string) []string {
+		var got []string
+		data, _ := os.ReadFile(path)
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var r struct{ ID string }
+			json.Unmarshal([]byte(l), &r)
+			got = append(got, r.ID)
+		}
+		return got
+	}
+	code, out, _ = cliFake(t, context.Background(), fs, dir, "", "batch", tasks)
 	if code != ExitFailure || !strings.Contains(out, "tasks run      0 (12 already in the results, skipped)") {
 		t.Fatalf("resume: exit %d\n%s", code, out)
 	}
 	checkResults(t, results, 12)
+
+	code, _, errOut = cliFake(t, context.Background(), fs, dir, "", "batch", "--queue", "off", "-j", "3", "--max-turns", "3", "--results", filepath.Join(dir, "off.jsonl"), tasks)
+	if code != ExitFailure {
+		t.Fatalf("--queue off: exit %d, stderr %s", code, errOut)
+	}
+	if a, b := ids(results), ids(filepath.Join(dir, "off.jsonl")); !slices.Equal(a, b) {
+		t.Errorf("the queue wrote the results in another order:\n%v\n%v", a, b)
+	}
 }
 
 // cliSetup is cliFake with more of the factory replaced by setup.
