@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -25,6 +26,12 @@ const (
 	tasksPrefix   = "agentteam.tasks."
 	resultsPrefix = "agentteam.results."
 	headerID      = "Agentteam-Task"
+	// headerAttempts carries the submitter's Config.Attempts with each
+	// task: the set's say, not each worker's.
+	headerAttempts = "Agentteam-Attempts"
+	// FilesBucket is the object store that workers send workspaces back
+	// through, kept a week like the results.
+	FilesBucket = "agentteam_files"
 )
 
 // Config tunes a queue. Zero values take the defaults.
@@ -102,6 +109,17 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 		{Name: ResultsStream, Subjects: []string{resultsPrefix + "*"}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour},
 	}
+	err = q.admin(ctx, "create object store "+FilesBucket, func(ctx context.Context) error {
+		if _, err := js.ObjectStore(ctx, FilesBucket); err == nil && cfg.Replicas == 0 {
+			return nil // as the streams: a client must not shrink a cluster's replicas
+		}
+		_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: FilesBucket,
+			Storage: jetstream.FileStorage, Replicas: replicas, TTL: 7 * 24 * time.Hour})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	for _, sc := range streams {
 		err := q.admin(ctx, "create stream "+sc.Name, func(ctx context.Context) error {
 			if cfg.Replicas == 0 {
@@ -178,6 +196,7 @@ func (q *Queue) Submit(ctx context.Context, batch string, tasks []Task) error {
 	for _, t := range tasks {
 		msg := &nats.Msg{Subject: tasksPrefix + batch, Data: t.Body, Header: nats.Header{}}
 		msg.Header.Set(headerID, t.ID)
+		msg.Header.Set(headerAttempts, strconv.Itoa(q.cfg.Attempts))
 		err := q.admin(ctx, "submit task "+t.ID, func(ctx context.Context) error {
 			_, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(batch+"/"+t.ID+"/"+run))
 			return err
@@ -224,6 +243,10 @@ type Result struct {
 	Record     []byte `json:"record"`               // the caller's record of the task
 	Transcript []byte `json:"transcript,omitempty"` // optional
 	Worker     string `json:"worker,omitempty"`
+	// Workspace names the task's workspace in FilesBucket (PutFile), if
+	// the worker sent it; WorkspaceNote says why not, when it did not.
+	Workspace     string `json:"workspace,omitempty"`
+	WorkspaceNote string `json:"workspace_note,omitempty"`
 }
 
 // Collect takes the results of batch for the ids in want, calls store for
@@ -439,9 +462,13 @@ func (q *Queue) handle(ctx context.Context, m jetstream.Msg, h Handler, beat tim
 	d := Delivery{Batch: strings.TrimPrefix(m.Subject(), tasksPrefix), ID: m.Headers().Get(headerID),
 		Body: m.Data(), Attempt: int(md.NumDelivered)}
 	log := q.cfg.Log.With("batch", d.Batch, "task", d.ID, "attempt", d.Attempt)
+	attempts := q.cfg.Attempts
+	if n, err := strconv.Atoi(m.Headers().Get(headerAttempts)); err == nil && n > 0 {
+		attempts = n
+	}
 	var res Result
 	switch {
-	case d.Attempt > q.cfg.Attempts:
+	case d.Attempt > attempts:
 		res = h.GiveUp(d, fmt.Sprintf("delivered %d times and no worker finished it (each died, lost its engine or was stopped)", d.Attempt-1))
 	case ctx.Err() != nil:
 		m.Nak() // pulled as the worker stopped
@@ -492,4 +519,72 @@ func (q *Queue) handle(ctx context.Context, m jetstream.Msg, h Handler, beat tim
 	if err := q.admin(context.WithoutCancel(ctx), "ack task "+d.ID, m.DoubleAck); err != nil {
 		log.Warn("task ran but its ack was lost; it may run again (its result is kept once)", "err", err)
 	}
+}
+
+// fileTimeout bounds one attempt to send or fetch a file.
+const fileTimeout = 2 * time.Minute
+
+// PutFile stores r's bytes as name in FilesBucket; r is read again from its
+// start on each retry.
+func (q *Queue) PutFile(ctx context.Context, name string, r io.ReadSeeker) error {
+	return q.files(ctx, "send file "+name, func(ctx context.Context, store jetstream.ObjectStore) error {
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		_, err := store.Put(ctx, jetstream.ObjectMeta{Name: name}, r)
+		return err
+	})
+}
+
+// GetFile copies the file name from FilesBucket to w, at most max bytes
+// (more is an error: the sender is not trusted to keep to a size).
+func (q *Queue) GetFile(ctx context.Context, name string, w io.Writer, max int64) error {
+	return q.files(ctx, "fetch file "+name, func(ctx context.Context, store jetstream.ObjectStore) error {
+		obj, err := store.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		defer obj.Close()
+		n, err := io.Copy(w, io.LimitReader(obj, max+1))
+		if err == nil && n > max {
+			err = fmt.Errorf("larger than %d bytes", max)
+		}
+		return err
+	})
+}
+
+// DeleteFile removes name from FilesBucket.
+func (q *Queue) DeleteFile(ctx context.Context, name string) error {
+	return q.files(ctx, "delete file "+name, func(ctx context.Context, store jetstream.ObjectStore) error {
+		err := store.Delete(ctx, name)
+		if errors.Is(err, jetstream.ErrObjectNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// files runs call on FilesBucket, three times at most, each with its own
+// timeout (a file takes longer than an admin call).
+func (q *Queue) files(ctx context.Context, what string, call func(context.Context, jetstream.ObjectStore) error) error {
+	var err error
+	for try := range 3 {
+		if try > 0 {
+			sleep(ctx, time.Duration(try)*time.Second)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		cctx, cancel := context.WithTimeout(ctx, fileTimeout)
+		var store jetstream.ObjectStore
+		if store, err = q.js.ObjectStore(cctx, FilesBucket); err == nil {
+			err = call(cctx, store)
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		q.cfg.Log.Debug(what, "err", err)
+	}
+	return fmt.Errorf("%s: %w", what, cmp.Or(err, ctx.Err()))
 }

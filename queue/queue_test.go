@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -205,7 +207,9 @@ func TestAttemptsExhausted(t *testing.T) {
 	}
 	var mu sync.Mutex
 	runs := map[string]int{}
-	_, q := open(t, s.URL(), cfg)
+	wcfg := cfg
+	wcfg.Attempts = 10 // the submitter's 3 is the set's limit
+	_, q := open(t, s.URL(), wcfg)
 	work(t, q, 2, handler{run: func(ctx context.Context, d Delivery) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -462,5 +466,35 @@ func TestUnavailableWorkerHandsBack(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A file sent through the queue arrives whole; one larger than the
+// receiver's bound is refused, not read to its end.
+func TestFiles(t *testing.T) {
+	s := startServer(t)
+	_, q := open(t, s.URL(), Config{})
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789"), 100_000)
+	if err := q.PutFile(ctx, "b/t1/ws", bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if err := q.GetFile(ctx, "b/t1/ws", &got, int64(len(data))); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("GetFile: %v, %d bytes", err, got.Len())
+	}
+	if err := q.GetFile(ctx, "b/t1/ws", io.Discard, int64(len(data))-1); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("over the bound: %v", err)
+	}
+	if err := q.DeleteFile(ctx, "b/t1/ws"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.DeleteFile(ctx, "b/t1/ws"); err != nil {
+		t.Errorf("deleting a gone file: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := q.GetFile(short, "b/t1/ws", io.Discard, 10); err == nil {
+		t.Error("a deleted file was fetched")
 	}
 }

@@ -2,12 +2,15 @@ package main
 
 import (
 	"cmp"
+	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,6 +26,7 @@ import (
 	"github.com/agentteam/agentteam/queue"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/taskrun"
+	"github.com/agentteam/agentteam/workspace"
 )
 
 // queueFlags are batch's flags for running a set through a queue.
@@ -352,7 +356,7 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 		}
 		prog.add(r)
 	}}
-	sum, err := collectResults(ctx, q, name, b, ids, func(r queue.Result) ([]byte, error) { return saveShipped(opts.Root, r) })
+	sum, err := collectResults(ctx, q, name, b, ids, func(r queue.Result) ([]byte, error) { return saveShipped(ctx, q, opts.Root, r) })
 	prog.finish()
 	if ctx.Err() != nil && !opts.Attach {
 		// Queued tasks are dropped; running ones finish and wait on the
@@ -364,33 +368,117 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	return setExit(sum, err)
 }
 
-// saveShipped writes a result's transcript, when the worker sent it, under
-// root and points the line's "transcript" at it; "workspace" stays the
-// worker's.
-func saveShipped(root string, r queue.Result) ([]byte, error) {
-	if len(r.Transcript) == 0 && r.Worker == "" {
+// receivedWorkspace bounds a workspace a worker sends back, unpacked: the
+// worker is trusted to run the team, not what the team's code left.
+var receivedWorkspace = workspace.Limits{Bytes: 1 << 30, Entries: 100_000}
+
+// saveShipped puts what a worker sent with a result on this machine, where
+// a local run would have: the workspace in ROOT/ID (unpacked safely), the
+// transcript beside it; the line's "workspace" and "transcript" then name
+// them. What could not be received is said in "workspace_note", and the
+// line keeps the worker's paths.
+func saveShipped(ctx context.Context, q *queue.Queue, root string, r queue.Result) ([]byte, error) {
+	if len(r.Transcript) == 0 && r.Worker == "" && r.Workspace == "" && r.WorkspaceNote == "" {
 		return r.Record, nil
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(r.Record, &fields); err != nil {
 		return nil, fmt.Errorf("read record: %w", err)
 	}
+	set := func(k string, v any) { fields[k], _ = json.Marshal(v) }
 	if r.Worker != "" {
-		fields["worker"], _ = json.Marshal(r.Worker)
+		set("worker", r.Worker)
 	}
-	if len(r.Transcript) > 0 {
-		dir, err := taskrun.UniqueDir(root, r.ID) // the name a local run would give; the workspace itself stays there
+	note := r.WorkspaceNote
+	if len(r.Transcript) > 0 || r.Workspace != "" {
+		dir, err := taskrun.UniqueDir(root, r.ID) // the name a local run would give
 		if err != nil {
 			return nil, err
 		}
-		os.Remove(dir)
-		path := dir + ".transcript.jsonl"
-		if err := os.WriteFile(path, r.Transcript, 0o644); err != nil {
-			return nil, fmt.Errorf("save transcript: %w", err)
+		received := false
+		if r.Workspace != "" {
+			if err := receiveWorkspace(ctx, q, r.Workspace, dir); err != nil {
+				note = "not received: " + err.Error()
+			} else {
+				set("worker_workspace", fields["workspace"])
+				set("workspace", dir)
+				received = true
+			}
 		}
-		fields["transcript"], _ = json.Marshal(path)
+		if !received {
+			os.RemoveAll(dir) // only the transcript is here
+		}
+		if len(r.Transcript) > 0 {
+			path := dir + ".transcript.jsonl"
+			if err := os.WriteFile(path, r.Transcript, 0o644); err != nil {
+				return nil, fmt.Errorf("save transcript: %w", err)
+			}
+			set("transcript", path)
+		}
+	}
+	if note != "" {
+		set("workspace_note", note)
 	}
 	return json.Marshal(fields)
+}
+
+// receiveWorkspace fetches a workspace a worker sent (a gzipped tar) and
+// unpacks it into dir, then deletes it from the queue.
+func receiveWorkspace(ctx context.Context, q *queue.Queue, name, dir string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dir), ".receive-*")
+	if err != nil {
+		return fmt.Errorf("receive workspace: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := q.GetFile(ctx, name, tmp, receivedWorkspace.Bytes); err != nil {
+		return err
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("receive workspace: %w", err)
+	}
+	zr, err := gzip.NewReader(tmp)
+	if err != nil {
+		return fmt.Errorf("receive workspace: %w", err)
+	}
+	if _, err := workspace.Extract(ctx, dir, zr, receivedWorkspace); err != nil {
+		return err
+	}
+	q.DeleteFile(context.WithoutCancel(ctx), name)
+	return nil
+}
+
+// sendWorkspace archives a finished task's workspace (gzipped tar, at most
+// limit bytes of files) and puts it on the queue; it returns the file's
+// name, or why it was not sent.
+func sendWorkspace(ctx context.Context, q *queue.Queue, d queue.Delivery, dir string, limit int64) (name, note string) {
+	ws, err := workspace.Open(dir)
+	if err != nil {
+		return "", "not sent: " + err.Error()
+	}
+	defer ws.Close()
+	tmp, err := os.CreateTemp("", "agentteam-send-*")
+	if err != nil {
+		return "", "not sent: " + err.Error()
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	zw := gzip.NewWriter(tmp)
+	err = ws.Archive(ctx, zw, workspace.Limits{Bytes: limit, Entries: int(receivedWorkspace.Entries)})
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
+	switch {
+	case errors.Is(err, workspace.ErrTooLarge):
+		return "", fmt.Sprintf("not sent: larger than the worker's --send-workspace (%d bytes, %d entries)", limit, receivedWorkspace.Entries)
+	case err != nil:
+		return "", "not sent: " + err.Error()
+	}
+	name = fmt.Sprintf("%s/%s/%d-%s", d.Batch, taskrun.SafeName(d.ID), d.Attempt, rand.Text()[:8])
+	if err := q.PutFile(ctx, name, tmp); err != nil {
+		return "", "not sent: " + err.Error()
+	}
+	return name, ""
 }
 
 // taskHandler runs queued tasks with taskrun, on this machine's engines.
@@ -400,7 +488,11 @@ type taskHandler struct {
 	batch func(queuedTeam) *taskrun.Batch
 	// sendTranscript bounds a transcript sent back with a result (0: none).
 	sendTranscript int64
-	worker         string
+	// sendWorkspace bounds the files of a workspace sent back with a
+	// result through files (0: none).
+	sendWorkspace int64
+	files         *queue.Queue
+	worker        string
 	// up, when set, says whether an engine is left (a worker's); a task
 	// whose engines are down then goes back on the queue for another
 	// machine instead of becoming an error. Unset (--queue local, where
@@ -446,6 +538,9 @@ func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, 
 		return queue.Result{}, err
 	}
 	res := queue.Result{Record: line, Worker: h.worker}
+	if h.sendWorkspace > 0 && h.files != nil && rec.Workspace != "" {
+		res.Workspace, res.WorkspaceNote = sendWorkspace(ctx, h.files, d, rec.Workspace, h.sendWorkspace)
+	}
 	if h.sendTranscript > 0 {
 		if st, err := os.Stat(rec.Transcript); err == nil && st.Size() <= h.sendTranscript {
 			res.Transcript, _ = os.ReadFile(rec.Transcript)

@@ -208,8 +208,13 @@ func TestBatchQueueWorkerKilled(t *testing.T) {
 	seen := map[string]int{}
 	for _, r := range readResults(t, path) {
 		seen[fmt.Sprint(r["id"])]++
-		if r["status"] != "approved" || !strings.HasPrefix(fmt.Sprint(r["workspace"]), filepath.Join(dir, "b")) {
-			t.Errorf("%v: status %v workspace %v (want worker B's)", r["id"], r["status"], r["workspace"])
+		if r["status"] != "approved" || !strings.HasPrefix(fmt.Sprint(r["worker_workspace"]), filepath.Join(dir, "b")) {
+			t.Errorf("%v: status %v worker_workspace %v (want worker B's)", r["id"], r["status"], r["worker_workspace"])
+		}
+		if ws := fmt.Sprint(r["workspace"]); !strings.HasPrefix(ws, filepath.Join(dir, ".agentteam")) {
+			t.Errorf("%v: workspace %s not shipped beside the batch (%v)", r["id"], ws, r["workspace_note"])
+		} else if st, err := os.Stat(ws); err != nil || !st.IsDir() {
+			t.Errorf("%v: %v", r["id"], err)
 		}
 		if tr := fmt.Sprint(r["transcript"]); !strings.HasPrefix(tr, filepath.Join(dir, ".agentteam")) {
 			t.Errorf("%v: transcript %s not shipped beside the batch", r["id"], tr)
@@ -282,8 +287,11 @@ func TestWorkerProcessDocker(t *testing.T) {
 		if wantStatus(i) == "approved" && (r["last_exit_code"] != 0.0 || r["turns"] != 3.0) {
 			t.Errorf("result %d: %v", i, r)
 		}
-		if ws := fmt.Sprint(r["workspace"]); !strings.HasPrefix(ws, filepath.Join(dir, "w")) {
-			t.Errorf("result %d: workspace %s, not the worker's", i, ws)
+		if ws := fmt.Sprint(r["worker_workspace"]); !strings.HasPrefix(ws, filepath.Join(dir, "w")) {
+			t.Errorf("result %d: worker_workspace %s, not the worker's", i, ws)
+		}
+		if ws := fmt.Sprint(r["workspace"]); !strings.HasPrefix(ws, filepath.Join(dir, ".agentteam")) {
+			t.Errorf("result %d: workspace %s, not beside the batch (%v)", i, ws, r["workspace_note"])
 		}
 	}
 	worker.Process.Signal(os.Interrupt)
@@ -469,4 +477,67 @@ func tasksState(t *testing.T, ctx context.Context, url string) jetstream.StreamS
 		t.Fatal(err)
 	}
 	return info.State
+}
+
+// A worker sends each task's workspace back through the queue and the
+// submitter unpacks it where a local run would have put it: the files as
+// the block left them, but no setuid or world-write bit, links as links;
+// a workspace past the worker's --send-workspace stays there, and the
+// line says so.
+func TestWorkerSendsWorkspaceDocker(t *testing.T) {
+	requireDocker(t)
+	block := "```sh\necho made > result.txt\ncp /bin/true suid && chmod 4777 suid\nln -s /etc/passwd link\nhead -c 3000 /dev/zero > big.bin\n```"
+	serveModels(t, fakeserver.Script{Models: map[string][]fakeserver.Step{
+		"c": say(block, block), "r": say("APPROVE", "APPROVE")}})
+	dir := t.TempDir()
+	tasks := writeFile(t, dir, "tasks.jsonl", `{"id": "t1", "task": "Make files.", "coder_model": "c", "reviewer_model": "r"}`+"\n")
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	bin := buildBinary(t)
+	for _, c := range []struct {
+		limit string
+		sent  bool
+	}{{"1000000", true}, {"2000", false}} {
+		worker := exec.Command(bin, "worker", "--queue", srv.URL(), "--send-workspace", c.limit, "--workspace", filepath.Join(dir, "w"+c.limit))
+		worker.Dir = dir
+		var werr bytes.Buffer
+		worker.Stderr = &werr
+		if err := worker.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		results := filepath.Join(dir, "results-"+c.limit+".jsonl")
+		code, _, errOut := cli(t, ctx, dir, "", "batch", "--queue", srv.URL(), "--results", results, tasks)
+		cancel()
+		worker.Process.Signal(os.Interrupt)
+		worker.Wait()
+		if code != ExitOK {
+			t.Fatalf("--send-workspace %s: batch exit %d\n%s\nworker:\n%s", c.limit, code, errOut, werr.String())
+		}
+		r := readResults(t, results)[0]
+		ws := fmt.Sprint(r["workspace"])
+		if !c.sent {
+			if note := fmt.Sprint(r["workspace_note"]); !strings.Contains(note, "larger than the worker's --send-workspace") ||
+				!strings.HasPrefix(ws, filepath.Join(dir, "w"+c.limit)) {
+				t.Errorf("over the limit: workspace %s, note %q", ws, note)
+			}
+			continue
+		}
+		if !strings.HasPrefix(ws, filepath.Join(dir, ".agentteam")) {
+			t.Fatalf("workspace %s not beside the batch (%v)", ws, r["workspace_note"])
+		}
+		if got, err := os.ReadFile(filepath.Join(ws, "result.txt")); string(got) != "made\n" {
+			t.Errorf("result.txt: %q %v", got, err)
+		}
+		if st, err := os.Lstat(filepath.Join(ws, "suid")); err != nil || st.Mode()&(os.ModeSetuid|0o002) != 0 || st.Mode().Perm() != 0o775 {
+			t.Errorf("suid arrived as %v (%v)", st.Mode(), err)
+		}
+		if target, err := os.Readlink(filepath.Join(ws, "link")); target != "/etc/passwd" {
+			t.Errorf("link: %q %v", target, err)
+		}
+	}
+	assertNoContainers(t, dockerClient(t))
 }

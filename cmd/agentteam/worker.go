@@ -25,6 +25,7 @@ type WorkerOptions struct {
 	Root       string
 	Hosts      []string
 	Transcript int64
+	Workspace  int64
 }
 
 func newWorkerCmd(f *Factory) *cobra.Command {
@@ -34,8 +35,10 @@ func newWorkerCmd(f *Factory) *cobra.Command {
 		Short: "Run the tasks of batches submitted with --queue, on this machine's engine",
 		Long: `Pulls tasks from a NATS JetStream queue (batch --queue URL submits them), runs each
 team on this machine's Docker engine with its workspace on this machine's disk,
-heartbeats while a task runs, and sends its result line back (and its transcript,
-up to --send-transcript bytes). The team settings (models, turns, timeout, budgets,
+heartbeats while a task runs, and sends its result line back, with its transcript
+(up to --send-transcript bytes) and its workspace (through the queue's object
+store, up to --send-workspace bytes of files), which the submitter unpacks where
+a local run would have put them. The team settings (models, turns, timeout, budgets,
 prompts) come with each task; the model endpoint and key are this machine's own
 (environment or .env) and never travel on the queue. Ctrl-C stops pulling and
 hands the running tasks back; a worker killed outright loses nothing (its tasks
@@ -50,6 +53,7 @@ go to another worker once its heartbeats stop).`,
 	fl.StringVar(&opts.Root, "workspace", "", "directory for the tasks' workspaces (default: ./.agentteam/runs/worker)")
 	fl.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat); default: DOCKER_HOST")
 	fl.Int64Var(&opts.Transcript, "send-transcript", 1<<20, "send a task's transcript back with its result when it is at most this many bytes (0: never)")
+	fl.Int64Var(&opts.Workspace, "send-workspace", 64<<20, "send a task's workspace back (through the queue's object store) when its files hold at most this many bytes (0: never)")
 	opts.team.Models.register(fl)
 	opts.team.Sandbox.registerAs(fl, "exec-timeout")
 	return cmd
@@ -63,6 +67,8 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 		return usageError("--jobs and --max-containers must be at least 1")
 	case opts.Transcript < 0:
 		return usageError("--send-transcript cannot be negative")
+	case opts.Workspace < 0:
+		return usageError("--send-workspace cannot be negative")
 	}
 	if opts.Root == "" {
 		root, err := runsDir(opts.IO)
@@ -91,7 +97,7 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 	if err != nil {
 		return err
 	}
-	h := &taskHandler{sendTranscript: min(opts.Transcript, nc.MaxPayload()/2), worker: host, up: sb.Up,
+	h := &taskHandler{sendTranscript: min(opts.Transcript, nc.MaxPayload()/2), sendWorkspace: opts.Workspace, files: q, worker: host, up: sb.Up,
 		batch: func(qt queuedTeam) *taskrun.Batch {
 			return &taskrun.Batch{Root: opts.Root, Jobs: 1, Team: qt.apply(runner.team), Sandboxes: sb,
 				Attempts: sb.Engines, EnginesUp: sb.Up,
