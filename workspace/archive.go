@@ -22,6 +22,13 @@ type Limits struct {
 	Entries int
 }
 
+// ArchiveOptions shape an archive: its Limits, and the owner written in
+// every entry (0:0 unless set: who unpacks it decides).
+type ArchiveOptions struct {
+	Limits
+	UID, GID int
+}
+
 // ErrTooLarge is an archive past its Limits.
 var ErrTooLarge = errors.New("workspace: archive past its limits")
 
@@ -32,15 +39,17 @@ func safePerm(m fs.FileMode) fs.FileMode { return m.Perm() &^ 0o002 }
 // Archive writes the workspace as a tar stream to out: directories,
 // regular files and symlinks (as links, never followed), each directory
 // before its contents; FIFOs, sockets and devices are left out. Modes keep
-// only safe permission bits. A workspace past lim, or deeper than
+// only safe permission bits. A workspace past opts' limits, or deeper than
 // MaxDepth, ends with ErrTooLarge or ErrTooDeep, having written part of it.
-func (w *Workspace) Archive(ctx context.Context, out io.Writer, lim Limits) error {
+func (w *Workspace) Archive(ctx context.Context, out io.Writer, opts ArchiveOptions) error {
+	lim := opts.Limits
 	tw := tar.NewWriter(out)
 	var bytes int64
 	var entries int
 	buf := make([]byte, 32<<10)
 	err := w.walk(ctx, MaxDepth, func(e *entry) error {
-		hdr := &tar.Header{Name: e.path, Mode: int64(safePerm(e.mode())), ModTime: e.modTime(), Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: e.path, Mode: int64(safePerm(e.mode())), ModTime: e.modTime(), Format: tar.FormatPAX,
+			Uid: opts.UID, Gid: opts.GID}
 		switch e.st.Mode & unix.S_IFMT {
 		case unix.S_IFDIR:
 			hdr.Typeflag, hdr.Name = tar.TypeDir, e.path+"/"
@@ -117,6 +126,9 @@ type Extracted struct {
 	Entries int
 	Bytes   int64
 	Skipped int // entries of a kind it does not write (hard links, devices, FIFOs)
+	// Written holds every entry written, by path (RemoveNew with it
+	// removes what the stream did not have: a mirror).
+	Written Snapshot
 }
 
 // Extract writes the tar stream in into dir, which must exist, as a
@@ -129,7 +141,7 @@ type Extracted struct {
 // is replaced. A stream past lim ends with ErrTooLarge, having written
 // part of it.
 func Extract(ctx context.Context, dir string, in io.Reader, lim Limits) (Extracted, error) {
-	var x Extracted
+	x := Extracted{Written: Snapshot{}}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return x, fmt.Errorf("extract archive: %w", err)
@@ -164,6 +176,7 @@ func Extract(ctx context.Context, dir string, in io.Reader, lim Limits) (Extract
 			return x, fmt.Errorf("%w: more than %d entries", ErrTooLarge, lim.Entries)
 		}
 		perm := safePerm(hdr.FileInfo().Mode())
+		x.Written[name] = FileInfo{Path: name, Mode: typeOf(hdr.Typeflag) | perm, Size: hdr.Size, ModTime: hdr.ModTime}
 		switch hdr.Typeflag {
 		case tar.TypeDir:
 			if err := root.MkdirAll(name, 0o755); err != nil {
@@ -197,6 +210,18 @@ func Extract(ctx context.Context, dir string, in io.Reader, lim Limits) (Extract
 		root.Chtimes(dirTimes[i].name, dirTimes[i].t, dirTimes[i].t)
 	}
 	return x, nil
+}
+
+func typeOf(flag byte) fs.FileMode {
+	switch flag {
+	case tar.TypeDir:
+		return fs.ModeDir
+	case tar.TypeSymlink:
+		return fs.ModeSymlink
+	case tar.TypeReg:
+		return 0
+	}
+	return fs.ModeIrregular
 }
 
 // cleanName is a stream's entry name as a path below the root, or an

@@ -36,7 +36,7 @@ func TestArchiveRoundTrip(t *testing.T) {
 	must(err)
 	defer ws.Close()
 	var tarball bytes.Buffer
-	must(ws.Archive(context.Background(), &tarball, Limits{}))
+	must(ws.Archive(context.Background(), &tarball, ArchiveOptions{}))
 
 	dst := t.TempDir()
 	x, err := Extract(context.Background(), dst, &tarball, Limits{})
@@ -173,11 +173,11 @@ func TestArchiveLimits(t *testing.T) {
 	}
 	defer ws.Close()
 	for _, lim := range []Limits{{Entries: 2}, {Bytes: 12}} {
-		if err := ws.Archive(context.Background(), &bytes.Buffer{}, lim); !errors.Is(err, ErrTooLarge) {
+		if err := ws.Archive(context.Background(), &bytes.Buffer{}, ArchiveOptions{Limits: lim}); !errors.Is(err, ErrTooLarge) {
 			t.Errorf("%+v: %v, want ErrTooLarge", lim, err)
 		}
 	}
-	if err := ws.Archive(context.Background(), &bytes.Buffer{}, Limits{Entries: 3, Bytes: 15}); err != nil {
+	if err := ws.Archive(context.Background(), &bytes.Buffer{}, ArchiveOptions{Limits: Limits{Entries: 3, Bytes: 15}}); err != nil {
 		t.Errorf("at the limits: %v", err)
 	}
 }

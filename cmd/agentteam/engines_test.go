@@ -232,7 +232,7 @@ func engineTasks(t *testing.T, dir string, n int) string {
 	var lines []string
 	for i := 0; i < n; i++ {
 		c, r := fmt.Sprintf("c%d", i), fmt.Sprintf("r%d", i)
-		code := fmt.Sprintf("```python\nimport time\ntime.sleep(1)\nprint(%d)\n```", i)
+		code := fmt.Sprintf("```python\nimport time\ntime.sleep(1)\nopen('out.txt', 'w').write('%d')\nprint(%d)\n```", i, i)
 		models[c] = say(code, code)
 		models[r] = say("Good.\nAPPROVE", "Good.\nAPPROVE")
 		lines = append(lines, fmt.Sprintf(`{"id": "e%d", "task": "Task %d.", "coder_model": %q, "reviewer_model": %q}`, i, i, c, r))
@@ -279,6 +279,15 @@ func TestBatchTwoEngines(t *testing.T) {
 			}
 			if code != ExitOK || len(results) != 8 || used[main] == 0 || used[tc.other] == 0 {
 				t.Fatalf("exit %d, %d results, engines used %v, stderr %s", code, len(results), used, errOut)
+			}
+			// A tcp:// engine is taken as another machine's: the
+			// workspace travels through its API, and the file the block
+			// wrote is here all the same.
+			for _, r := range results {
+				want := strings.TrimPrefix(fmt.Sprint(r["id"]), "e")
+				if got, err := os.ReadFile(filepath.Join(fmt.Sprint(r["workspace"]), "out.txt")); string(got) != want {
+					t.Errorf("task %v on %v: out.txt %q %v", r["id"], r["engine"], got, err)
+				}
 			}
 		})
 	}

@@ -464,7 +464,7 @@ func sendWorkspace(ctx context.Context, q *queue.Queue, d queue.Delivery, dir st
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	zw := gzip.NewWriter(tmp)
-	err = ws.Archive(ctx, zw, workspace.Limits{Bytes: limit, Entries: int(receivedWorkspace.Entries)})
+	err = ws.Archive(ctx, zw, workspace.ArchiveOptions{Limits: workspace.Limits{Bytes: limit, Entries: receivedWorkspace.Entries}})
 	if cerr := zw.Close(); err == nil {
 		err = cerr
 	}

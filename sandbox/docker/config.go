@@ -33,6 +33,13 @@ type Config struct {
 	// PipIndex is the package index pip uses inside the sandbox; its host
 	// must be in Egress.
 	PipIndex string
+	// CopyWorkspace copies the workspace into the container when it
+	// starts and back after every block, through the engine's API, instead
+	// of bind-mounting it: in the container it is a tmpfs capped at
+	// WorkspaceBytes and WorkspaceEntries (so counted in Memory). An
+	// engine on another machine (tcp://, ssh://) cannot see this machine's
+	// directories, so there it is always on.
+	CopyWorkspace bool
 }
 
 // Defaults returns the default configuration.

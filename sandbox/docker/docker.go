@@ -48,6 +48,9 @@ type Backend struct {
 	egress egress.Policy // what blocks may reach; empty: nothing
 	index  *egress.Index // the package index mirror of the pypi preset, shared by sessions
 
+	// copy: the workspace travels through the engine's API (Config.CopyWorkspace).
+	copy bool
+
 	runtimeOnce sync.Once
 	gvisor      bool // the runtime is gVisor's runsc (from its binary, not its registered name)
 	runtimeErr  error
@@ -84,6 +87,7 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Backend, error) {
 		// another machine would mount an empty directory of its own.
 		return nil, fmt.Errorf("%w: egress needs an engine on this machine (unix://), not %s", sandbox.ErrConfig, host)
 	}
+	d.copy = cfg.CopyWorkspace || !strings.HasPrefix(host, "unix://")
 	copts := append([]client.Opt{client.WithVersionFromEnv(), client.WithAPIVersionNegotiation()}, hostOpts...)
 	if d.cli, err = client.NewClientWithOpts(copts...); err != nil {
 		return nil, fmt.Errorf("%w: create docker client for %s: %v", sandbox.ErrEngineUnavailable, d.Host(), err)
@@ -244,7 +248,7 @@ func (d *Backend) NewSession(ctx context.Context, workspaceDir string) (sandbox.
 	if err != nil {
 		return nil, fmt.Errorf("open workspace: %w", err)
 	}
-	user, err := prepareOwnership(ws.Dir())
+	user, err := d.prepareOwnership(ws.Dir())
 	if err != nil {
 		ws.Close()
 		return nil, err
@@ -262,8 +266,12 @@ func (d *Backend) NewSession(ctx context.Context, workspaceDir string) (sandbox.
 // prepareOwnership picks the container's user. As root on the host, the
 // sandbox runs as the image's dedicated user and is given the workspace
 // directory itself (not its contents); as another user, it runs with that
-// user's ids, so the files the team makes belong to them.
-func prepareOwnership(dir string) (string, error) {
+// user's ids, so the files the team makes belong to them. A copied
+// workspace is never shared: the dedicated user, and dir is left as it is.
+func (d *Backend) prepareOwnership(dir string) (string, error) {
+	if d.copy {
+		return fmt.Sprintf("%d:%d", sandboxUID, sandboxUID), nil
+	}
 	uid, gid := os.Geteuid(), os.Getegid()
 	if uid != 0 {
 		if gid == 0 {
@@ -329,6 +337,9 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	if err != nil {
 		return nil, err
 	}
+	if gvisor && d.copy {
+		return nil, fmt.Errorf("%w: a copied workspace (an engine on another machine, %s) does not work under gVisor yet", sandbox.ErrConfig, d.Host())
+	}
 	tok, err := protocol.NewToken()
 	if err != nil {
 		return nil, err
@@ -344,7 +355,11 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 			ep.close()
 		}
 	}()
-	sp := newSpec(d.cfg, user, dir, ep.hostDir(), d.index != nil, labels, gvisor)
+	mountDir := dir
+	if d.copy {
+		mountDir = "" // a tmpfs volume of the container's own
+	}
+	sp := newSpec(d.cfg, user, mountDir, ep.hostDir(), d.index != nil, labels, gvisor)
 	// Create, attach and start on a context the caller cannot cancel: a
 	// request cut off mid-way can leave a created container whose id we
 	// never learn, or one that never starts and so never removes itself.
@@ -410,6 +425,12 @@ func (d *Backend) startBox(ctx context.Context, sessionID, user, dir string) (_ 
 	}
 	if err := verifyReady(b.ready, gvisor); err != nil {
 		return nil, err
+	}
+	if d.copy {
+		// Before the first block: the runner has run nothing yet.
+		if err := d.copyIn(ctx, b, dir); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }

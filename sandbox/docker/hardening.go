@@ -69,6 +69,9 @@ const (
 // egressDir, when set, is the host directory of the session's egress
 // proxy socket.
 // mirror says the proxy serves the package index mirror (egress.IndexHost).
+// An empty workspaceDir makes the workspace a tmpfs volume of the
+// container's own, capped like the workspace, which the host copies in and
+// out (Config.CopyWorkspace).
 func newSpec(cfg Config, user, workspaceDir, egressDir string, mirror bool, labels map[string]string, gvisor bool) spec {
 	f := false
 	pids, memory := cfg.Pids, cfg.Memory
@@ -111,6 +114,9 @@ func newSpec(cfg Config, user, workspaceDir, egressDir string, mirror bool, labe
 		"PIP_NO_INPUT=1",
 	}
 	mounts := []mount.Mount{{Type: mount.TypeBind, Source: workspaceDir, Target: mountPoint}}
+	if workspaceDir == "" {
+		mounts[0] = workspaceVolume(cfg, labels)
+	}
 	if egressDir != "" {
 		proxy := "http://" + egressListen
 		env = append(env, "HTTP_PROXY="+proxy, "HTTPS_PROXY="+proxy, "http_proxy="+proxy, "https_proxy="+proxy)
@@ -248,8 +254,20 @@ func (s spec) verify(got container.InspectResponse, imageEnv []string) error {
 	check(len(got.Mounts) == len(want.Mounts), "%d mounts, want only the workspace (and the egress socket's directory)", len(got.Mounts))
 	for _, m := range got.Mounts {
 		i := slices.IndexFunc(want.Mounts, func(w mount.Mount) bool { return w.Target == m.Destination })
+		if i >= 0 && want.Mounts[i].Type == mount.TypeVolume {
+			check(m.Type == mount.TypeVolume && m.Driver == "local" && m.RW, "unexpected mount %s at %s", m.Type, m.Destination)
+			continue
+		}
 		check(i >= 0 && m.Type == mount.TypeBind && filepath.Clean(m.Source) == filepath.Clean(want.Mounts[i].Source) &&
 			m.RW == !want.Mounts[i].ReadOnly, "unexpected mount %s at %s", m.Type, m.Destination)
+	}
+	for i, w := range want.Mounts {
+		if w.Type == mount.TypeVolume {
+			// The caps are the volume's mount options: they must be ours.
+			check(i < len(h.Mounts) && h.Mounts[i].VolumeOptions != nil && h.Mounts[i].VolumeOptions.DriverConfig != nil &&
+				maps.Equal(h.Mounts[i].VolumeOptions.DriverConfig.Options, w.VolumeOptions.DriverConfig.Options),
+				"the workspace volume is not the capped tmpfs asked for")
+		}
 	}
 
 	allowed := make(map[string]bool, len(s.config.Env)+len(imageEnv))
@@ -368,4 +386,17 @@ func RunArgs(cfg Config, workspaceDir, seccompFile string) []string {
 		args = append(args, "-e", e)
 	}
 	return append(args, c.Image)
+}
+
+// workspaceVolume is a copied workspace's mount: an anonymous volume of
+// the local driver backed by a tmpfs, so the kernel caps it at the
+// workspace's bytes and entries, owned by the sandbox user; the container
+// takes it along when it is removed.
+func workspaceVolume(cfg Config, labels map[string]string) mount.Mount {
+	opts := fmt.Sprintf("size=%d,nr_inodes=%d,uid=%d,gid=%d,mode=0755,nosuid,nodev",
+		cfg.WorkspaceBytes, cfg.WorkspaceEntries+1, sandboxUID, sandboxUID)
+	return mount.Mount{Type: mount.TypeVolume, Target: mountPoint, VolumeOptions: &mount.VolumeOptions{
+		Labels:       labels,
+		DriverConfig: &mount.Driver{Name: "local", Options: map[string]string{"type": "tmpfs", "device": "tmpfs", "o": opts}},
+	}}
 }

@@ -69,6 +69,9 @@ func (d *Backend) NewPool(root string, size int) (*Pool, error) {
 // NewSession lends a container for workspaceDir, starting one if none is
 // idle and the pool has room, or waiting for one.
 func (p *Pool) NewSession(ctx context.Context, workspaceDir string) (sandbox.Session, error) {
+	if p.d.copy {
+		return p.unpooled(ctx, workspaceDir)
+	}
 	ws, err := workspace.Open(workspaceDir)
 	if err != nil {
 		return nil, fmt.Errorf("open workspace: %w", err)
@@ -130,7 +133,7 @@ func (p *Pool) start(ctx context.Context) (*pooled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create workspace slot: %w", err)
 	}
-	user, err := prepareOwnership(slot)
+	user, err := p.d.prepareOwnership(slot)
 	if err != nil {
 		os.Remove(slot)
 		return nil, err
@@ -258,6 +261,34 @@ func (ps *pooledSession) Close(ctx context.Context) error {
 	}
 	ps.pool.put(c)
 	return nil
+}
+
+// unpooled is a session of its own container, within the pool's count: a
+// copied workspace has no slot to move (it travels through the engine),
+// so its container is not lent again.
+func (p *Pool) unpooled(ctx context.Context, workspaceDir string) (sandbox.Session, error) {
+	select {
+	case p.tokens <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	s, err := p.d.NewSession(ctx, workspaceDir)
+	if err != nil {
+		<-p.tokens
+		return nil, err
+	}
+	return &countedSession{Session: s, release: sync.OnceFunc(func() { <-p.tokens })}, nil
+}
+
+// countedSession frees its place in the pool when it closes.
+type countedSession struct {
+	sandbox.Session
+	release func()
+}
+
+func (c *countedSession) Close(ctx context.Context) error {
+	defer c.release()
+	return c.Session.Close(ctx)
 }
 
 // discardKeeping is discard that leaves a slot with the user's files.

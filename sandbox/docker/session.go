@@ -39,6 +39,14 @@ func (s *session) start(ctx context.Context) error {
 		return err
 	}
 	s.box = b
+	if s.d.copy {
+		// The mirror as the container holds it (times to the precision
+		// the engine keeps), so that the first block's changes are its own.
+		if err := s.d.copyOut(ctx, b, s.ws); err != nil {
+			s.discard()
+			return err
+		}
+	}
 	return nil
 }
 
@@ -103,7 +111,12 @@ func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 		res.Error = "the sandbox runner was gone before the block started; its container was replaced"
 		return res, nil
 	}
-	full, stopWatch := s.watchWorkspace(blockCtx)
+	// A copied workspace is capped by its tmpfs in the container: nothing
+	// to watch here.
+	full, stopWatch := (<-chan struct{})(nil), func() bool { return false }
+	if !s.d.copy {
+		full, stopWatch = s.watchWorkspace(blockCtx)
+	}
 	out, runErr := s.await(ctx, req.ID, full, &res)
 	tooDeep := stopWatch()
 	res.Duration = time.Since(start)
@@ -121,9 +134,23 @@ func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 	// budget.
 	after, cancelAfter := context.WithTimeout(context.WithoutCancel(ctx), afterBlockBudget)
 	defer cancelAfter()
+	var copyErr error
+	if s.d.copy && s.box != nil {
+		if copyErr = s.d.copyOut(after, s.box, s.ws); copyErr != nil {
+			s.d.log.Warn("copy workspace out", "err", copyErr)
+			// The next block gets a new container, from the host's copy,
+			// which checkWorkspace rolls back when the block went too far.
+			s.discard()
+			tooDeep = tooDeep || errors.Is(copyErr, workspace.ErrTooDeep)
+			res.WorkspaceExceeded = res.WorkspaceExceeded || errors.Is(copyErr, workspace.ErrTooLarge)
+		}
+	}
 	var now workspace.Snapshot // the workspace as the block left it, nil if unknown
 	if snapErr == nil {
 		now = s.checkWorkspace(after, before, &res, tooDeep)
+	}
+	if copyErr != nil {
+		res.Error = joinError(res.Error, "the workspace could not be copied back from the sandbox, so its container was replaced")
 	}
 	s.sanitize(after, &res, now)
 	return res, runErr
@@ -186,11 +213,7 @@ func (s *session) sanitize(ctx context.Context, res *sandbox.Result, now workspa
 	res.Files.Sanitized, res.Files.SanitizedCount = done.Changed, done.ChangedCount
 	if err != nil {
 		s.d.log.Warn("sanitize workspace", "err", err)
-		msg := "the host could not check the permissions of every file the block left"
-		if res.Error != "" {
-			msg = res.Error + "; " + msg
-		}
-		res.Error = msg
+		res.Error = joinError(res.Error, "the host could not check the permissions of every file the block left")
 	}
 }
 
@@ -360,4 +383,12 @@ func (s *session) watchWorkspace(ctx context.Context) (full <-chan struct{}, sto
 		}
 	}()
 	return fullc, func() bool { cancel(); close(stopc); <-done; return deep }
+}
+
+// joinError adds msg to a result's error text.
+func joinError(text, msg string) string {
+	if text == "" {
+		return msg
+	}
+	return text + "; " + msg
 }
