@@ -49,6 +49,15 @@ type ReasoningObserver interface {
 	Reasoning(agent, text string)
 }
 
+// OutputObserver is an Observer that also sees a block's output while it
+// runs: chunks of stream ("stdout" or "stderr") as the sandbox passes them
+// on (see sandbox.Code.Output: untrusted bytes, cut anywhere, the first
+// bytes of each stream only), all before the block's BlockDone. It is apart
+// so that an Observer need not care for it.
+type OutputObserver interface {
+	BlockOutput(agent string, block codeblock.Block, stream string, chunk []byte)
+}
+
 // NopObserver ignores everything.
 type NopObserver struct{}
 

@@ -60,7 +60,7 @@ func TestExecutorReport(t *testing.T) {
 	}
 	got := ran(o)
 	if len(got) != 2 || got[0].Language != sandbox.Python || got[0].Filename != "a.py" ||
-		got[1] != (sandbox.Code{Language: sandbox.Sh, Source: "false\n"}) {
+		got[1].Language != sandbox.Sh || got[1].Source != "false\n" || got[1].Filename != "" || got[1].SaveOnly {
 		t.Errorf("ran %+v, want the python block saved as a.py, then the failing sh block", got)
 	}
 }

@@ -144,7 +144,11 @@ func (e *Executor) Step(ctx context.Context, history []Message) (Message, error)
 	var ran []codeblock.Block
 	for _, b := range todo {
 		e.observer.BlockStart(e.name, b)
-		res, err := sess.Run(ctx, SandboxCode(b))
+		code := SandboxCode(b)
+		if oo, ok := e.observer.(OutputObserver); ok {
+			code.Output = func(stream string, chunk []byte) { oo.BlockOutput(e.name, b, stream, chunk) }
+		}
+		res, err := sess.Run(ctx, code)
 		e.observer.BlockDone(e.name, b, res)
 		results = append(results, res)
 		ran = append(ran, b)

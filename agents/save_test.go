@@ -32,7 +32,7 @@ func TestSandboxCode(t *testing.T) {
 			if len(blocks) != 1 {
 				t.Fatalf("%d blocks", len(blocks))
 			}
-			if got := SandboxCode(blocks[0]); got != tt.want {
+			if got := SandboxCode(blocks[0]); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("%+v, want %+v", got, tt.want)
 			}
 		})

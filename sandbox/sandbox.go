@@ -59,7 +59,24 @@ type Code struct {
 	// wrote in a language the sandbox does not run (html, json, ...). The
 	// Result has exit code 0, no output, and the file among its Files.
 	SaveOnly bool
+	// Output, when set, is given the block's output while it runs: pieces
+	// of Stdout or Stderr, in order, each stream's the first bytes of it
+	// (up to the bytes a Result keeps of a stream, so a flood is not
+	// passed on). It is called from Run's goroutine and never after Run
+	// returns; it must not block long, since the block's deadline keeps
+	// running. A chunk is the callee's to keep. Like a Result's output it
+	// is untrusted bytes as the code wrote them: a chunk may end inside a
+	// line or a UTF-8 sequence, and holds escape sequences and invalid
+	// UTF-8 when the code printed them, so use safetext before showing it.
+	// The Result still carries the output in full (head and tail).
+	Output func(stream string, chunk []byte) `json:"-"`
 }
+
+// Streams of a block's output, as Code.Output names them.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
+)
 
 // Validate reports why no backend runs or saves c: for a block to run, a
 // language other than Python, Sh, Bash and JavaScript; for a block to

@@ -170,7 +170,11 @@ func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, bloc
 			continue
 		}
 		out.start(b)
-		res, err := sess.Run(ctx, agents.SandboxCode(b))
+		code := agents.SandboxCode(b)
+		if out.wantsOutput() {
+			code.Output = out.output
+		}
+		res, err := sess.Run(ctx, code)
 		eb := ExecBlock{Index: b.Index, Line: b.Line, Saved: b.SaveOnly() && res.OK(), Result: res}
 		report.Blocks = append(report.Blocks, eb)
 		out.block(eb)

@@ -17,9 +17,10 @@ import (
 )
 
 // runView shows a team run: live on a terminal (names in colour, replies
-// as they stream, a spinner while code runs), plain otherwise, one JSON
-// object per event with --json, or only the summary with --quiet. Every
-// text that came from a model or a program goes through docker.Printable.
+// as they stream, a spinner and the block's output while code runs), plain
+// otherwise, one JSON object per event with --json, or only the summary
+// with --quiet. Every text that came from a model or a program goes
+// through safetext before it reaches a terminal.
 type runView struct {
 	mu       sync.Mutex
 	w        io.Writer
@@ -32,6 +33,9 @@ type runView struct {
 	thinking bool   // the current agent's reasoning is being shown
 	spin     chan struct{}
 	spinWG   sync.WaitGroup
+	spinText string      // the spinner's line as drawn; "" when none is
+	live     *liveOutput // the running block's output shown so far (terminal only)
+	carry    utf8Carry   // --json: a rune cut by the chunking, until its end comes
 	line     *statusLine // the "waiting for …" line; nil: none shown
 	waiting  *struct{}   // the wait being shown, nil for none
 }
@@ -217,6 +221,7 @@ func (v *runView) BlockStart(agent string, b codeblock.Block) {
 		fmt.Fprintf(v.w, "running %s\n", label)
 		return
 	}
+	v.live = &liveOutput{}
 	v.spin = make(chan struct{})
 	v.spinWG.Add(1)
 	go v.spinner(label, v.spin)
@@ -228,12 +233,15 @@ func (v *runView) spinner(label string, stop chan struct{}) {
 	start := time.Now()
 	for i := 0; ; i++ {
 		v.mu.Lock()
-		fmt.Fprintf(v.w, "\r%s running %s (%.1fs)", frames[i%len(frames)], label, time.Since(start).Seconds())
+		v.printLive(v.live.due(time.Now(), false)) // a line without its end, shown once it waited
+		v.spinText = fmt.Sprintf("%s running %s (%.1fs)", frames[i%len(frames)], label, time.Since(start).Seconds())
+		fmt.Fprint(v.w, "\r"+v.spinText)
 		v.mu.Unlock()
 		select {
 		case <-stop:
 			v.mu.Lock()
 			fmt.Fprint(v.w, "\r\x1b[2K")
+			v.spinText = ""
 			v.mu.Unlock()
 			return
 		case <-time.After(100 * time.Millisecond):
@@ -241,7 +249,49 @@ func (v *runView) spinner(label string, stop chan struct{}) {
 	}
 }
 
-// BlockDone shows a block's result.
+// BlockOutput shows a piece of a running block's output: on a terminal
+// its whole lines above the spinner, escaped; with --json an "output"
+// event. Plain text gets the output after the block, with its result.
+func (v *runView) BlockOutput(agent string, b codeblock.Block, stream string, chunk []byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch {
+	case v.json:
+		v.emitOutput(agent, b, stream, v.carry.take(stream, chunk))
+	case v.quiet || v.live == nil:
+	default:
+		v.printLive(v.live.add(stream, chunk, time.Now()))
+	}
+}
+
+// emitOutput writes an "output" event; text is whole UTF-8 (encoding/json
+// escapes its control characters).
+func (v *runView) emitOutput(agent string, b codeblock.Block, stream, text string) {
+	if text != "" {
+		v.emit(map[string]any{"type": "output", "agent": agent, "index": b.Index, "stream": stream, "text": text})
+	}
+}
+
+// printLive prints lines of a running block above its spinner; v.mu is
+// held.
+func (v *runView) printLive(lines []liveLine) {
+	if len(lines) == 0 {
+		return
+	}
+	if v.spinText != "" {
+		fmt.Fprint(v.w, "\r\x1b[2K")
+	}
+	for _, l := range lines {
+		fmt.Fprintln(v.w, l.render(v.color))
+	}
+	if v.spinText != "" {
+		fmt.Fprint(v.w, v.spinText)
+	}
+}
+
+// BlockDone shows a block's result: what of its output was not shown
+// live, then its status line, or, when nothing came live (plain text, or
+// a sandbox that streams nothing), the status line, then its output.
 func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 	if v.spin != nil {
 		close(v.spin)
@@ -250,7 +300,12 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	live := v.live
+	v.live = nil
 	if v.json {
+		for _, stream := range []string{sandbox.Stdout, sandbox.Stderr} {
+			v.emitOutput(agent, b, stream, v.carry.rest(stream))
+		}
 		v.emit(map[string]any{"type": "block", "agent": agent, "index": b.Index, "result": r})
 		return
 	}
@@ -266,13 +321,27 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 		fmt.Fprintf(v.w, "%s %s · saved, not run\n", status, label)
 		return
 	}
+	streams := []struct {
+		name, text string
+		total      int64
+	}{{sandbox.Stdout, r.Stdout, r.StdoutBytes}, {sandbox.Stderr, r.Stderr, r.StderrBytes}}
+	if live != nil {
+		v.printLive(live.due(time.Now(), true))
+		for _, s := range streams {
+			if live.streamed(s.name) {
+				for _, l := range live.restOf(s.name, s.text, s.total, v.color) {
+					fmt.Fprintln(v.w, l)
+				}
+			}
+		}
+	}
 	fmt.Fprintf(v.w, "%s %s · exit %d · %s", status, label, r.ExitCode, fmtMS(r.DurationMS))
 	for _, f := range r.Flags() {
 		fmt.Fprint(v.w, " · "+f)
 	}
 	fmt.Fprintln(v.w)
-	for _, s := range []struct{ name, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {
-		if s.text == "" {
+	for _, s := range streams {
+		if s.text == "" || live != nil && live.streamed(s.name) {
 			continue
 		}
 		lines := strings.Split(strings.TrimRight(safetext.Output(s.text), "\n"), "\n")

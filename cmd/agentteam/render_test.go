@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/model"
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // TestRunViewReasoning: reasoning is shown dimmed in colour, as one
@@ -76,5 +79,30 @@ func TestRunViewWaiting(t *testing.T) {
 			strings.Count(got, "waiting for coder…") < 2 /* it ticks */ || !strings.HasSuffix(got, "\r\x1b[2K42\n") {
 			t.Fatalf("output %q", got)
 		}
+	}
+}
+
+// TestRunViewLiveOutputAboveTheSpinner: on a terminal a chunk's lines
+// replace the spinner's line and the spinner is drawn again below them, so
+// neither garbles the other; stderr is dimmed in colour.
+func TestRunViewLiveOutputAboveTheSpinner(t *testing.T) {
+	out := &lockedBuffer{}
+	v := newRunView(IO{Out: out}, false, false)
+	v.tty, v.color = true, true
+	b := codeblock.Block{Language: "sh"}
+	v.BlockStart("executor", b)
+	waitFor(t, out, "running block 1 · sh (")
+	v.BlockOutput("executor", b, "stdout", []byte("tick\n"))
+	v.BlockOutput("executor", b, "stderr", []byte("warn\n"))
+	got := out.String()
+	spin := `. running block 1 · sh \([0-9.]+s\)(\r. running block 1 · sh \([0-9.]+s\))*` // it may tick meanwhile
+	above := regexp.MustCompile(`\r\x1b\[2K  tick\n` + spin + `\r\x1b\[2K\x1b\[2m  warn\x1b\[0m\n` + spin + `$`)
+	if !above.MatchString(got) {
+		t.Fatalf("output %q", got)
+	}
+	v.BlockDone("executor", b, sandbox.Result{Language: "sh", Stdout: "tick\n", StdoutBytes: 5, Stderr: "warn\n", StderrBytes: 5})
+	after := strings.TrimPrefix(out.String(), got)
+	if !regexp.MustCompile(`^(\r` + spin + `)?\r\x1b\[2K\x1b\[32m✓\x1b\[0m block 1 · sh · exit 0 · 0 ms\n$`).MatchString(after) {
+		t.Fatalf("after the block %q", after)
 	}
 }

@@ -4,21 +4,41 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/safetext"
+	"github.com/agentteam/agentteam/sandbox"
 )
 
-// reporter prints exec's human report as blocks finish; with JSON it stays
-// silent (the JSON goes out at the end).
+// reporter prints exec's human report as blocks finish, and on a terminal
+// each block's output as it runs; with JSON it stays silent (the JSON goes
+// out at the end, one object).
 type reporter struct {
 	w     io.Writer
 	quiet bool
 	color bool
+	tty   bool
+	live  *liveOutput // the running block's output shown so far; nil off a terminal
 }
 
 func newReporter(s IO, json bool) *reporter {
-	return &reporter{w: s.Out, quiet: json, color: s.color()}
+	return &reporter{w: s.Out, quiet: json, color: s.color(), tty: s.OutIsTTY}
+}
+
+// wantsOutput reports whether the running block's output is shown live.
+func (r *reporter) wantsOutput() bool { return r.tty && !r.quiet }
+
+// output shows a piece of the running block's output: whole lines,
+// escaped. exec draws no spinner, so a line without its end shows when a
+// later piece comes after it waited partialWait, or when the block ends.
+func (r *reporter) output(stream string, chunk []byte) {
+	if r.live == nil {
+		return
+	}
+	for _, l := range r.live.add(stream, chunk, time.Now()) {
+		fmt.Fprintln(r.w, l.render(r.color))
+	}
 }
 
 func (r *reporter) paint(code, s string) string {
@@ -34,6 +54,9 @@ func (r *reporter) start(b codeblock.Block) {
 	}
 	title := blockLabel(b)
 	fmt.Fprintln(r.w, r.paint("1", "── "+title+" "+strings.Repeat("─", max(3, 50-len(title)))))
+	if r.wantsOutput() {
+		r.live = &liveOutput{}
+	}
 }
 
 func (r *reporter) block(b ExecBlock) {
@@ -45,6 +68,25 @@ func (r *reporter) block(b ExecBlock) {
 		return
 	}
 	res := b.Result
+	live := r.live
+	r.live = nil
+	if live != nil {
+		// What was not shown live goes before the status line: the
+		// block's output stays in one piece.
+		for _, l := range live.due(time.Now(), true) {
+			fmt.Fprintln(r.w, l.render(r.color))
+		}
+		for _, s := range []struct {
+			name, text string
+			total      int64
+		}{{sandbox.Stdout, res.Stdout, res.StdoutBytes}, {sandbox.Stderr, res.Stderr, res.StderrBytes}} {
+			if live.streamed(s.name) {
+				for _, l := range live.restOf(s.name, s.text, s.total, r.color) {
+					fmt.Fprintln(r.w, l)
+				}
+			}
+		}
+	}
 	status := r.paint("32", "✓ passed")
 	if !res.OK() {
 		status = r.paint("31", "✗ failed")
@@ -57,8 +99,12 @@ func (r *reporter) block(b ExecBlock) {
 		line = r.paint("32", "✓ saved, not run")
 	}
 	fmt.Fprintln(r.w, line)
-	r.stream("stdout", res.Stdout, res.StdoutBytes)
-	r.stream("stderr", res.Stderr, res.StderrBytes)
+	if live == nil || !live.streamed(sandbox.Stdout) {
+		r.stream("stdout", res.Stdout, res.StdoutBytes)
+	}
+	if live == nil || !live.streamed(sandbox.Stderr) {
+		r.stream("stderr", res.Stderr, res.StderrBytes)
+	}
 	if res.Error != "" {
 		fmt.Fprintln(r.w, r.paint("31", "error: ")+safetext.Output(res.Error))
 	}

@@ -29,7 +29,8 @@ func TestMain(m *testing.M) {
 // has one, is the fake model server's script (fakeserver.Script, the format
 // of `agentteam fake-llm --script`), served for that script alone and
 // reached through OPENAI_BASE_URL with no key. The coder model is "c" and
-// the reviewer "r"; $REPO is the repository's root.
+// the reviewer "r"; $REPO is the repository's root. AGENTTEAM_TEST_IMAGE,
+// when set, is the sandbox image.
 func TestScripts(t *testing.T) {
 	requireDocker(t)
 	repo, err := filepath.Abs("../..")
@@ -47,6 +48,11 @@ func TestScripts(t *testing.T) {
 			env.Setenv("AGENTTEAM_REVIEWER_MODEL", "r")
 			env.Setenv("AGENTTEAM_MODEL_RETRIES", "1")
 			env.Setenv("OPENAI_API_KEY", "")
+			// A work tree that changes the runner tests it in an image
+			// of its own tag, as the sandbox's tests do.
+			if image := os.Getenv("AGENTTEAM_TEST_IMAGE"); image != "" {
+				env.Setenv("AGENTTEAM_IMAGE", image)
+			}
 			data, err := os.ReadFile(filepath.Join(env.WorkDir, "model.json"))
 			if errors.Is(err, os.ErrNotExist) {
 				return nil

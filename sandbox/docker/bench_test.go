@@ -14,23 +14,37 @@ import (
 )
 
 // BenchmarkWarmBlock is one print(1) block in a session whose container is
-// already running.
+// already running: as exec and batch run it, and with its output passed on
+// live, as run on a terminal does.
 func BenchmarkWarmBlock(b *testing.B) {
-	d := newTestDocker(b, Config{})
-	s, _ := newTestSession(b, d)
-	run(b, s, sandbox.Python, "print(1)")
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if res := run(b, s, sandbox.Python, "print(1)"); !res.OK() {
-			b.Fatalf("block failed: %+v", res)
-		}
+	for _, live := range []bool{false, true} {
+		b.Run(map[bool]string{false: "result", true: "live"}[live], func(b *testing.B) {
+			d := newTestDocker(b, Config{Image: testConfig().Image})
+			s, _ := newTestSession(b, d)
+			code := sandbox.Code{Language: sandbox.Python, Source: "print(1)"}
+			chunks := 0
+			if live {
+				code.Output = func(string, []byte) { chunks++ }
+			}
+			s.Run(context.Background(), code)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if res, err := s.Run(context.Background(), code); err != nil || !res.OK() {
+					b.Fatalf("block failed: %+v, %v", res, err)
+				}
+			}
+			b.StopTimer()
+			if live && chunks < b.N {
+				b.Fatalf("%d chunks for %d blocks that printed", chunks, b.N)
+			}
+		})
 	}
 }
 
 // BenchmarkColdBlock is a session's first block: container start included,
 // removal (at Close) excluded, as a user waits for the first.
 func BenchmarkColdBlock(b *testing.B) {
-	d := newTestDocker(b, Config{})
+	d := newTestDocker(b, Config{Image: testConfig().Image})
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
 		start := time.Now()

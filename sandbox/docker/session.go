@@ -103,6 +103,7 @@ func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 		TimeoutMS:   cfg.Timeout.Milliseconds(),
 		MaxOutput:   cfg.MaxOutput,
 		OutputLimit: cfg.OutputLimit,
+		Stream:      code.Output != nil,
 	}
 	s.box.egress.take() // what an earlier block's leftovers did is not this block's
 	start := time.Now()
@@ -117,7 +118,7 @@ func (s *session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 	if !s.d.copy {
 		full, stopWatch = s.watchWorkspace(blockCtx)
 	}
-	out, runErr := s.await(ctx, req.ID, full, &res)
+	out, runErr := s.await(ctx, req.ID, full, live(code.Output, cfg.MaxOutput), &res)
 	tooDeep := stopWatch()
 	res.Duration = time.Since(start)
 	if out != nil {
@@ -234,10 +235,31 @@ func (s *session) sanitizeMoved(ctx context.Context, dir string) {
 	}
 }
 
-// await waits for block id's result, enforcing the host-side deadline and
-// the workspace cap, and discarding the container whenever the runner can no
-// longer be trusted to have cleaned up.
-func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, res *sandbox.Result) (*protocol.Result, error) {
+// live passes the Output frames of a block on to output, at most maxPerStream
+// bytes of each stream: the runner lives with the block, so its word on the
+// cap is not taken. It reports false for a frame no runner sends (an unknown
+// stream), which means the runner cannot be trusted.
+func live(output func(string, []byte), maxPerStream int) func(protocol.Output) bool {
+	left := map[string]int{sandbox.Stdout: maxPerStream, sandbox.Stderr: maxPerStream}
+	return func(o protocol.Output) bool {
+		n, ok := left[o.Stream]
+		if !ok {
+			return false
+		}
+		data := o.Data[:min(len(o.Data), n)]
+		left[o.Stream] -= len(data)
+		if output != nil && len(data) > 0 {
+			output(o.Stream, data)
+		}
+		return true
+	}
+}
+
+// await waits for block id's result, passing its output frames to output,
+// enforcing the host-side deadline and the workspace cap, and discarding
+// the container whenever the runner can no longer be trusted to have
+// cleaned up.
+func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, output func(protocol.Output) bool, res *sandbox.Result) (*protocol.Result, error) {
 	b := s.box
 	deadline := time.NewTimer(s.d.cfg.Timeout + hostGrace)
 	defer deadline.Stop()
@@ -271,6 +293,15 @@ func (s *session) await(ctx context.Context, id uint64, full <-chan struct{}, re
 				s.markOOM(b, res)
 				s.discard()
 				return nil, ctxErr
+			}
+			if f.Type == protocol.TypeOutput {
+				var o protocol.Output
+				if err := f.Decode(&o); err != nil || o.ID != id || !output(o) {
+					res.Error = "the sandbox runner sent corrupt output; its container was replaced"
+					s.discard()
+					return nil, ctxErr
+				}
+				continue
 			}
 			if f.Type != protocol.TypeResult {
 				continue

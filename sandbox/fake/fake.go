@@ -22,7 +22,10 @@ var ErrUnscripted = errors.New("fake sandbox: no scripted answer for the block")
 
 // Step is how the fake answers one block: with Err if set, else with
 // Result, whose Language and Filename are the block's; after Delay, the
-// time the block "runs", unless its context ends first.
+// time the block "runs", unless its context ends first. A block with an
+// Output function is given the Result's Stdout, then its Stderr, through
+// it as the block starts, so that the output is seen during the Delay, as
+// a real block's would be.
 type Step struct {
 	Result sandbox.Result
 	Err    error
@@ -140,6 +143,13 @@ func (s *Session) Run(ctx context.Context, code sandbox.Code) (sandbox.Result, e
 		return res, fmt.Errorf("run block: %w", err)
 	}
 	step := s.script(code)
+	if code.Output != nil && step.Err == nil {
+		for _, o := range []struct{ stream, text string }{{sandbox.Stdout, step.Result.Stdout}, {sandbox.Stderr, step.Result.Stderr}} {
+			if o.text != "" {
+				code.Output(o.stream, []byte(o.text))
+			}
+		}
+	}
 	if step.Delay > 0 {
 		t := time.NewTimer(step.Delay)
 		select {

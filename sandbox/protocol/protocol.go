@@ -45,6 +45,7 @@ const (
 	TypeResult Type = 5 // runner → host: the block's outcome
 	TypeReset  Type = 6 // host → runner: make the container as new for another session; answered with Ready
 	TypeWarm   Type = 7 // host → runner: the workspace is ready for the next session; start the next block's interpreter
+	TypeOutput Type = 8 // runner → host: a piece of a running block's output, sent only when the Run asked for it
 )
 
 // Token authenticates frames between one host session and one container.
@@ -143,6 +144,26 @@ type Run struct {
 	MaxOutput int `json:"max_output"`
 	// OutputLimit ends the block once both streams together exceed it.
 	OutputLimit int64 `json:"output_limit"`
+	// Stream asks for the block's output as it comes, in Output frames
+	// before the Result: at most MaxOutput bytes of each stream, the first
+	// ones. A runner that predates it sends none, and a host that predates
+	// Output frames never sets it, so either side may be older.
+	Stream bool `json:"stream,omitempty"`
+}
+
+// Streams of a block's output, as Output frames name them.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
+)
+
+// Output is a piece of block ID's output on one stream, raw: the pieces of a
+// stream, in order, are its first bytes. A piece may end inside a line or a
+// UTF-8 sequence.
+type Output struct {
+	ID     uint64 `json:"id"`
+	Stream string `json:"stream"` // Stdout or Stderr
+	Data   []byte `json:"data"`
 }
 
 // Cancel asks the runner to stop block ID.

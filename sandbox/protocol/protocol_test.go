@@ -37,6 +37,31 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestOutputRoundTrip: an Output frame carries raw bytes (invalid UTF-8,
+// escapes, NUL) unchanged, and is refused under another token like any
+// frame: code in the sandbox cannot forge output either.
+func TestOutputRoundTrip(t *testing.T) {
+	tok, _ := NewToken()
+	other, _ := NewToken()
+	in := Output{ID: 3, Stream: Stderr, Data: []byte("a\xff\x00\x1b]52;c;AAAA\x07\n")}
+	var buf bytes.Buffer
+	if err := Write(&buf, tok, TypeOutput, in); err != nil {
+		t.Fatal(err)
+	}
+	raw := buf.Bytes()
+	f, err := Read(bytes.NewReader(raw), &tok)
+	if err != nil || f.Type != TypeOutput {
+		t.Fatalf("Read = %+v, %v", f, err)
+	}
+	var out Output
+	if err := f.Decode(&out); err != nil || out.ID != in.ID || out.Stream != in.Stream || !bytes.Equal(out.Data, in.Data) {
+		t.Fatalf("decoded %+v, %v; want %+v", out, err, in)
+	}
+	if _, err := Read(bytes.NewReader(raw), &other); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("under another token: %v, want ErrCorrupt", err)
+	}
+}
+
 func TestReadRefuses(t *testing.T) {
 	tok, _ := NewToken()
 	other, _ := NewToken()

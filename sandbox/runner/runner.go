@@ -266,10 +266,17 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	outCap := newCapture(req.MaxOutput, limit)
 	errCap := newCapture(req.MaxOutput, limit)
 
+	var outW, errW io.Writer = outCap, errCap
+	var live *streamer
+	if req.Stream {
+		live = newStreamer(req.ID, req.MaxOutput, func(o protocol.Output) { s.send(protocol.TypeOutput, o) })
+		outW, errW = io.MultiWriter(outCap, streamPart{live, 0}), io.MultiWriter(errCap, streamPart{live, 1})
+	}
+
 	var copies sync.WaitGroup
 	copies.Add(2)
-	go func() { defer copies.Done(); io.Copy(outCap, stdoutR) }()
-	go func() { defer copies.Done(); io.Copy(errCap, stderrR) }()
+	go func() { defer copies.Done(); io.Copy(outW, stdoutR) }()
+	go func() { defer copies.Done(); io.Copy(errW, stderrR) }()
 
 	type exit struct {
 		state *os.ProcessState
@@ -336,6 +343,9 @@ func (s *server) run(req protocol.Run, frames <-chan protocol.Frame) protocol.Re
 	stdoutR.Close()
 	stderrR.Close()
 	<-done
+	if live != nil {
+		live.close() // the rest of the output before the Result
+	}
 
 	res.DurationNS = time.Since(start).Nanoseconds()
 	res.Stdout, res.StdoutBytes = outCap.bytes()

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,6 +164,68 @@ func Run(t *testing.T, open Factory) {
 		exchange(t, two, apart[1])
 	})
 
+	t.Run("output streams while the block runs", func(t *testing.T) {
+		// The runner sends the first piece of output at once; "a" must be
+		// seen long before the block, still asleep, ends.
+		talks := Exchange{Code: sandbox.Code{Language: sandbox.Sh, Source: "echo a; sleep 1; echo b >&2; printf 'c\\033[31m'"},
+			Result: sandbox.Result{Stdout: "a\nc\x1b[31m", Stderr: "b\n"}, Runs: time.Second}
+		silent := Exchange{Code: sandbox.Code{Language: sandbox.Sh, Source: "true"}}
+		s, _ := session(t, open, []Exchange{talks, silent, after})
+
+		var l listener
+		code := talks.Code
+		code.Output = l.output
+		got, err := s.Run(context.Background(), code)
+		end := l.returned()
+		if err != nil {
+			t.Fatalf("%q: %v", code.Source, err)
+		}
+		if err := same(got, talks.Result); err != nil {
+			t.Fatalf("%q: %v", code.Source, err)
+		}
+		if err := echoes(got, code); err != nil {
+			t.Fatal(err)
+		}
+		chunks := l.all()
+		for _, stream := range []string{sandbox.Stdout, sandbox.Stderr} {
+			var joined string
+			for _, c := range chunks {
+				if c.stream == stream {
+					joined += c.text
+				}
+			}
+			want := map[string]string{sandbox.Stdout: got.Stdout, sandbox.Stderr: got.Stderr}[stream]
+			if joined != want {
+				t.Errorf("%s streamed %q, the result has %q", stream, joined, want)
+			}
+		}
+		for _, c := range chunks {
+			if c.stream != sandbox.Stdout && c.stream != sandbox.Stderr {
+				t.Errorf("a chunk on stream %q", c.stream)
+			}
+		}
+		if len(chunks) == 0 || chunks[0].stream != sandbox.Stdout || !strings.HasPrefix(chunks[0].text, "a") {
+			t.Fatalf("chunks %+v: the first is not stdout's \"a\"", chunks)
+		}
+		if early := end.Sub(chunks[0].at); early < 500*time.Millisecond {
+			t.Errorf("the first chunk came %v before Run returned, want the block's second of sleep", early)
+		}
+
+		var quiet listener
+		code = silent.Code
+		code.Output = quiet.output
+		exchange(t, s, Exchange{Code: code, Result: silent.Result})
+		quiet.returned()
+		exchange(t, s, after)
+		time.Sleep(100 * time.Millisecond)
+		if n := len(quiet.all()); n != 0 {
+			t.Errorf("a block that printed nothing gave %d chunks", n)
+		}
+		if n := l.late() + quiet.late(); n != 0 {
+			t.Errorf("%d chunks came after Run returned", n)
+		}
+	})
+
 	cancels := []struct {
 		name string
 		ctx  func() (context.Context, context.CancelFunc)
@@ -218,6 +282,48 @@ func Run(t *testing.T, open Factory) {
 			t.Fatal("Run after Close: no error")
 		}
 	})
+}
+
+// listener records what a block's Output function is given, and when.
+type listener struct {
+	mu     sync.Mutex
+	chunks []chunk
+	done   bool // Run returned
+	after  int  // chunks given after Run returned
+}
+
+type chunk struct {
+	stream, text string
+	at           time.Time
+}
+
+func (l *listener) output(stream string, data []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.chunks = append(l.chunks, chunk{stream, string(data), time.Now()})
+	if l.done {
+		l.after++
+	}
+}
+
+// returned marks the end of Run, and says when it was.
+func (l *listener) returned() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.done = true
+	return time.Now()
+}
+
+func (l *listener) all() []chunk {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]chunk(nil), l.chunks...)
+}
+
+func (l *listener) late() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.after
 }
 
 // session opens a session of the backend primed for exchanges on a fresh
