@@ -9,6 +9,7 @@
 package queue
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,6 +42,11 @@ type ServerOptions struct {
 	// Token, when set, is the secret every client must present (Dial's
 	// nats.Token): a node listening beyond loopback should not be open.
 	Token string
+	// TLSCert and TLSKey, when set, make clients and routes speak TLS
+	// with this certificate (PEM files); clients check it against their
+	// CA (Dial's nats.RootCAs). TLSCA, when set, is the CA routes check
+	// each other's certificates against (mutual TLS between nodes).
+	TLSCert, TLSKey, TLSCA string
 }
 
 // Server is an embedded JetStream server.
@@ -73,6 +79,16 @@ func StartServer(o ServerOptions) (*Server, error) {
 		NoSigs: true, NoLog: true, MaxPayload: o.MaxPayload,
 	}
 	opts.Authorization = o.Token
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, errors.New("start queue server: TLS needs both a certificate and its key")
+	}
+	if o.TLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: o.TLSCert, KeyFile: o.TLSKey})
+		if err != nil {
+			return nil, fmt.Errorf("start queue server: %w", err)
+		}
+		opts.TLSConfig, opts.TLS, opts.TLSTimeout = tc, true, 5
+	}
 	if opts.MaxPayload == 0 {
 		opts.MaxPayload = 8 << 20
 	}
@@ -82,6 +98,20 @@ func StartServer(o ServerOptions) (*Server, error) {
 			chost = "127.0.0.1"
 		}
 		opts.Cluster = server.ClusterOpts{Name: o.Cluster, Host: chost, Port: o.ClusterPort}
+		if o.TLSCert != "" {
+			// Nodes check each other both ways, against one CA (as
+			// nats-server's own cluster TLS does): each is the other's
+			// client too.
+			if o.TLSCA == "" {
+				return nil, errors.New("start queue server: a cluster over TLS needs the CA of the nodes' certificates")
+			}
+			tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: o.TLSCert, KeyFile: o.TLSKey, CaFile: o.TLSCA, Verify: true})
+			if err != nil {
+				return nil, fmt.Errorf("start queue server: routes: %w", err)
+			}
+			tc.ClientAuth, tc.RootCAs = tls.RequireAndVerifyClientCert, tc.ClientCAs
+			opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, 5
+		}
 		for _, r := range o.Routes {
 			u, err := url.Parse(r)
 			if err != nil {

@@ -22,9 +22,9 @@ type observed struct {
 	model    openaicompat.Config
 	requests []model.Request
 	vision   bool // the transcript's task event says the reviewer sees images
-	// queueToken is the token batch --queue and worker would present
-	// (run takes no queue).
-	queueToken string
+	// queue is how batch --queue and worker would connect (run takes no
+	// queue).
+	queue queueAuth
 }
 
 func (o observed) request(i int) model.Request {
@@ -46,11 +46,11 @@ func observeRun(t *testing.T, env map[string]string, dotenv string, args ...stri
 		t.Fatalf("%q: exit %d: %s %s", args, code, out, errOut)
 	}
 	f := newFactory(IO{Dir: dir, Getenv: func(k string) string { return env[k] }})
-	token, err := f.queueToken()
+	qa, err := f.queueAuth()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests, queueToken: token}
+	o := observed{req: fs.lastRequest(t), model: fm.lastConfig(t), requests: fm.requests, queue: qa}
 	paths, _ := filepath.Glob(filepath.Join(dir, ".agentteam", "runs", "*.transcript.jsonl"))
 	for _, p := range paths {
 		events, err := transcript.ReadFile(p)
@@ -121,7 +121,8 @@ func TestEveryDotenvExampleEntryWorks(t *testing.T) {
 		"AGENTTEAM_MODEL_RETRIES":        {value: "7", got: func(o observed) any { return o.model.Retry.MaxAttempts }, want: 7},
 		"AGENTTEAM_MODEL_HEADER_TIMEOUT": {value: "3m", got: func(o observed) any { return o.model.HeaderTimeout.String() }, want: "3m0s"},
 		"AGENTTEAM_MODEL_IDLE_TIMEOUT":   {value: "45s", got: func(o observed) any { return o.model.IdleTimeout.String() }, want: "45s"},
-		"AGENTTEAM_QUEUE_TOKEN":          {value: "dotenv-token", got: func(o observed) any { return o.queueToken }, want: "dotenv-token"},
+		"AGENTTEAM_QUEUE_TOKEN":          {value: "dotenv-token", got: func(o observed) any { return o.queue.Token }, want: "dotenv-token"},
+		"AGENTTEAM_QUEUE_CA":             {value: "/etc/ca.pem", got: func(o observed) any { return o.queue.CA }, want: "/etc/ca.pem"},
 		"AGENTTEAM_MAX_TOKENS_FIELD": {value: "max_completion_tokens", got: func(o observed) any { return o.model.MaxTokensField },
 			want: openaicompat.MaxCompletionTokens},
 	}

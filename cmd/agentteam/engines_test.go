@@ -145,11 +145,11 @@ func writeTLSFiles(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	write("ca.pem", "CERTIFICATE", caDER)
-	issue := func(serial int64, usage x509.ExtKeyUsage, certName, keyName string) {
+	issue := func(serial int64, certName, keyName string, usage ...x509.ExtKeyUsage) {
 		k := newKey(keyName)
 		tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: certName},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: usage,
 			IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
 		if err != nil {
@@ -157,8 +157,9 @@ func writeTLSFiles(t *testing.T, dir string) {
 		}
 		write(certName, "CERTIFICATE", der)
 	}
-	issue(2, x509.ExtKeyUsageServerAuth, "server-cert.pem", "server-key.pem")
-	issue(3, x509.ExtKeyUsageClientAuth, "cert.pem", "key.pem")
+	// A queue node is its routes' client too.
+	issue(2, "server-cert.pem", "server-key.pem", x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth)
+	issue(3, "cert.pem", "key.pem", x509.ExtKeyUsageClientAuth)
 }
 
 // unmountUnder unmounts what a stopped engine may have left mounted.

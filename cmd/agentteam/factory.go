@@ -30,7 +30,7 @@ type Factory struct {
 	NewModel func(cfg openaicompat.Config, log *slog.Logger) (model.Model, error)
 	// DialQueue connects to a NATS server (comma-separated URLs).
 	// token is "" for a server without one.
-	DialQueue func(urls, name, token string) (*nats.Conn, error)
+	DialQueue func(urls, name string, auth queueAuth) (*nats.Conn, error)
 
 	// line is the line redrawn in place on the terminal; logs go above it.
 	line *statusLine

@@ -209,7 +209,7 @@ func startLocalQueue(ctx context.Context, f *Factory, cfg queue.Config, name str
 	if l.srv, err = queue.StartServer(queue.ServerOptions{StoreDir: l.store}); err != nil {
 		return nil, err
 	}
-	if l.nc, err = f.DialQueue(l.srv.URL(), "agentteam batch", ""); err != nil {
+	if l.nc, err = f.DialQueue(l.srv.URL(), "agentteam batch", queueAuth{}); err != nil {
 		l.close()
 		return nil, err
 	}
@@ -570,32 +570,44 @@ func (h *taskHandler) fail(d queue.Delivery, why string) queue.Result {
 	return queue.Result{Record: line, Worker: h.worker}
 }
 
-// dialQueue connects to a queue.
-func dialQueue(urls, name, token string) (*nats.Conn, error) {
-	if token == "" {
-		return queue.Dial(urls, name)
-	}
-	return queue.Dial(urls, name, nats.Token(token))
+// queueAuth is how a client proves itself to a queue and checks the
+// queue in turn: the nodes' token and the CA of their TLS certificates.
+type queueAuth struct {
+	Token string // AGENTTEAM_QUEUE_TOKEN
+	CA    string // AGENTTEAM_QUEUE_CA: set, the connection is TLS
 }
 
-// queueToken is AGENTTEAM_QUEUE_TOKEN, from the environment or .env.
-func (f *Factory) queueToken() (string, error) {
+// dialQueue connects to a queue.
+func dialQueue(urls, name string, a queueAuth) (*nats.Conn, error) {
+	var opts []nats.Option
+	if a.Token != "" {
+		opts = append(opts, nats.Token(a.Token))
+	}
+	if a.CA != "" {
+		opts = append(opts, nats.RootCAs(a.CA))
+	}
+	return queue.Dial(urls, name, opts...)
+}
+
+// queueAuth is AGENTTEAM_QUEUE_TOKEN and AGENTTEAM_QUEUE_CA, from the
+// environment or .env.
+func (f *Factory) queueAuth() (queueAuth, error) {
 	st, err := f.Settings()
 	if err != nil {
-		return "", err
+		return queueAuth{}, err
 	}
 	var c config
-	if err := st.resolve(&c, settingFlags{}, "AGENTTEAM_QUEUE_TOKEN"); err != nil {
-		return "", usageError("%v", err)
+	if err := st.resolve(&c, settingFlags{}, "AGENTTEAM_QUEUE_TOKEN", "AGENTTEAM_QUEUE_CA"); err != nil {
+		return queueAuth{}, usageError("%v", err)
 	}
-	return c.queueToken, nil
+	return queueAuth{Token: c.queueToken, CA: c.queueCA}, nil
 }
 
-// dialQueueAs connects to urls with the configured token.
+// dialQueueAs connects to urls with the configured token and CA.
 func (f *Factory) dialQueueAs(urls, name string) (*nats.Conn, error) {
-	token, err := f.queueToken()
+	a, err := f.queueAuth()
 	if err != nil {
 		return nil, err
 	}
-	return f.DialQueue(urls, name, token)
+	return f.DialQueue(urls, name, a)
 }

@@ -174,7 +174,7 @@ func TestBatchQueueWorkerKilled(t *testing.T) {
 	defer func() { stopA(); stopB(); close(release) }()
 	wg.Go(func() {
 		cliSetup(t, ctxA, &fakeSandboxes{opener: hang}, dir, func(f *Factory) {
-			f.DialQueue = func(urls, name, _ string) (*nats.Conn, error) {
+			f.DialQueue = func(urls, name string, _ queueAuth) (*nats.Conn, error) {
 				nc, err := queue.Dial(urls, name)
 				mu.Lock()
 				connA = nc

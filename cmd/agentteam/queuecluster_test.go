@@ -166,7 +166,7 @@ func waitReplicas(t *testing.T, ctx context.Context, urls, token string, want in
 	var nc *nats.Conn
 	var err error
 	for nc == nil {
-		if nc, err = dialQueue(urls, t.Name(), token); err != nil {
+		if nc, err = dialQueue(urls, t.Name(), queueAuth{Token: token}); err != nil {
 			if ctx.Err() != nil {
 				t.Fatalf("no node took a client: %v", err)
 			}

@@ -26,6 +26,9 @@ type QueueServeOptions struct {
 	ClusterListen string
 	Routes        []string
 	Replicas      int
+	TLSCert       string
+	TLSKey        string
+	TLSCA         string
 }
 
 func newQueueCmd(f *Factory) *cobra.Command {
@@ -66,6 +69,9 @@ when the nodes were started with one. Ctrl-C or SIGTERM stops the node cleanly.`
 	fl.StringVar(&opts.ClusterListen, "cluster-listen", "127.0.0.1:6222", "with --cluster-name: where the other nodes route to this one")
 	fl.StringSliceVar(&opts.Routes, "routes", nil, "with --cluster-name: the other nodes' route URLs (nats-route://HOST:PORT), comma-separated")
 	fl.IntVar(&opts.Replicas, "replicas", 0, "replicas of the streams (0: 3 with 3 nodes or more, else 1)")
+	fl.StringVar(&opts.TLSCert, "tls-cert", "", "a PEM certificate: clients and the other nodes then speak TLS to this node (clients check it with AGENTTEAM_QUEUE_CA)")
+	fl.StringVar(&opts.TLSKey, "tls-key", "", "with --tls-cert: its private key (PEM)")
+	fl.StringVar(&opts.TLSCA, "tls-ca", "", "with --tls-cert: the CA the nodes' certificates are checked against, by each other (routes) and by this node's own client")
 	return cmd
 }
 
@@ -132,8 +138,20 @@ func runQueueServe(ctx context.Context, opts *QueueServeOptions) error {
 		h, _ := os.Hostname()
 		so.Name = fmt.Sprintf("%s-%d", h, port) // JetStream needs a name unique in the cluster
 	}
-	if so.Token, err = opts.f.queueToken(); err != nil {
+	auth, err := opts.f.queueAuth()
+	if err != nil {
 		return err
+	}
+	so.Token = auth.Token
+	switch {
+	case (opts.TLSCert == "") != (opts.TLSKey == "") || (opts.TLSCA != "" && opts.TLSCert == ""):
+		return usageError("--tls-cert and --tls-key go together, and --tls-ca needs them")
+	case opts.TLSCert != "" && opts.ClusterName != "" && opts.TLSCA == "":
+		return usageError("a cluster over TLS needs --tls-ca: the nodes check each other's certificates against it")
+	}
+	so.TLSCert, so.TLSKey, so.TLSCA = opts.TLSCert, opts.TLSKey, opts.TLSCA
+	if opts.TLSCA != "" {
+		auth.CA = opts.TLSCA
 	}
 	srv, err := queue.StartServer(so)
 	if err != nil {
@@ -143,7 +161,7 @@ func runQueueServe(ctx context.Context, opts *QueueServeOptions) error {
 	fmt.Fprintf(opts.IO.ErrOut, "queue node %s listening on %s, store %s\n", so.Name, srv.URL(), so.StoreDir)
 	// The streams get their replicas once the cluster has its leader,
 	// which waits for a quorum of nodes: in the background, until done.
-	go ensureStreams(ctx, opts, srv.URL(), so.Token, replicas)
+	go ensureStreams(ctx, opts, srv.URL(), auth, replicas)
 	<-ctx.Done()
 	fmt.Fprintf(opts.IO.ErrOut, "queue node %s stopping\n", so.Name)
 	return nil // stopping is how a node ends
@@ -151,8 +169,8 @@ func runQueueServe(ctx context.Context, opts *QueueServeOptions) error {
 
 // ensureStreams creates the streams, or sets their replicas, through this
 // node, again while the cluster is not ready.
-func ensureStreams(ctx context.Context, opts *QueueServeOptions, url, token string, replicas int) {
-	nc, err := opts.f.DialQueue(url, "agentteam queue serve", token)
+func ensureStreams(ctx context.Context, opts *QueueServeOptions, url string, auth queueAuth, replicas int) {
+	nc, err := opts.f.DialQueue(url, "agentteam queue serve", auth)
 	if err != nil {
 		fmt.Fprintf(opts.IO.ErrOut, "queue: %v\n", err)
 		return

@@ -37,9 +37,25 @@ func freePorts(t *testing.T, n int) []int {
 
 // Three `queue serve` nodes form a cluster whose streams have 3 replicas;
 // a client needs the nodes' token; Ctrl-C ends each node with status 0.
+// With --tls-cert the clients and the routes speak TLS: a client needs
+// the CA, and the routes check each other's certificates.
 func TestQueueServeCluster(t *testing.T) {
+	t.Run("plain", func(t *testing.T) { testQueueServeCluster(t, false) })
+	t.Run("tls", func(t *testing.T) { testQueueServeCluster(t, true) })
+}
+
+func testQueueServeCluster(t *testing.T, tls bool) {
 	dir := t.TempDir()
 	t.Setenv("AGENTTEAM_QUEUE_TOKEN", "s3cret")
+	var tlsArgs []string
+	var clientTLS []nats.Option
+	if tls {
+		certs := filepath.Join(dir, "certs")
+		writeTLSFiles(t, certs)
+		tlsArgs = []string{"--tls-cert", filepath.Join(certs, "server-cert.pem"), "--tls-key", filepath.Join(certs, "server-key.pem"),
+			"--tls-ca", filepath.Join(certs, "ca.pem")}
+		clientTLS = []nats.Option{nats.RootCAs(filepath.Join(certs, "ca.pem"))}
+	}
 	ports := freePorts(t, 6)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -54,9 +70,9 @@ func TestQueueServeCluster(t *testing.T) {
 		}
 		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
 		wg.Go(func() {
-			codes[i], _, _ = cliFake(t, ctx, &fakeSandboxes{}, dir, "", "queue", "serve",
+			codes[i], _, _ = cliFake(t, ctx, &fakeSandboxes{}, dir, "", append([]string{"queue", "serve",
 				"--listen", fmt.Sprintf("127.0.0.1:%d", ports[i]), "--store", filepath.Join(dir, fmt.Sprint(i)),
-				"--cluster-name", "t", "--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ","))
+				"--cluster-name", "t", "--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ",")}, tlsArgs...)...)
 		})
 	}
 	defer func() { cancel(); wg.Wait() }()
@@ -64,7 +80,7 @@ func TestQueueServeCluster(t *testing.T) {
 	var nc *nats.Conn
 	var err error
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if nc, err = queue.Dial(all, t.Name(), nats.Token("s3cret")); err == nil {
+		if nc, err = queue.Dial(all, t.Name(), append(clientTLS, nats.Token("s3cret"))...); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -72,9 +88,15 @@ func TestQueueServeCluster(t *testing.T) {
 		}
 	}
 	defer nc.Close()
-	if bad, err := queue.Dial(all, t.Name()); err == nil {
+	if bad, err := queue.Dial(all, t.Name(), clientTLS...); err == nil {
 		bad.Close()
 		t.Error("a client without the token was let in")
+	}
+	if tls {
+		if bad, err := queue.Dial(all, t.Name(), nats.Token("s3cret")); err == nil {
+			bad.Close()
+			t.Error("a client that does not know the nodes' CA connected")
+		}
 	}
 	if got := streamReplicas(t, ctx, nc, 3); got != 3 {
 		t.Errorf("streams: %d replicas, want 3", got)

@@ -53,6 +53,7 @@ type config struct {
 	coderModel, reviewerModel string
 	reviewerVision            bool
 	queueToken                string // a queue's secret: like a key, never a flag
+	queueCA                   string // the CA file a queue's TLS certificates are checked against
 }
 
 // newConfig is the starting point of a resolution: the sandbox's defaults,
@@ -241,6 +242,8 @@ func settingsTable() []setting {
 			}},
 		{env: "AGENTTEAM_QUEUE_TOKEN", name: "queue token", help: "the secret of queue serve's nodes and their clients",
 			set: str(func(c *config) *string { return &c.queueToken })},
+		{env: "AGENTTEAM_QUEUE_CA", name: "queue CA", help: "a PEM file: the CA that signed the queue nodes' TLS certificates (queue serve --tls-cert); set, clients speak TLS",
+			set: str(func(c *config) *string { return &c.queueCA })},
 	}
 }
 
