@@ -112,8 +112,16 @@ type Task struct {
 	History []agents.Message
 }
 
-// ExtraContinuation marks the task event of a continued conversation.
-const ExtraContinuation = "continuation"
+// Keys of the task event's Extra.
+const (
+	// ExtraContinuation marks the task event of a continued conversation.
+	ExtraContinuation = "continuation"
+	// ExtraMaxTurns and ExtraTokenBudget are the limits the team ran
+	// with (the budget only when it had one): a replay takes them, so
+	// that it ends where the recorded run did.
+	ExtraMaxTurns    = "max_turns"
+	ExtraTokenBudget = "token_budget"
+)
 
 // Outcome is how one task ended.
 type Outcome struct {
@@ -162,7 +170,10 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	info := map[string]any{"workspace": t.Dir, "coder_model": cfg.CoderModel, "reviewer_model": cfg.ReviewerModel, "max_turns": cfg.MaxTurns}
+	info := map[string]any{"workspace": t.Dir, "coder_model": cfg.CoderModel, "reviewer_model": cfg.ReviewerModel, ExtraMaxTurns: cfg.MaxTurns}
+	if cfg.TokenBudget > 0 {
+		info[ExtraTokenBudget] = cfg.TokenBudget
+	}
 	if cfg.ReviewerVision {
 		info["reviewer_vision"] = true // a replay must see them too
 	}

@@ -49,7 +49,9 @@ func newRunCmd(f *Factory) *cobra.Command {
 executor runs its code blocks in the hardened sandbox, the reviewer checks the
 results; they take turns until the reviewer answers APPROVE on a line of its own
 or a limit stops them. Every run writes a transcript that --replay can play
-back with no network; with --replay and no TASK, the recorded task is used.
+back with no network; with --replay and no TASK, the recorded task is used,
+and without --max-turns or --token-budget the recorded limits, so that the
+replay ends as the recorded run did.
 
 The models: OpenAI's by default, with the key in OPENAI_API_KEY; or a local
 server (--provider ollama, vllm, llamacpp, lmstudio) or any OpenAI-compatible
@@ -100,6 +102,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	task, err := opts.task()
 	if err != nil {
 		return err
+	}
+	if rp != nil {
+		if err := opts.teamOptions.recordedLimits(opts.Replay); err != nil {
+			return err
+		}
 	}
 	var prior *priorRun
 	if opts.Continue != "" {
@@ -229,10 +236,14 @@ type teamOptions struct {
 	TokenBudget   int
 	HistoryBudget int
 	Prompts       string
+	// changed says whether a flag was given (a replay takes the recorded
+	// limits of those that were not).
+	changed func(name string) bool
 }
 
 func (o *teamOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
+	o.changed = f.Changed
 	o.Agents.add(f, "AGENTTEAM_CODER_MODEL")
 	o.Agents.add(f, "AGENTTEAM_REVIEWER_MODEL")
 	o.Agents.add(f, "AGENTTEAM_REVIEWER_VISION")
@@ -375,16 +386,14 @@ func (opts *RunOptions) task() (string, error) {
 		task = strings.TrimSpace(string(data))
 	}
 	if task == "" && opts.Replay != "" {
-		events, err := transcript.ReadFile(opts.Replay)
+		e, err := recordedTask(opts.Replay)
 		if err != nil {
-			return "", usageError("replay: %v", err)
+			return "", err
 		}
-		for _, e := range events {
-			if e.Type == taskrun.EventTask {
-				return e.Content, nil
-			}
+		if e == nil {
+			return "", usageError("replay: %s records no task; give the task as arguments", opts.Replay)
 		}
-		return "", usageError("replay: %s records no task; give the task as arguments", opts.Replay)
+		return e.Content, nil
 	}
 	if task == "" && opts.Continue != "" {
 		return "Continue where you left off.", nil
@@ -393,6 +402,45 @@ func (opts *RunOptions) task() (string, error) {
 		return "", usageError("no task: give it as arguments, or - to read it from standard input")
 	}
 	return task, nil
+}
+
+// recordedTask is the first task event of a transcript; nil when it has
+// none.
+func recordedTask(path string) (*transcript.Event, error) {
+	events, err := transcript.ReadFile(path)
+	if err != nil {
+		return nil, usageError("replay: %v", err)
+	}
+	for _, e := range events {
+		if e.Type == taskrun.EventTask {
+			return &e, nil
+		}
+	}
+	return nil, nil
+}
+
+// recordedLimits takes the turn limit and the token budget recorded in
+// the transcript at path, unless a flag gave them: a replay then stops
+// where the recorded run stopped, the same way, instead of asking for a
+// reply the recording does not have. A transcript that records none keeps
+// the flags' defaults.
+func (o *teamOptions) recordedLimits(path string) error {
+	e, err := recordedTask(path)
+	if err != nil || e == nil {
+		return err
+	}
+	for _, l := range []struct {
+		flag, key string
+		v         *int
+	}{{"max-turns", taskrun.ExtraMaxTurns, &o.MaxTurns}, {"token-budget", taskrun.ExtraTokenBudget, &o.TokenBudget}} {
+		if o.changed != nil && o.changed(l.flag) {
+			continue
+		}
+		if n, ok := e.Extra[l.key].(float64); ok && n >= 0 && n == float64(int(n)) {
+			*l.v = int(n)
+		}
+	}
+	return o.check()
 }
 
 // terminalApprover shows the blocks and asks y/N on the terminal.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -376,5 +377,52 @@ func TestRunReasoning(t *testing.T) {
 	}
 	if recorded != 2 {
 		t.Fatalf("%d model calls recorded their reasoning apart, want 2", recorded)
+	}
+}
+
+// TestReplayEndsAsRecorded: a replay given no limit flags takes the
+// recorded ones, so a run that a limit stopped replays to the same end
+// instead of asking for a reply the transcript does not have; a flag
+// still wins over the recording.
+func TestReplayEndsAsRecorded(t *testing.T) {
+	usage := &fakeserver.Usage{PromptTokens: 90, CompletionTokens: 10, TotalTokens: 100}
+	for _, tc := range []struct {
+		name       string
+		record     []string // flags of the recorded run
+		replay     []string // flags of the replay
+		code       int
+		stopReason string
+	}{
+		{"max turns", []string{"--max-turns", "4"}, nil, ExitNotApproved, "max turns (4) reached"},
+		{"token budget", []string{"--token-budget", "250"}, nil, ExitNotApproved, "token budget (250) reached with 300 tokens"},
+		{"max turns flag wins", []string{"--max-turns", "4"}, []string{"--max-turns", "6"}, ExitFailure, "error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := func(n int) []fakeserver.Step {
+				s := make([]fakeserver.Step, n)
+				for i := range s {
+					s[i] = fakeserver.Step{Content: fmt.Sprintf("reply %d, no code", i+1), Usage: usage}
+				}
+				return s
+			}
+			teamServer(t, steps(5), steps(5))
+			dir := t.TempDir()
+			ws := filepath.Join(dir, "ws")
+			code, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, dir, append(tc.record, "--workspace", ws, "Never finish.")...)
+			rec := result(t, events)
+			if code != ExitNotApproved {
+				t.Fatalf("recording: exit %d, result %v, stderr %s", code, rec, errOut)
+			}
+			t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1") // nothing there: the replay must not call it
+			args := append(tc.replay, "--workspace", filepath.Join(dir, "ws2"), "--replay", ws+".transcript.jsonl")
+			code, events, errOut = runTeamOn(t, context.Background(), &fakeSandboxes{}, dir, args...)
+			res := result(t, events)
+			if code != tc.code || res["stop_reason"] != tc.stopReason || res["exit_code"] != float64(tc.code) {
+				t.Fatalf("replay: exit %d, result %v, stderr %s", code, res, errOut)
+			}
+			if tc.code == ExitNotApproved && (res["turns"] != rec["turns"] || res["stop_reason"] != rec["stop_reason"]) {
+				t.Fatalf("replay ended after %v turns (%v), the recording after %v (%v)", res["turns"], res["stop_reason"], rec["turns"], rec["stop_reason"])
+			}
+		})
 	}
 }
