@@ -42,7 +42,7 @@ func TestExecutorReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Execution report: block 2 of 2 failed.",
+		"Execution report: block 2 of 4 failed.",
 		"Block 1 (python, saved as a.py): exit code 0",
 		"Block 2 (sh): exit code 1",
 		"stdout\nhello\noutput ",
@@ -225,5 +225,37 @@ func TestReportNamesConnections(t *testing.T) {
 	if !strings.Contains(got, "pypi.org:443 allowed (2048 bytes in)") || !strings.Contains(got, "refused (evil.test:443 is not in the allowlist") ||
 		strings.Count(got, "\n") != 1 {
 		t.Fatalf("report line %q", got)
+	}
+}
+
+// TestReportNumbersBlocksAsTheMessage: the report numbers a block by its
+// place among all the fenced blocks of the message, from 1, as the views
+// and the transcript do, also when a skipped block comes first.
+func TestReportNumbersBlocksAsTheMessage(t *testing.T) {
+	fail := sandbox.Result{ExitCode: 1}
+	for _, tc := range []struct {
+		name    string
+		message string
+		results []sandbox.Result
+		want    []string
+	}{
+		{"skipped first", "```\nprose\n```\n```sh\ntrue\n```", []sandbox.Result{{}},
+			[]string{"Execution report: all 1 block(s) ran and exited 0.", "\nBlock 2 (sh): exit code 0", "Skipped block (line 1)"}},
+		{"failure after a skipped block", "```ruby\nputs 1\n```\n```sh\nfalse\n```\n```sh\ntrue\n```", []sandbox.Result{fail},
+			[]string{"Execution report: block 2 of 3 failed.", "\nBlock 2 (sh): exit code 1", "The remaining 1 block(s) were not run or saved because block 2 failed."}},
+		{"first of three fails", "```sh\nfalse\n```\n```sh\ntrue\n```\n```sh\ntrue\n```", []sandbox.Result{fail},
+			[]string{"Execution report: block 1 of 3 failed.", "\nBlock 1 (sh): exit code 1", "The remaining 2 block(s) were not run or saved because block 1 failed."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := newExec(fake.New(fake.Results(tc.results...))).Step(context.Background(), history(tc.message))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(msg.Content, want) {
+					t.Errorf("report lacks %q:\n%s", want, msg.Content)
+				}
+			}
+		})
 	}
 }

@@ -28,10 +28,10 @@ type Approver func(ctx context.Context, blocks []codeblock.Block) (bool, error)
 // Executor runs the code blocks of the latest message of another agent in
 // one sandbox session for the whole conversation.
 type Executor struct {
-	name     string
-	start    func(ctx context.Context) (sandbox.Session, error)
-	approve  Approver
-	observer Observer
+	name      string
+	start     func(ctx context.Context) (sandbox.Session, error)
+	approve   Approver
+	observers []Observer
 
 	once    sync.Once
 	ready   chan struct{}
@@ -45,12 +45,16 @@ type ExecutorOption func(*Executor)
 // WithApprover asks approve before running any block.
 func WithApprover(approve Approver) ExecutorOption { return func(e *Executor) { e.approve = approve } }
 
-// WithExecObserver reports blocks as they start and end.
-func WithExecObserver(o Observer) ExecutorOption { return func(e *Executor) { e.observer = o } }
+// WithExecObserver reports blocks as they start and end. Given more than
+// once, every observer sees every block, in the order they were given (a
+// view and a transcript, say).
+func WithExecObserver(o Observer) ExecutorOption {
+	return func(e *Executor) { e.observers = append(e.observers, o) }
+}
 
 // NewExecutor returns an executor that opens its sandbox session with start.
 func NewExecutor(name string, start func(ctx context.Context) (sandbox.Session, error), opts ...ExecutorOption) *Executor {
-	e := &Executor{name: name, start: start, observer: NopObserver{}, ready: make(chan struct{})}
+	e := &Executor{name: name, start: start, ready: make(chan struct{})}
 	for _, o := range opts {
 		o(e)
 	}
@@ -143,9 +147,13 @@ func (e *Executor) Step(ctx context.Context, history []Message) (Message, error)
 	var results []sandbox.Result
 	var ran []codeblock.Block
 	for _, b := range todo {
-		e.observer.BlockStart(e.name, b)
+		for _, o := range e.observers {
+			o.BlockStart(e.name, b)
+		}
 		res, err := sess.Run(ctx, SandboxCode(b))
-		e.observer.BlockDone(e.name, b, res)
+		for _, o := range e.observers {
+			o.BlockDone(e.name, b, res)
+		}
 		results = append(results, res)
 		ran = append(ran, b)
 		if err != nil {
@@ -192,7 +200,8 @@ func noCode(blocks []codeblock.Block) string {
 	return b.String()
 }
 
-// report describes what ran for a model. Program output is fenced between
+// report describes what ran for a model, each block by its number in the
+// message (from 1, as the views and the transcript number it). Program output is fenced between
 // markers carrying a random nonce, so output cannot close the fence and
 // pose as the executor's own words; control characters are escaped.
 func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Block) string {
@@ -213,7 +222,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 	}
 	switch {
 	case failed >= 0:
-		fmt.Fprintf(&b, "%s: block %d of %d failed.\n", reportHeading, failed+1, len(ran))
+		fmt.Fprintf(&b, "%s: block %d of %d failed.\n", reportHeading, ran[failed].Index+1, len(all))
 	case saved == 0:
 		fmt.Fprintf(&b, "%s: all %d block(s) ran and exited 0.\n", reportHeading, len(ran))
 	case saved == len(ran):
@@ -224,7 +233,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 	var files fileReport
 	for i, r := range results {
 		blk := ran[i]
-		fmt.Fprintf(&b, "\nBlock %d (%s", i+1, language(blk))
+		fmt.Fprintf(&b, "\nBlock %d (%s", blk.Index+1, language(blk))
 		if blk.Filename != "" {
 			fmt.Fprintf(&b, ", saved as %s", safetext.Name(blk.Filename))
 		}
@@ -259,7 +268,7 @@ func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Blo
 		files.add(r.Files)
 	}
 	if todo := len(all) - countFunc(all, skipped); len(ran) < todo {
-		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run or saved because block %d failed.\n", todo-len(ran), failed+1)
+		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run or saved because block %d failed.\n", todo-len(ran), ran[failed].Index+1)
 	}
 	for _, bl := range all {
 		if skipped(bl) {

@@ -85,7 +85,7 @@ func TestExecutorSaveReports(t *testing.T) {
 		{"only saved", "```css\n/* filename: a.css */\nb {}\n```",
 			[]string{"Execution report: all 1 block(s) saved, none run.\n\nBlock 1 (css, saved as a.css): saved, not run"}},
 		{"refused name: not saved, and what follows is not run", "```\n# filename: ../up.txt\nx\n```\n```sh\necho never\n```",
-			[]string{"Execution report: block 1 of 1 failed.\n\nBlock 1 (untagged, saved as ../up.txt): not saved\nsandbox: refused filename: ",
+			[]string{"Execution report: block 1 of 2 failed.\n\nBlock 1 (untagged, saved as ../up.txt): not saved\nsandbox: refused filename: ",
 				"The remaining 1 block(s) were not run or saved because block 1 failed."}},
 		{"a tag is escaped", "```ht\x1bml\n# filename: a\n```",
 			[]string{"Block 1 (ht\\x1bml, saved as a): saved, not run"}},

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/safetext"
@@ -36,6 +37,10 @@ const (
 	EventTask    = "task"
 	EventMessage = "message"
 	EventResult  = "result"
+	// EventBlockStart and EventBlock are a block starting and its end
+	// (see blockRecorder).
+	EventBlockStart = "block_start"
+	EventBlock      = "block"
 )
 
 // Status is how a task ended.
@@ -183,7 +188,7 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 	}
 	tw.Write(transcript.Event{Type: EventTask, Content: t.Text, Extra: info}) // a failed write shows at Close
 
-	execOpts := []agents.ExecutorOption{agents.WithExecObserver(obs)}
+	execOpts := []agents.ExecutorOption{agents.WithExecObserver(obs), agents.WithExecObserver(blockRecorder{tw: tw})}
 	if cfg.Approve != nil {
 		execOpts = append(execOpts, agents.WithApprover(cfg.Approve))
 	}
@@ -252,6 +257,43 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 		out.Status, out.Err = Failed, fmt.Errorf("write transcript %s: %w", t.Transcript, err)
 	}
 	return out, out.Err
+}
+
+// blockRecorder writes the blocks' start and end to the transcript, as
+// they happen: which block (numbered from 1 in its message, as every
+// report and view numbers them), its language and file, and how it ended
+// (exit code, duration, flags). The output is in the executor's message.
+type blockRecorder struct {
+	agents.NopObserver
+	tw *transcript.Writer
+}
+
+func (r blockRecorder) BlockStart(agent string, b codeblock.Block) {
+	r.tw.Write(transcript.Event{Type: EventBlockStart, Agent: agent, Extra: blockFields(b)}) // a failed write shows at Close
+}
+
+func (r blockRecorder) BlockDone(agent string, b codeblock.Block, res sandbox.Result) {
+	extra := blockFields(b)
+	extra["exit_code"] = res.ExitCode
+	if flags := res.Flags(); len(flags) > 0 {
+		extra["flags"] = flags
+	}
+	if res.Error != "" {
+		extra["error"] = res.Error
+	}
+	if b.SaveOnly() && res.OK() {
+		extra["saved"] = true
+	}
+	r.tw.Write(transcript.Event{Type: EventBlock, Agent: agent, DurationMS: res.DurationMS, Extra: extra})
+}
+
+// blockFields name a block in a block event.
+func blockFields(b codeblock.Block) map[string]any {
+	f := map[string]any{"index": b.Index + 1, "line": b.Line, "language": b.Language}
+	if b.Filename != "" {
+		f["filename"] = b.Filename
+	}
+	return f
 }
 
 // ErrorText is err as one printable line for a record: "interrupted" when

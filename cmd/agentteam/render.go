@@ -14,6 +14,7 @@ import (
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/transcript"
 )
 
 // runView shows a team run: live on a terminal (names in colour, replies
@@ -119,8 +120,12 @@ func (v *runView) stopWaiting() {
 	}
 }
 
-// emit writes one JSON event line.
+// emit writes one JSON event line, stamped with the time as the
+// transcript writes it.
 func (v *runView) emit(ev map[string]any) {
+	if _, ok := ev["time"]; !ok {
+		ev["time"] = transcript.FormatTime(time.Now())
+	}
 	data, err := json.Marshal(ev)
 	if err == nil {
 		v.w.Write(append(data, '\n'))
@@ -251,7 +256,7 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.json {
-		v.emit(map[string]any{"type": "block", "agent": agent, "index": b.Index, "result": r})
+		v.emit(map[string]any{"type": "block", "agent": agent, "index": b.Index + 1, "result": r}) // numbered from 1, as on the screen
 		return
 	}
 	if v.quiet {
@@ -293,6 +298,7 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 // "result" event.
 type RunSummary struct {
 	Type       string                 `json:"type"`
+	Time       string                 `json:"time"` // transcript.TimeFormat; set when printed
 	Approved   bool                   `json:"approved"`
 	StopReason string                 `json:"stop_reason"`
 	Turns      int                    `json:"turns"`
@@ -314,6 +320,9 @@ func (v *runView) Summary(s RunSummary) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.json {
+		if s.Time == "" {
+			s.Time = transcript.FormatTime(time.Now())
+		}
 		data, _ := json.Marshal(s)
 		v.w.Write(append(data, '\n'))
 		return

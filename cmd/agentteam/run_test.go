@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -424,5 +425,59 @@ func TestReplayEndsAsRecorded(t *testing.T) {
 				t.Fatalf("replay ended after %v turns (%v), the recording after %v (%v)", res["turns"], res["stop_reason"], rec["turns"], rec["stop_reason"])
 			}
 		})
+	}
+}
+
+// TestRunEventsStamped: every --json event and every transcript event has
+// its time (RFC 3339, UTC, milliseconds), and blocks are numbered from 1
+// among the message's blocks everywhere: the block events of both, the
+// screen and the executor's report.
+func TestRunEventsStamped(t *testing.T) {
+	rfc3339ms := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	code := "```\nprose, skipped\n```\n```sh\necho hi\n```"
+	teamServer(t, say(code), say("APPROVE"))
+	dir := t.TempDir()
+	status, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, dir, "--workspace", filepath.Join(dir, "ws"), "Say hi.")
+	if status != ExitOK {
+		t.Fatalf("exit %d, stderr %s", status, errOut)
+	}
+	var blocks []any
+	for _, e := range events {
+		if s, _ := e["time"].(string); !rfc3339ms.MatchString(s) {
+			t.Errorf("%s event's time %q", e["type"], e["time"])
+		}
+		if e["type"] == "block" {
+			blocks = append(blocks, e["index"])
+		}
+		if e["type"] == "message" && e["agent"] == "executor" && !strings.Contains(e["content"].(string), "\nBlock 2 (sh): exit code 0") {
+			t.Errorf("the report does not number the block 2:\n%s", e["content"])
+		}
+	}
+	if len(blocks) != 1 || blocks[0] != 2.0 {
+		t.Errorf("block events' indexes %v, want [2]", blocks)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "ws.transcript.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e struct {
+			Type  string
+			Time  string
+			Extra map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil || !rfc3339ms.MatchString(e.Time) {
+			t.Errorf("transcript line %s: time %q, %v", line, e.Time, err)
+		}
+		if strings.HasPrefix(e.Type, "block") && e.Extra["index"] != 2.0 {
+			t.Errorf("transcript %s event's index %v, want 2", e.Type, e.Extra["index"])
+		}
+		if e.Type != "model_call" {
+			types = append(types, e.Type)
+		}
+	}
+	if want := "task message block_start block message message result"; strings.Join(types, " ") != want {
+		t.Errorf("transcript events %v, want %s", types, want)
 	}
 }
