@@ -114,9 +114,13 @@ func TestExecutorSaveReports(t *testing.T) {
 func TestExecutorAsksBeforeSaving(t *testing.T) {
 	o := fake.New(fake.Results())
 	var asked []codeblock.Block
-	e := newExec(o, WithApprover(func(_ context.Context, b []codeblock.Block) (bool, error) { asked = b; return false, nil }))
+	e := newExec(o, WithApprover(func(_ context.Context, a Ask) (Decision, error) {
+		asked = append(asked, a.Block)
+		return Decision{Action: Decline}, nil
+	}))
 	msg, err := e.Step(context.Background(), history("```html\n<!-- filename: a.html -->\n```"))
-	if err != nil || len(asked) != 1 || !asked[0].SaveOnly() || len(ran(o)) != 0 || !strings.Contains(msg.Content, "declined") {
+	if err != nil || len(asked) != 1 || !asked[0].SaveOnly() || len(ran(o)) != 0 ||
+		!strings.Contains(msg.Content, "Block 1 (html, saved as a.html): declined by the user, not saved") {
 		t.Fatalf("err %v, asked %+v, sandbox given %d blocks, message %q", err, asked, len(ran(o)), msg.Content)
 	}
 }

@@ -48,7 +48,7 @@ type Status string
 
 const (
 	Approved    Status = "approved"     // the reviewer approved
-	NotApproved Status = "not_approved" // a limit stopped the team first
+	NotApproved Status = "not_approved" // a limit, or the user (--approve), stopped the team first
 	Failed      Status = "error"        // an error ended it (model, sandbox, transcript, ...)
 )
 
@@ -66,7 +66,9 @@ type Team struct {
 	Prompts        prompts.Prompts
 	Temperature    *float32 // nil: the server's default
 	MaxTokens      int      // 0: the server's default
-	// Approve, when set, is asked before each message's blocks run.
+	// Approve, when set, is asked before each block runs or is saved
+	// (see agents.Approver); a Quit ends the task not approved, its stop
+	// reason agents.ReasonStoppedByUser.
 	Approve agents.Approver
 }
 
@@ -117,7 +119,7 @@ type Task struct {
 	History []agents.Message
 }
 
-// Keys of the task event's Extra.
+// Keys of the events' Extra.
 const (
 	// ExtraContinuation marks the task event of a continued conversation.
 	ExtraContinuation = "continuation"
@@ -126,6 +128,10 @@ const (
 	// that it ends where the recorded run did.
 	ExtraMaxTurns    = "max_turns"
 	ExtraTokenBudget = "token_budget"
+	// ExtraDeclined, in a message event, numbers the blocks the user
+	// declined (agents.Message.Declined), so that a continued
+	// conversation still knows that nothing of them ran.
+	ExtraDeclined = "declined"
 )
 
 // Outcome is how one task ended.
@@ -220,8 +226,12 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 				out.LastExitCode = &code
 			}
 			if m.Agent != agents.UserName {
-				tw.Write(transcript.Event{Type: EventMessage, Agent: m.Agent, Content: m.Content, Usage: &m.Usage,
-					DurationMS: float64(m.Duration.Microseconds()) / 1000})
+				ev := transcript.Event{Type: EventMessage, Agent: m.Agent, Content: m.Content, Usage: &m.Usage,
+					DurationMS: float64(m.Duration.Microseconds()) / 1000}
+				if len(m.Declined) > 0 {
+					ev.Extra = map[string]any{ExtraDeclined: m.Declined}
+				}
+				tw.Write(ev)
 			}
 		},
 	}

@@ -186,6 +186,9 @@ func (v *runView) Message(m agents.Message) {
 		if m.Reasoning != "" {
 			ev["reasoning"] = m.Reasoning
 		}
+		if len(m.Declined) > 0 {
+			ev["declined"] = m.Declined
+		}
 		v.emit(ev)
 		return
 	}
