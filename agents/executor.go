@@ -111,7 +111,10 @@ func (e *Executor) Close(ctx context.Context) error {
 	return e.session.Close(ctx)
 }
 
-// Step runs the blocks of the latest message that is not its own.
+// Step runs the blocks of the latest message that is not its own, in
+// order until one fails, asking the Approver (if any) before each. Its
+// message reports every block it ran or was told not to; after a Quit it
+// returns that message with a *StopRun.
 func (e *Executor) Step(ctx context.Context, history []Message) (Message, error) {
 	start := time.Now()
 	var last *Message
