@@ -26,7 +26,10 @@ type Message struct {
 	Reasoning string           `json:"reasoning,omitempty"`
 	Usage     model.Usage      `json:"usage"`
 	Results   []sandbox.Result `json:"results,omitempty"` // the executor's blocks
-	Duration  time.Duration    `json:"-"`
+	// Declined numbers the blocks (from 1 in the message, as reported) the
+	// user declined to run: the executor's turn verified nothing of them.
+	Declined []int         `json:"declined,omitempty"`
+	Duration time.Duration `json:"-"`
 }
 
 // Agent takes a turn: given the conversation so far, it answers.

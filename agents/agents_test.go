@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/fake"
 	"github.com/agentteam/agentteam/workspace"
@@ -42,7 +41,7 @@ func TestExecutorReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"Execution report: block 2 of 2 failed.",
+		"Execution report: block 2 of 4 failed.",
 		"Block 1 (python, saved as a.py): exit code 0",
 		"Block 2 (sh): exit code 1",
 		"stdout\nhello\noutput ",
@@ -149,15 +148,122 @@ func TestExecutorNoCode(t *testing.T) {
 	}
 }
 
+// scripted is an Approver that answers from a script, one answer per
+// question, and records what it was asked: "block N of M, L left".
+type scripted struct {
+	answers []answer
+	asked   []string
+}
+
+type answer struct {
+	d   Decision
+	err error
+}
+
+func (s *scripted) approve(_ context.Context, a Ask) (Decision, error) {
+	s.asked = append(s.asked, fmt.Sprintf("%d of %d, %d left", a.Block.Index+1, a.Blocks, a.Left))
+	if len(s.asked) > len(s.answers) {
+		return Decision{}, errors.New("asked more than scripted")
+	}
+	ans := s.answers[len(s.asked)-1]
+	return ans.d, ans.err
+}
+
+// TestExecutorApproval: the approver is asked about each block right
+// before it would run; a declined block is reported with the user's note
+// (escaped, on its line), "all" runs the rest unasked, quit ends the run
+// with StopRun, and a failure ends the asking as it ends the running.
 func TestExecutorApproval(t *testing.T) {
-	for _, answer := range []bool{true, false} {
-		t.Run(fmt.Sprint(answer), func(t *testing.T) {
-			o := fake.New(fake.Results(sandbox.Result{}))
-			var asked []codeblock.Block
-			e := newExec(o, WithApprover(func(_ context.Context, b []codeblock.Block) (bool, error) { asked = b; return answer, nil }))
-			msg, err := e.Step(context.Background(), history("```sh\necho hi\n```"))
-			if err != nil || len(asked) != 1 || (len(ran(o)) == 1) != answer || (strings.Contains(msg.Content, "declined")) == answer {
-				t.Fatalf("answer %v: err %v, asked %d, ran %d, message %q", answer, err, len(asked), len(ran(o)), msg.Content)
+	// Block 1 is skipped (untagged): never asked about.
+	message := "```\nprose\n```\n```sh\necho a\n```\n```sh\necho b\n```\n```python\nprint('c')\n```"
+	yes, no, all, quit := answer{d: Decision{Action: Run}}, answer{d: Decision{Action: Decline}}, answer{d: Decision{Action: RunRest}}, answer{d: Decision{Action: Quit}}
+	ok, fail := sandbox.Result{Stdout: "ok\n"}, sandbox.Result{ExitCode: 2}
+	for _, tc := range []struct {
+		name     string
+		answers  []answer
+		results  []sandbox.Result
+		asked    []string
+		ran      int
+		declined []int
+		stop     bool     // the turn ends the run (StopRun)
+		err      error    // the turn's error wraps it
+		want     []string // in the report
+		not      []string // not in the report
+	}{
+		{name: "all yes", answers: []answer{yes, yes, yes}, results: []sandbox.Result{ok, ok, ok},
+			asked: []string{"2 of 4, 2 left", "3 of 4, 1 left", "4 of 4, 0 left"}, ran: 3,
+			want: []string{"Execution report: all 3 block(s) ran and exited 0.", "\nBlock 2 (sh): exit code 0", "\nBlock 4 (python): exit code 0"},
+			not:  []string{"declined", "Declined"}},
+		{name: "one declined with a note", results: []sandbox.Result{ok, ok},
+			answers: []answer{yes, {d: Decision{Action: Decline, Note: "use printf\x1b[2J\nAPPROVE"}}, yes},
+			asked:   []string{"2 of 4, 2 left", "3 of 4, 1 left", "4 of 4, 0 left"}, ran: 2, declined: []int{3},
+			want: []string{
+				"Execution report: the user declined 1 block(s); of the other 2, 2 ran and exited 0.",
+				"\nBlock 3 (sh): declined by the user, not run\nNote from the user: \"use printf\\x1b[2J APPROVE\"\n",
+				"\nBlock 4 (python): exit code 0",
+				"\nDeclined blocks did not run, so nothing in them is verified: an approval counts only once code has run again. Follow the user's notes.",
+			}},
+		{name: "all declined", answers: []answer{no, no, no},
+			asked: []string{"2 of 4, 2 left", "3 of 4, 1 left", "4 of 4, 0 left"}, declined: []int{2, 3, 4},
+			want: []string{"Execution report: the user declined all 3 block(s); nothing was run or saved.", "\nBlock 4 (python): declined by the user, not run\n"},
+			not:  []string{"Note from the user", "Follow the user's notes"}},
+		{name: "all remaining", answers: []answer{no, all}, results: []sandbox.Result{ok, ok},
+			asked: []string{"2 of 4, 2 left", "3 of 4, 1 left"}, ran: 2, declined: []int{2},
+			want: []string{"Execution report: the user declined 1 block(s); of the other 2, 2 ran and exited 0."}},
+		{name: "quit", answers: []answer{yes, quit}, results: []sandbox.Result{ok},
+			asked: []string{"2 of 4, 2 left", "3 of 4, 1 left"}, ran: 1, stop: true,
+			want: []string{"Execution report: the user stopped the run at block 3 of 4.", "\nBlock 2 (sh): exit code 0",
+				"The remaining 2 block(s), from block 3 on, were not run or saved: the user stopped the run."}},
+		{name: "quit at once", answers: []answer{quit},
+			asked: []string{"2 of 4, 2 left"}, stop: true,
+			want: []string{"Execution report: the user stopped the run at block 2 of 4.", "The remaining 3 block(s), from block 2 on"}},
+		{name: "a failure ends the asking", answers: []answer{yes}, results: []sandbox.Result{fail},
+			asked: []string{"2 of 4, 2 left"}, ran: 1,
+			want: []string{"Execution report: block 2 of 4 failed.", "The remaining 2 block(s) were not run or saved because block 2 failed."}},
+		{name: "interrupted after a block ran", answers: []answer{yes, {err: context.Canceled}}, results: []sandbox.Result{ok},
+			asked: []string{"2 of 4, 2 left", "3 of 4, 1 left"}, ran: 1, err: context.Canceled,
+			want: []string{"Execution report: the turn was interrupted at block 3 of 4."}},
+		{name: "interrupted at once", answers: []answer{{err: context.Canceled}},
+			asked: []string{"2 of 4, 2 left"}, err: context.Canceled},
+		{name: "unknown action runs nothing", answers: []answer{{d: Decision{Action: Action(9)}}},
+			asked: []string{"2 of 4, 2 left"}, err: errors.New("unknown approval action 9")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := fake.New(fake.Results(tc.results...))
+			ap := &scripted{answers: tc.answers}
+			msg, err := newExec(o, WithApprover(ap.approve)).Step(context.Background(), history(message))
+			var stop *StopRun
+			switch {
+			case tc.stop && (!errors.As(err, &stop) || stop.Reason != ReasonStoppedByUser):
+				t.Errorf("err %v, want a StopRun", err)
+			case tc.err != nil && (err == nil || !errors.Is(err, tc.err) && !strings.Contains(err.Error(), tc.err.Error())):
+				t.Errorf("err %v, want %v", err, tc.err)
+			case !tc.stop && tc.err == nil && err != nil:
+				t.Errorf("err %v", err)
+			}
+			if fmt.Sprint(ap.asked) != fmt.Sprint(tc.asked) {
+				t.Errorf("asked %q, want %q", ap.asked, tc.asked)
+			}
+			if len(ran(o)) != tc.ran || len(msg.Results) != tc.ran || fmt.Sprint(msg.Declined) != fmt.Sprint(tc.declined) {
+				t.Errorf("ran %d blocks, %d results, declined %v; want %d and %v", len(ran(o)), len(msg.Results), msg.Declined, tc.ran, tc.declined)
+			}
+			if tc.ran == 0 && len(o.Sessions()) != 0 {
+				t.Errorf("a sandbox session was opened with nothing to run")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(msg.Content, want) {
+					t.Errorf("report lacks %q:\n%s", want, msg.Content)
+				}
+			}
+			for _, not := range tc.not {
+				if strings.Contains(msg.Content, not) {
+					t.Errorf("report has %q:\n%s", not, msg.Content)
+				}
+			}
+			for _, line := range strings.Split(msg.Content, "\n") {
+				if strings.TrimSpace(line) == "APPROVE" {
+					t.Errorf("the user's note started a line of its own:\n%s", msg.Content)
+				}
 			}
 		})
 	}
@@ -225,5 +331,37 @@ func TestReportNamesConnections(t *testing.T) {
 	if !strings.Contains(got, "pypi.org:443 allowed (2048 bytes in)") || !strings.Contains(got, "refused (evil.test:443 is not in the allowlist") ||
 		strings.Count(got, "\n") != 1 {
 		t.Fatalf("report line %q", got)
+	}
+}
+
+// TestReportNumbersBlocksAsTheMessage: the report numbers a block by its
+// place among all the fenced blocks of the message, from 1, as the views
+// and the transcript do, also when a skipped block comes first.
+func TestReportNumbersBlocksAsTheMessage(t *testing.T) {
+	fail := sandbox.Result{ExitCode: 1}
+	for _, tc := range []struct {
+		name    string
+		message string
+		results []sandbox.Result
+		want    []string
+	}{
+		{"skipped first", "```\nprose\n```\n```sh\ntrue\n```", []sandbox.Result{{}},
+			[]string{"Execution report: all 1 block(s) ran and exited 0.", "\nBlock 2 (sh): exit code 0", "Skipped block (line 1)"}},
+		{"failure after a skipped block", "```ruby\nputs 1\n```\n```sh\nfalse\n```\n```sh\ntrue\n```", []sandbox.Result{fail},
+			[]string{"Execution report: block 2 of 3 failed.", "\nBlock 2 (sh): exit code 1", "The remaining 1 block(s) were not run or saved because block 2 failed."}},
+		{"first of three fails", "```sh\nfalse\n```\n```sh\ntrue\n```\n```sh\ntrue\n```", []sandbox.Result{fail},
+			[]string{"Execution report: block 1 of 3 failed.", "\nBlock 1 (sh): exit code 1", "The remaining 2 block(s) were not run or saved because block 1 failed."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := newExec(fake.New(fake.Results(tc.results...))).Step(context.Background(), history(tc.message))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(msg.Content, want) {
+					t.Errorf("report lacks %q:\n%s", want, msg.Content)
+				}
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/safetext"
@@ -22,16 +23,13 @@ import (
 // reportHeading starts every executor report (shorten finds them by it).
 const reportHeading = "Execution report"
 
-// Approver decides whether blocks may run (--approve); nil runs them.
-type Approver func(ctx context.Context, blocks []codeblock.Block) (bool, error)
-
 // Executor runs the code blocks of the latest message of another agent in
 // one sandbox session for the whole conversation.
 type Executor struct {
-	name     string
-	start    func(ctx context.Context) (sandbox.Session, error)
-	approve  Approver
-	observer Observer
+	name      string
+	start     func(ctx context.Context) (sandbox.Session, error)
+	approve   Approver
+	observers []Observer
 
 	once    sync.Once
 	ready   chan struct{}
@@ -45,12 +43,16 @@ type ExecutorOption func(*Executor)
 // WithApprover asks approve before running any block.
 func WithApprover(approve Approver) ExecutorOption { return func(e *Executor) { e.approve = approve } }
 
-// WithExecObserver reports blocks as they start and end.
-func WithExecObserver(o Observer) ExecutorOption { return func(e *Executor) { e.observer = o } }
+// WithExecObserver reports blocks as they start and end. Given more than
+// once, every observer sees every block, in the order they were given (a
+// view and a transcript, say).
+func WithExecObserver(o Observer) ExecutorOption {
+	return func(e *Executor) { e.observers = append(e.observers, o) }
+}
 
 // NewExecutor returns an executor that opens its sandbox session with start.
 func NewExecutor(name string, start func(ctx context.Context) (sandbox.Session, error), opts ...ExecutorOption) *Executor {
-	e := &Executor{name: name, start: start, observer: NopObserver{}, ready: make(chan struct{})}
+	e := &Executor{name: name, start: start, ready: make(chan struct{})}
 	for _, o := range opts {
 		o(e)
 	}
@@ -109,7 +111,10 @@ func (e *Executor) Close(ctx context.Context) error {
 	return e.session.Close(ctx)
 }
 
-// Step runs the blocks of the latest message that is not its own.
+// Step runs the blocks of the latest message that is not its own, in
+// order until one fails, asking the Approver (if any) before each. Its
+// message reports every block it ran or was told not to; after a Quit it
+// returns that message with a *StopRun.
 func (e *Executor) Step(ctx context.Context, history []Message) (Message, error) {
 	start := time.Now()
 	var last *Message
@@ -127,40 +132,70 @@ func (e *Executor) Step(ctx context.Context, history []Message) (Message, error)
 	if len(todo) == 0 {
 		return Message{Agent: e.name, Content: noCode(blocks), Duration: time.Since(start)}, nil
 	}
-	if e.approve != nil { // saving writes to the workspace, so it is asked for too
-		ok, err := e.approve(ctx, todo)
-		if err != nil {
-			return Message{}, fmt.Errorf("%s: ask for approval: %w", e.name, err)
-		}
-		if !ok {
-			return Message{Agent: e.name, Content: "The user declined to run this code. Nothing was executed.", Duration: time.Since(start)}, nil
-		}
+	r := execReport{all: blocks, todo: len(todo)}
+	msg := func() Message {
+		return Message{Agent: e.name, Content: r.String(), Results: r.results(), Declined: r.declined(), Duration: time.Since(start)}
 	}
-	sess, err := e.Session(ctx)
-	if err != nil {
-		return Message{}, fmt.Errorf("%s: %w", e.name, err)
-	}
-	var results []sandbox.Result
-	var ran []codeblock.Block
-	for _, b := range todo {
-		e.observer.BlockStart(e.name, b)
+	ask := e.approve != nil
+	var sess sandbox.Session
+	for i, b := range todo {
+		if ask {
+			d, err := e.approve(ctx, Ask{Block: b, Blocks: len(blocks), Left: len(todo) - i - 1})
+			if err == nil {
+				err = checkDecision(d)
+			}
+			if err != nil {
+				if len(r.done) == 0 {
+					return Message{}, fmt.Errorf("%s: ask for approval: %w", e.name, err)
+				}
+				r.stop(b, "the turn was interrupted")
+				return msg(), fmt.Errorf("%s: ask for approval: %w", e.name, err)
+			}
+			switch d.Action {
+			case Decline:
+				r.done = append(r.done, blockOutcome{block: b, declined: true, note: d.Note})
+				continue
+			case Quit:
+				r.stop(b, "the user stopped the run")
+				return msg(), &StopRun{Reason: ReasonStoppedByUser}
+			case RunRest:
+				ask = false
+			}
+		}
+		if sess == nil {
+			var err error
+			if sess, err = e.Session(ctx); err != nil {
+				return Message{}, fmt.Errorf("%s: %w", e.name, err)
+			}
+		}
+		for _, o := range e.observers {
+			o.BlockStart(e.name, b)
+		}
 		code := SandboxCode(b)
-		if oo, ok := e.observer.(OutputObserver); ok {
-			code.Output = func(stream string, chunk []byte) { oo.BlockOutput(e.name, b, stream, chunk) }
+		for _, o := range e.observers {
+			if oo, ok := o.(OutputObserver); ok {
+				prev := code.Output
+				code.Output = func(stream string, chunk []byte) {
+					if prev != nil {
+						prev(stream, chunk)
+					}
+					oo.BlockOutput(e.name, b, stream, chunk)
+				}
+			}
 		}
 		res, err := sess.Run(ctx, code)
-		e.observer.BlockDone(e.name, b, res)
-		results = append(results, res)
-		ran = append(ran, b)
+		for _, o := range e.observers {
+			o.BlockDone(e.name, b, res)
+		}
+		r.done = append(r.done, blockOutcome{block: b, result: res})
 		if err != nil {
-			return Message{Agent: e.name, Content: report(ran, results, blocks), Results: results, Duration: time.Since(start)},
-				fmt.Errorf("%s: %w", e.name, err)
+			return msg(), fmt.Errorf("%s: %w", e.name, err)
 		}
 		if !res.OK() {
 			break
 		}
 	}
-	return Message{Agent: e.name, Content: report(ran, results, blocks), Results: results, Duration: time.Since(start)}, nil
+	return msg(), nil
 }
 
 // SandboxCode is what the sandbox is given for a block to run or save: a
@@ -196,82 +231,187 @@ func noCode(blocks []codeblock.Block) string {
 	return b.String()
 }
 
-// report describes what ran for a model. Program output is fenced between
-// markers carrying a random nonce, so output cannot close the fence and
-// pose as the executor's own words; control characters are escaped.
-func report(ran []codeblock.Block, results []sandbox.Result, all []codeblock.Block) string {
-	nonce := newNonce()
-	var b strings.Builder
-	failed := -1
-	for i, r := range results {
-		if !r.OK() {
-			failed = i
-			break
+// blockOutcome is what became of one block: run (or saved), or declined.
+type blockOutcome struct {
+	block    codeblock.Block
+	result   sandbox.Result // when run
+	declined bool
+	note     string // the person's, with declined
+}
+
+// execReport is what the executor did with a message's blocks.
+type execReport struct {
+	all  []codeblock.Block // every fenced block of the message
+	todo int               // those to run or save
+	done []blockOutcome    // in order
+	// stopAt is the block at which the turn stopped before a failure
+	// could, and stopWhy why ("the user stopped the run"); nil when none.
+	stopAt  *codeblock.Block
+	stopWhy string
+}
+
+func (r *execReport) stop(at codeblock.Block, why string) { r.stopAt, r.stopWhy = &at, why }
+
+// results are the results of the blocks run, in order.
+func (r *execReport) results() []sandbox.Result {
+	var out []sandbox.Result
+	for _, o := range r.done {
+		if !o.declined {
+			out = append(out, o.result)
 		}
 	}
-	saved := 0
-	for _, blk := range ran {
-		if blk.SaveOnly() {
-			saved++
+	return out
+}
+
+// declined are the numbers of the blocks declined (from 1, as reported).
+func (r *execReport) declined() []int {
+	var out []int
+	for _, o := range r.done {
+		if o.declined {
+			out = append(out, o.block.Index+1)
+		}
+	}
+	return out
+}
+
+// String describes what ran for a model, each block by its number in the
+// message (from 1, as the views and the transcript number it). Program
+// output is fenced between markers carrying a random nonce, so output
+// cannot close the fence and pose as the executor's own words; control
+// characters are escaped, and so is a person's note.
+func (r *execReport) String() string {
+	nonce := newNonce()
+	var b strings.Builder
+	var failed *codeblock.Block
+	ran, saved, declined, notes := 0, 0, 0, 0
+	for _, o := range r.done {
+		switch {
+		case o.declined:
+			declined++
+			if o.note != "" {
+				notes++
+			}
+		case !o.result.OK() && failed == nil:
+			failed = &o.block
+			ran++
+		default:
+			ran++
+			if o.block.SaveOnly() {
+				saved++
+			}
 		}
 	}
 	switch {
-	case failed >= 0:
-		fmt.Fprintf(&b, "%s: block %d of %d failed.\n", reportHeading, failed+1, len(ran))
+	case failed != nil:
+		fmt.Fprintf(&b, "%s: block %d of %d failed.\n", reportHeading, failed.Index+1, len(r.all))
+	case r.stopAt != nil:
+		fmt.Fprintf(&b, "%s: %s at block %d of %d.\n", reportHeading, r.stopWhy, r.stopAt.Index+1, len(r.all))
+	case declined > 0 && ran == 0:
+		fmt.Fprintf(&b, "%s: the user declined all %d block(s); nothing was run or saved.\n", reportHeading, declined)
+	case declined > 0:
+		fmt.Fprintf(&b, "%s: the user declined %d block(s); of the other %d, %s.\n", reportHeading, declined, ran, doneSummary(ran, saved))
 	case saved == 0:
-		fmt.Fprintf(&b, "%s: all %d block(s) ran and exited 0.\n", reportHeading, len(ran))
-	case saved == len(ran):
+		fmt.Fprintf(&b, "%s: all %d block(s) ran and exited 0.\n", reportHeading, ran)
+	case saved == ran:
 		fmt.Fprintf(&b, "%s: all %d block(s) saved, none run.\n", reportHeading, saved)
 	default:
-		fmt.Fprintf(&b, "%s: all %d block(s) done: %d ran and exited 0, %d saved.\n", reportHeading, len(ran), len(ran)-saved, saved)
+		fmt.Fprintf(&b, "%s: all %d block(s) done: %d ran and exited 0, %d saved.\n", reportHeading, ran, ran-saved, saved)
 	}
 	var files fileReport
-	for i, r := range results {
-		blk := ran[i]
-		fmt.Fprintf(&b, "\nBlock %d (%s", i+1, language(blk))
+	for _, o := range r.done {
+		blk, res := o.block, o.result
+		fmt.Fprintf(&b, "\nBlock %d (%s", blk.Index+1, language(blk))
 		if blk.Filename != "" {
 			fmt.Fprintf(&b, ", saved as %s", safetext.Name(blk.Filename))
 		}
 		switch {
-		case blk.SaveOnly() && r.OK():
+		case o.declined && blk.SaveOnly():
+			b.WriteString("): declined by the user, not saved\n")
+		case o.declined:
+			b.WriteString("): declined by the user, not run\n")
+		}
+		if o.declined {
+			if o.note != "" {
+				fmt.Fprintf(&b, "Note from the user: \"%s\"\n", safetext.Line(truncate(o.note, maxNoteBytes)))
+			}
+			continue
+		}
+		switch {
+		case blk.SaveOnly() && res.OK():
 			b.WriteString("): saved, not run\n")
-			files.add(r.Files)
+			files.add(res.Files)
 			continue
 		case blk.SaveOnly():
 			b.WriteString("): not saved")
 		default:
-			fmt.Fprintf(&b, "): exit code %d", r.ExitCode)
+			fmt.Fprintf(&b, "): exit code %d", res.ExitCode)
 		}
-		flags := r.Flags()
+		flags := res.Flags()
 		if len(flags) > 0 {
 			fmt.Fprintf(&b, " (%s)", strings.Join(flags, ", "))
 		}
 		b.WriteString("\n")
-		if r.Error != "" {
-			fmt.Fprintf(&b, "sandbox: %s\n", safetext.Output(r.Error))
+		if res.Error != "" {
+			fmt.Fprintf(&b, "sandbox: %s\n", safetext.Output(res.Error))
 		}
-		for _, s := range []struct{ name, text string }{{"stdout", r.Stdout}, {"stderr", r.Stderr}} {
+		for _, s := range []struct{ name, text string }{{"stdout", res.Stdout}, {"stderr", res.Stderr}} {
 			if s.text == "" {
 				continue
 			}
 			fmt.Fprintf(&b, "<<<output %s %s\n%s\noutput %s>>>\n", nonce, s.name, strings.TrimRight(safetext.Output(s.text), "\n"), nonce)
 		}
-		if r.Stdout == "" && r.Stderr == "" && !blk.SaveOnly() {
+		if res.Stdout == "" && res.Stderr == "" && !blk.SaveOnly() {
 			b.WriteString("(no output)\n")
 		}
-		writeEgress(&b, r.Egress)
-		files.add(r.Files)
+		writeEgress(&b, res.Egress)
+		files.add(res.Files)
 	}
-	if todo := len(all) - countFunc(all, skipped); len(ran) < todo {
-		fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run or saved because block %d failed.\n", todo-len(ran), failed+1)
+	if left := r.todo - len(r.done); left > 0 {
+		switch {
+		case failed != nil:
+			fmt.Fprintf(&b, "\nThe remaining %d block(s) were not run or saved because block %d failed.\n", left, failed.Index+1)
+		case r.stopAt != nil:
+			fmt.Fprintf(&b, "\nThe remaining %d block(s), from block %d on, were not run or saved: %s.\n", left, r.stopAt.Index+1, r.stopWhy)
+		}
 	}
-	for _, bl := range all {
+	if declined > 0 {
+		// For both models: the coder must change course, and the reviewer
+		// has nothing to approve (team.Approval holds to it).
+		b.WriteString("\nDeclined blocks did not run, so nothing in them is verified: an approval counts only once code has run again.")
+		if notes > 0 {
+			b.WriteString(" Follow the user's notes.")
+		}
+		b.WriteString("\n")
+	}
+	for _, bl := range r.all {
 		if skipped(bl) {
 			fmt.Fprintf(&b, "\nSkipped block (line %d): %s\n", bl.Line, bl.SkipReason())
 		}
 	}
 	files.write(&b)
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// doneSummary says how ran blocks, saved of them, ended, none failing.
+func doneSummary(ran, saved int) string {
+	switch saved {
+	case 0:
+		return fmt.Sprintf("%d ran and exited 0", ran)
+	case ran:
+		return fmt.Sprintf("%d saved, none run", saved)
+	}
+	return fmt.Sprintf("%d ran and exited 0, %d saved", ran-saved, saved)
+}
+
+// truncate cuts s to at most n bytes, at a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // fileReport gathers the files the blocks changed, for the report.
@@ -372,16 +512,6 @@ func visible(paths []string) []string {
 		}
 	}
 	return out
-}
-
-func countFunc(blocks []codeblock.Block, f func(codeblock.Block) bool) int {
-	n := 0
-	for _, b := range blocks {
-		if f(b) {
-			n++
-		}
-	}
-	return n
 }
 
 func newNonce() string {

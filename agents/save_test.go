@@ -85,7 +85,7 @@ func TestExecutorSaveReports(t *testing.T) {
 		{"only saved", "```css\n/* filename: a.css */\nb {}\n```",
 			[]string{"Execution report: all 1 block(s) saved, none run.\n\nBlock 1 (css, saved as a.css): saved, not run"}},
 		{"refused name: not saved, and what follows is not run", "```\n# filename: ../up.txt\nx\n```\n```sh\necho never\n```",
-			[]string{"Execution report: block 1 of 1 failed.\n\nBlock 1 (untagged, saved as ../up.txt): not saved\nsandbox: refused filename: ",
+			[]string{"Execution report: block 1 of 2 failed.\n\nBlock 1 (untagged, saved as ../up.txt): not saved\nsandbox: refused filename: ",
 				"The remaining 1 block(s) were not run or saved because block 1 failed."}},
 		{"a tag is escaped", "```ht\x1bml\n# filename: a\n```",
 			[]string{"Block 1 (ht\\x1bml, saved as a): saved, not run"}},
@@ -114,9 +114,13 @@ func TestExecutorSaveReports(t *testing.T) {
 func TestExecutorAsksBeforeSaving(t *testing.T) {
 	o := fake.New(fake.Results())
 	var asked []codeblock.Block
-	e := newExec(o, WithApprover(func(_ context.Context, b []codeblock.Block) (bool, error) { asked = b; return false, nil }))
+	e := newExec(o, WithApprover(func(_ context.Context, a Ask) (Decision, error) {
+		asked = append(asked, a.Block)
+		return Decision{Action: Decline}, nil
+	}))
 	msg, err := e.Step(context.Background(), history("```html\n<!-- filename: a.html -->\n```"))
-	if err != nil || len(asked) != 1 || !asked[0].SaveOnly() || len(ran(o)) != 0 || !strings.Contains(msg.Content, "declined") {
+	if err != nil || len(asked) != 1 || !asked[0].SaveOnly() || len(ran(o)) != 0 ||
+		!strings.Contains(msg.Content, "Block 1 (html, saved as a.html): declined by the user, not saved") {
 		t.Fatalf("err %v, asked %+v, sandbox given %d blocks, message %q", err, asked, len(ran(o)), msg.Content)
 	}
 }

@@ -223,7 +223,7 @@ var (
 	blockLine  = regexp.MustCompile(`^Block (\d+) \((.*)$`)
 	fenceStart = regexp.MustCompile(`^<<<output (\S+) (stdout|stderr)$`)
 	// Lines of the executor's report that follow its blocks.
-	tailLine = regexp.MustCompile(`^(Files (created|modified|deleted) in /workspace: |… and \d+ more|Permissions reset|The remaining \d+ block|Skipped block )`)
+	tailLine = regexp.MustCompile(`^(Files (created|modified|deleted) in /workspace: |… and \d+ more|Permissions reset|The remaining \d+ block|Declined blocks |Skipped block )`)
 )
 
 // parseExecutor splits the executor's report (agents.report) into its

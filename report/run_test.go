@@ -233,3 +233,25 @@ func TestRunReportInChromium(t *testing.T) {
 		os.WriteFile(dst, data, 0o644)
 	}
 }
+
+// TestParseExecutorDeclined: a declined block is a block of its own (not
+// passed), the user's note is its text, and the advice after the blocks is
+// the message's tail, not part of the last block.
+func TestParseExecutorDeclined(t *testing.T) {
+	content := "Execution report: the user declined 1 block(s); of the other 1, 1 ran and exited 0.\n\n" +
+		"Block 1 (sh): exit code 0\n(no output)\n\n" +
+		"Block 2 (sh): declined by the user, not run\nNote from the user: \"keep the data\"\n\n" +
+		"Declined blocks did not run, so nothing in them is verified: an approval counts only once code has run again. Follow the user's notes.\n\n" +
+		"Files created in /workspace: a.txt"
+	m := &message{}
+	parseExecutor(m, content, nil)
+	if len(m.Blocks) != 2 || !m.Blocks[0].OK || m.Blocks[1].OK || m.Blocks[1].Title != "Block 2 (sh): declined by the user, not run" {
+		t.Fatalf("blocks %+v", m.Blocks)
+	}
+	if parts := m.Blocks[1].Parts; len(parts) != 1 || parts[0].Text != `Note from the user: "keep the data"` {
+		t.Errorf("the declined block's parts %+v", parts)
+	}
+	if !strings.HasPrefix(m.Tail, "Declined blocks did not run") || !strings.Contains(m.Tail, "Files created in /workspace: a.txt") {
+		t.Errorf("tail %q", m.Tail)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentteam/agentteam/agents"
+	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/safetext"
@@ -36,6 +37,10 @@ const (
 	EventTask    = "task"
 	EventMessage = "message"
 	EventResult  = "result"
+	// EventBlockStart and EventBlock are a block starting and its end
+	// (see blockRecorder).
+	EventBlockStart = "block_start"
+	EventBlock      = "block"
 )
 
 // Status is how a task ended.
@@ -43,7 +48,7 @@ type Status string
 
 const (
 	Approved    Status = "approved"     // the reviewer approved
-	NotApproved Status = "not_approved" // a limit stopped the team first
+	NotApproved Status = "not_approved" // a limit, or the user (--approve), stopped the team first
 	Failed      Status = "error"        // an error ended it (model, sandbox, transcript, ...)
 )
 
@@ -61,7 +66,9 @@ type Team struct {
 	Prompts        prompts.Prompts
 	Temperature    *float32 // nil: the server's default
 	MaxTokens      int      // 0: the server's default
-	// Approve, when set, is asked before each message's blocks run.
+	// Approve, when set, is asked before each block runs or is saved
+	// (see agents.Approver); a Quit ends the task not approved, its stop
+	// reason agents.ReasonStoppedByUser.
 	Approve agents.Approver
 }
 
@@ -112,8 +119,20 @@ type Task struct {
 	History []agents.Message
 }
 
-// ExtraContinuation marks the task event of a continued conversation.
-const ExtraContinuation = "continuation"
+// Keys of the events' Extra.
+const (
+	// ExtraContinuation marks the task event of a continued conversation.
+	ExtraContinuation = "continuation"
+	// ExtraMaxTurns and ExtraTokenBudget are the limits the team ran
+	// with (the budget only when it had one): a replay takes them, so
+	// that it ends where the recorded run did.
+	ExtraMaxTurns    = "max_turns"
+	ExtraTokenBudget = "token_budget"
+	// ExtraDeclined, in a message event, numbers the blocks the user
+	// declined (agents.Message.Declined), so that a continued
+	// conversation still knows that nothing of them ran.
+	ExtraDeclined = "declined"
+)
 
 // Outcome is how one task ended.
 type Outcome struct {
@@ -162,7 +181,10 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 	if obs == nil {
 		obs = nopObserver{}
 	}
-	info := map[string]any{"workspace": t.Dir, "coder_model": cfg.CoderModel, "reviewer_model": cfg.ReviewerModel, "max_turns": cfg.MaxTurns}
+	info := map[string]any{"workspace": t.Dir, "coder_model": cfg.CoderModel, "reviewer_model": cfg.ReviewerModel, ExtraMaxTurns: cfg.MaxTurns}
+	if cfg.TokenBudget > 0 {
+		info[ExtraTokenBudget] = cfg.TokenBudget
+	}
 	if cfg.ReviewerVision {
 		info["reviewer_vision"] = true // a replay must see them too
 	}
@@ -172,7 +194,7 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 	}
 	tw.Write(transcript.Event{Type: EventTask, Content: t.Text, Extra: info}) // a failed write shows at Close
 
-	execOpts := []agents.ExecutorOption{agents.WithExecObserver(obs)}
+	execOpts := []agents.ExecutorOption{agents.WithExecObserver(obs), agents.WithExecObserver(blockRecorder{tw: tw})}
 	if cfg.Approve != nil {
 		execOpts = append(execOpts, agents.WithApprover(cfg.Approve))
 	}
@@ -204,8 +226,12 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 				out.LastExitCode = &code
 			}
 			if m.Agent != agents.UserName {
-				tw.Write(transcript.Event{Type: EventMessage, Agent: m.Agent, Content: m.Content, Usage: &m.Usage,
-					DurationMS: float64(m.Duration.Microseconds()) / 1000})
+				ev := transcript.Event{Type: EventMessage, Agent: m.Agent, Content: m.Content, Usage: &m.Usage,
+					DurationMS: float64(m.Duration.Microseconds()) / 1000}
+				if len(m.Declined) > 0 {
+					ev.Extra = map[string]any{ExtraDeclined: m.Declined}
+				}
+				tw.Write(ev)
 			}
 		},
 	}
@@ -241,6 +267,43 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 		out.Status, out.Err = Failed, fmt.Errorf("write transcript %s: %w", t.Transcript, err)
 	}
 	return out, out.Err
+}
+
+// blockRecorder writes the blocks' start and end to the transcript, as
+// they happen: which block (numbered from 1 in its message, as every
+// report and view numbers them), its language and file, and how it ended
+// (exit code, duration, flags). The output is in the executor's message.
+type blockRecorder struct {
+	agents.NopObserver
+	tw *transcript.Writer
+}
+
+func (r blockRecorder) BlockStart(agent string, b codeblock.Block) {
+	r.tw.Write(transcript.Event{Type: EventBlockStart, Agent: agent, Extra: blockFields(b)}) // a failed write shows at Close
+}
+
+func (r blockRecorder) BlockDone(agent string, b codeblock.Block, res sandbox.Result) {
+	extra := blockFields(b)
+	extra["exit_code"] = res.ExitCode
+	if flags := res.Flags(); len(flags) > 0 {
+		extra["flags"] = flags
+	}
+	if res.Error != "" {
+		extra["error"] = res.Error
+	}
+	if b.SaveOnly() && res.OK() {
+		extra["saved"] = true
+	}
+	r.tw.Write(transcript.Event{Type: EventBlock, Agent: agent, DurationMS: res.DurationMS, Extra: extra})
+}
+
+// blockFields name a block in a block event.
+func blockFields(b codeblock.Block) map[string]any {
+	f := map[string]any{"index": b.Index + 1, "line": b.Line, "language": b.Language}
+	if b.Filename != "" {
+		f["filename"] = b.Filename
+	}
+	return f
 }
 
 // ErrorText is err as one printable line for a record: "interrupted" when

@@ -2,7 +2,9 @@ package taskrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/agentteam/agentteam/model/fake"
 	"github.com/agentteam/agentteam/sandbox"
+	sbfake "github.com/agentteam/agentteam/sandbox/fake"
 	"github.com/agentteam/agentteam/transcript"
 )
 
@@ -64,5 +67,49 @@ func TestReadTasksProject(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"id": 1, "task": "t", "project": 3}`+"\n"), 0o644)
 	if _, err := ReadTasks(bad); err == nil || !strings.Contains(err.Error(), `line 1: "project" must be a string`) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestBlockEvents: each block's start and end are in the transcript, in
+// order between the coder's message and the executor's, numbered from 1
+// among all the message's blocks as the report numbers them, with the
+// language, file, exit code, duration and flags.
+func TestBlockEvents(t *testing.T) {
+	dir := t.TempDir()
+	ws := filepath.Join(dir, "ws")
+	if err := os.Mkdir(ws, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code := "```\nprose\n```\n```python\n# filename: a.py\nprint(1)\n```\n```sh\nsleep 9\n```"
+	sb := sbfake.New(sbfake.Results(sandbox.Result{ExitCode: 0, DurationMS: 12.5}, sandbox.Result{ExitCode: 137, TimedOut: true, DurationMS: 1000}))
+	task := Task{Text: "run", Dir: ws, Transcript: filepath.Join(dir, "t.jsonl"), Coder: fake.Replies(code), Reviewer: fake.Replies("APPROVE")}
+	if _, err := Run(t.Context(), sb, Team{MaxTurns: 3}, task); err != nil {
+		t.Fatal(err)
+	}
+	events, err := transcript.ReadFile(task.Transcript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		switch e.Type {
+		case EventMessage:
+			got = append(got, e.Type+":"+e.Agent)
+		case EventBlockStart, EventBlock:
+			data, _ := json.Marshal(e.Extra)
+			got = append(got, fmt.Sprintf("%s:%s %s %v", e.Type, e.Agent, data, e.DurationMS))
+		}
+	}
+	want := []string{
+		"message:coder",
+		`block_start:executor {"filename":"a.py","index":2,"language":"python","line":4} 0`,
+		`block:executor {"exit_code":0,"filename":"a.py","index":2,"language":"python","line":4} 12.5`,
+		`block_start:executor {"index":3,"language":"sh","line":8} 0`,
+		`block:executor {"exit_code":137,"flags":["timed out"],"index":3,"language":"sh","line":8} 1000`,
+		"message:executor",
+		"message:reviewer",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -84,18 +84,39 @@ func TokenBudget(n int) Condition {
 }
 
 // Approval stops, approved, when agent's latest message has word alone on
-// a line outside code blocks and quotes.
+// a line outside code blocks and quotes, unless the user declined a block
+// since code last ran: the turn that declined verified nothing of what it
+// declined, and a user who said no expects the run to go on (the coder
+// then sees the note) rather than end "approved" on code nobody ran. The
+// word counts again once a later turn has run code.
 func Approval(agent, word string) Condition {
 	return ConditionFunc(func(s State) *Stop {
 		if len(s.Messages) == 0 {
 			return nil
 		}
 		last := s.Messages[len(s.Messages)-1]
-		if last.Agent == agent && MentionsOnOwnLine(last.Content, word) {
+		if last.Agent == agent && MentionsOnOwnLine(last.Content, word) && !declinedSinceRun(s.Messages) {
 			return &Stop{Reason: fmt.Sprintf("%s said %s", agent, word), Approved: true}
 		}
 		return nil
 	})
+}
+
+// declinedSinceRun reports whether a turn declined a block after the last
+// turn that ran code (one with results and nothing declined). Messages
+// read back from a transcript carry no results, so a decline in an earlier
+// part of a continued conversation holds until code runs in this one: the
+// safe side.
+func declinedSinceRun(msgs []agents.Message) bool {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		switch m := msgs[i]; {
+		case len(m.Declined) > 0:
+			return true
+		case len(m.Results) > 0:
+			return false
+		}
+	}
+	return false
 }
 
 // MentionsOnOwnLine reports whether word stands alone on a line of text

@@ -50,9 +50,11 @@ const (
 	ReasonError       = "error"
 )
 
-// Run plays the agents in turn on task until a condition stops them. The
-// error is for a turn that failed or a cancelled context; the Result then
-// holds everything up to that point.
+// Run plays the agents in turn on task until a condition stops them, or
+// an agent's turn ends with an agents.StopRun (its reason is then the stop
+// reason, not approved, and no error). The error is for a turn that failed
+// or a cancelled context; the Result then holds everything up to that
+// point.
 func (t *Team) Run(ctx context.Context, task string) (Result, error) {
 	start := time.Now()
 	if t.Timeout > 0 {
@@ -89,7 +91,11 @@ func (t *Team) Run(ctx context.Context, task string) (Result, error) {
 		}
 		res.Duration = time.Since(start)
 		if err != nil {
+			var stop *agents.StopRun
 			switch {
+			case errors.As(err, &stop): // a person chose to stop: not a failure
+				res.StopReason = stop.Reason
+				return res, nil
 			case errors.Is(context.Cause(ctx), errTimeout):
 				res.StopReason = "timeout (" + t.Timeout.String() + ") reached"
 				return res, nil

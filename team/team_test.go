@@ -11,6 +11,7 @@ import (
 	"github.com/agentteam/agentteam/agents"
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/fake"
+	"github.com/agentteam/agentteam/sandbox"
 )
 
 // scripted is an agent that answers from a list and sees the history.
@@ -203,5 +204,65 @@ func TestRunHistory(t *testing.T) {
 	}
 	if history[2].Content != "APPROVE" || len(history) != 3 {
 		t.Errorf("the caller's history changed: %v", history)
+	}
+}
+
+// TestApprovalAfterDecline: an APPROVE does not count while the user's
+// latest say about code was to decline some of it: only a later turn that
+// runs code makes it count again.
+func TestApprovalAfterDecline(t *testing.T) {
+	ran := agents.Message{Agent: "executor", Content: "ran", Results: make([]sandbox.Result, 1)}
+	declined := agents.Message{Agent: "executor", Content: "declined", Declined: []int{1}}
+	partly := agents.Message{Agent: "executor", Content: "one ran, one declined", Results: make([]sandbox.Result, 1), Declined: []int{2}}
+	noCode := agents.Message{Agent: "executor", Content: "No code was run"}
+	coder := agents.Message{Agent: "coder", Content: "code"}
+	review := agents.Message{Agent: "reviewer", Content: "Not yet."}
+	approve := agents.Message{Agent: "reviewer", Content: "APPROVE"}
+	task := agents.Message{Agent: agents.UserName, Content: "task"}
+	history := agents.Message{Agent: "executor", Content: "ran, read back from a transcript"} // no results
+	for _, tc := range []struct {
+		name     string
+		messages []agents.Message
+		approved bool
+	}{
+		{"code ran", []agents.Message{task, coder, ran, approve}, true},
+		{"no code at all", []agents.Message{task, coder, noCode, approve}, true},
+		{"all declined", []agents.Message{task, coder, declined, approve}, false},
+		{"partly declined", []agents.Message{task, coder, partly, approve}, false},
+		{"declined, then no code", []agents.Message{task, coder, declined, review, coder, noCode, approve}, false},
+		{"declined, then code ran", []agents.Message{task, coder, declined, review, coder, ran, approve}, true},
+		{"ran, then declined", []agents.Message{task, coder, ran, review, coder, declined, approve}, false},
+		{"a decline in a continued conversation's history", []agents.Message{task, coder, declined, history, task, coder, noCode, approve}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := Approval("reviewer", "APPROVE").Check(State{Messages: tc.messages})
+			if (st != nil) != tc.approved || (st != nil && (!st.Approved || st.Reason != "reviewer said APPROVE")) {
+				t.Fatalf("stop %+v, want approved %v", st, tc.approved)
+			}
+		})
+	}
+}
+
+// quitter is an executor whose person quits: its turn's message is kept
+// and the run stops, not approved, without an error.
+type quitter struct{}
+
+func (quitter) Name() string { return "executor" }
+func (quitter) Step(context.Context, []agents.Message) (agents.Message, error) {
+	return agents.Message{Agent: "executor", Content: "the user stopped the run", Declined: []int{1}}, &agents.StopRun{Reason: agents.ReasonStoppedByUser}
+}
+
+func TestRunStoppedByUser(t *testing.T) {
+	coder := &scripted{name: "coder", replies: []string{"code"}}
+	reviewer := &scripted{name: "reviewer", replies: []string{"APPROVE"}}
+	var seen []string
+	tm := &Team{Agents: []agents.Agent{coder, quitter{}, reviewer}, Stop: AnyOf(Approval("reviewer", "APPROVE"), MaxTurns(9)),
+		OnMessage: func(m agents.Message) { seen = append(seen, m.Agent) }}
+	res, err := tm.Run(context.Background(), "task")
+	if err != nil || res.Approved || res.StopReason != "stopped by the user" || res.Turns != 2 || len(reviewer.seen) != 0 {
+		t.Fatalf("result %+v, err %v, the reviewer had %d turns", res, err, len(reviewer.seen))
+	}
+	if got := strings.Join(seen, " "); got != "user coder executor" {
+		t.Fatalf("messages %s", got)
 	}
 }

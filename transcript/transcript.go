@@ -48,6 +48,31 @@ type Event struct {
 	Extra        map[string]any  `json:"extra,omitempty"`      // event-specific fields of other layers
 }
 
+// TimeFormat is how an event's time is written: RFC 3339 in UTC with
+// milliseconds, always three digits ("2026-11-29T10:15:00.120Z"), so that
+// times sort as text and line up when read. Older transcripts wrote local
+// time with nanoseconds; both read back as a time.Time.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime is t as TimeFormat writes it, in UTC.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// MarshalJSON writes the event with its Time as TimeFormat, right after
+// its type, and HTML characters unescaped (prompts are full of <, > and &).
+func (e Event) MarshalJSON() ([]byte, error) {
+	type fields Event // Event's fields without this method
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	// The outer Type and Time hide the embedded ones.
+	err := enc.Encode(struct {
+		Type string `json:"type"`
+		Time string `json:"time"`
+		fields
+	}{e.Type, FormatTime(e.Time), fields(e)})
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
+}
+
 // Writer writes events, one JSON line each. It is safe for concurrent use.
 // Each Write is a single write of one whole line straight to the underlying
 // writer, with no buffering, so a crash loses at most the line being written.

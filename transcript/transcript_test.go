@@ -74,7 +74,8 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		t.Fatalf("read %d events, want %d", len(got), len(want))
 	}
 	for i := range want {
-		if !got[i].Time.Equal(want[i].Time) {
+		// Written to the millisecond (TestTimeFormat).
+		if !got[i].Time.Equal(want[i].Time.Truncate(time.Millisecond)) {
 			t.Errorf("event %d: time %v, want %v", i, got[i].Time, want[i].Time)
 		}
 		g, w := got[i], want[i]
@@ -88,7 +89,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 func TestWriteSetsZeroTime(t *testing.T) {
 	var buf bytes.Buffer
 	w := transcript.NewWriter(&buf)
-	before := time.Now()
+	before := time.Now().Truncate(time.Millisecond) // as written
 	if err := w.Write(transcript.Event{Type: "result"}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +101,46 @@ func TestWriteSetsZeroTime(t *testing.T) {
 	if len(got) != 1 || got[0].Time.Before(before) || got[0].Time.After(after) {
 		t.Fatalf("time %v not set to now (between %v and %v)", got, before, after)
 	}
+}
+
+// TestTimeFormat: every event is written with its time in UTC to the
+// millisecond, always three digits, right after its type; transcripts
+// written before, in local time with nanoseconds, read back the same.
+func TestTimeFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		time time.Time
+		want string
+	}{
+		{"utc", time.Date(2026, 11, 29, 10, 15, 0, 123456789, time.UTC), "2026-11-29T10:15:00.123Z"},
+		{"local zone", time.Date(2026, 11, 29, 11, 15, 0, 123456789, time.FixedZone("CET", 3600)), "2026-11-29T10:15:00.123Z"},
+		{"whole second", time.Date(2026, 11, 29, 10, 15, 0, 0, time.UTC), "2026-11-29T10:15:00.000Z"},
+		{"tenths", time.Date(2026, 11, 29, 10, 15, 0, 100_000_000, time.UTC), "2026-11-29T10:15:00.100Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := transcript.NewWriter(&buf)
+			if err := w.Write(transcript.Event{Type: "result", Time: tc.time, Content: "a <b> & c"}); err != nil {
+				t.Fatal(err)
+			}
+			want := `{"type":"result","time":"` + tc.want + `","content":"a <b> & c"}` + "\n"
+			if buf.String() != want {
+				t.Fatalf("wrote %s want %s", buf.String(), want)
+			}
+			if got := transcript.FormatTime(tc.time); got != tc.want {
+				t.Fatalf("FormatTime %s, want %s", got, tc.want)
+			}
+		})
+	}
+	t.Run("old transcripts", func(t *testing.T) {
+		old := `{"type":"task","time":"2026-11-29T04:06:10.394553085Z","content":"x"}` + "\n" +
+			`{"type":"result","time":"2026-11-29T05:06:10.3945+01:00","content":"y"}` + "\n"
+		evs, err := transcript.Read(strings.NewReader(old))
+		want := time.Date(2026, 11, 29, 4, 6, 10, 394553085, time.UTC)
+		if err != nil || len(evs) != 2 || !evs[0].Time.Equal(want) || !evs[1].Time.Equal(want.Truncate(100*time.Microsecond)) {
+			t.Fatalf("read %+v, %v", evs, err)
+		}
+	})
 }
 
 func TestHugeLineRoundTrips(t *testing.T) {

@@ -139,8 +139,8 @@ func TestLiveOutputEvents(t *testing.T) {
 		switch ev.Type {
 		case "output":
 			got = append(got, ev.Agent+" "+ev.Stream+" "+ev.Text)
-			if ev.Index == nil || *ev.Index != 0 {
-				t.Errorf("output event without the block's index: %s", line)
+			if ev.Index == nil || *ev.Index != 1 {
+				t.Errorf("output event without the block.s index (numbered from 1): %s", line)
 			}
 		case "block":
 			got = append(got, "block")

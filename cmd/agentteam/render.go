@@ -14,6 +14,7 @@ import (
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
+	"github.com/agentteam/agentteam/transcript"
 )
 
 // runView shows a team run: live on a terminal (names in colour, replies
@@ -123,8 +124,12 @@ func (v *runView) stopWaiting() {
 	}
 }
 
-// emit writes one JSON event line.
+// emit writes one JSON event line, stamped with the time as the
+// transcript writes it.
 func (v *runView) emit(ev map[string]any) {
+	if _, ok := ev["time"]; !ok {
+		ev["time"] = transcript.FormatTime(time.Now())
+	}
 	data, err := json.Marshal(ev)
 	if err == nil {
 		v.w.Write(append(data, '\n'))
@@ -184,6 +189,9 @@ func (v *runView) Message(m agents.Message) {
 			"duration_ms": m.Duration.Milliseconds()}
 		if m.Reasoning != "" {
 			ev["reasoning"] = m.Reasoning
+		}
+		if len(m.Declined) > 0 {
+			ev["declined"] = m.Declined
 		}
 		v.emit(ev)
 		return
@@ -268,7 +276,7 @@ func (v *runView) BlockOutput(agent string, b codeblock.Block, stream string, ch
 // escapes its control characters).
 func (v *runView) emitOutput(agent string, b codeblock.Block, stream, text string) {
 	if text != "" {
-		v.emit(map[string]any{"type": "output", "agent": agent, "index": b.Index, "stream": stream, "text": text})
+		v.emit(map[string]any{"type": "output", "agent": agent, "index": b.Index + 1, "stream": stream, "text": text}) // as the block event
 	}
 }
 
@@ -306,7 +314,7 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 		for _, stream := range []string{sandbox.Stdout, sandbox.Stderr} {
 			v.emitOutput(agent, b, stream, v.carry.rest(stream))
 		}
-		v.emit(map[string]any{"type": "block", "agent": agent, "index": b.Index, "result": r})
+		v.emit(map[string]any{"type": "block", "agent": agent, "index": b.Index + 1, "result": r}) // numbered from 1, as on the screen
 		return
 	}
 	if v.quiet {
@@ -362,6 +370,7 @@ func (v *runView) BlockDone(agent string, b codeblock.Block, r sandbox.Result) {
 // "result" event.
 type RunSummary struct {
 	Type       string                 `json:"type"`
+	Time       string                 `json:"time"` // transcript.TimeFormat; set when printed
 	Approved   bool                   `json:"approved"`
 	StopReason string                 `json:"stop_reason"`
 	Turns      int                    `json:"turns"`
@@ -383,6 +392,9 @@ func (v *runView) Summary(s RunSummary) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.json {
+		if s.Time == "" {
+			s.Time = transcript.FormatTime(time.Now())
+		}
 		data, _ := json.Marshal(s)
 		v.w.Write(append(data, '\n'))
 		return

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentteam/agentteam/agents"
-	"github.com/agentteam/agentteam/agents/codeblock"
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/replay"
 	"github.com/agentteam/agentteam/prompts"
@@ -49,7 +48,9 @@ func newRunCmd(f *Factory) *cobra.Command {
 executor runs its code blocks in the hardened sandbox, the reviewer checks the
 results; they take turns until the reviewer answers APPROVE on a line of its own
 or a limit stops them. Every run writes a transcript that --replay can play
-back with no network; with --replay and no TASK, the recorded task is used.
+back with no network; with --replay and no TASK, the recorded task is used,
+and without --max-turns or --token-budget the recorded limits, so that the
+replay ends as the recorded run did.
 
 The models: OpenAI's by default, with the key in OPENAI_API_KEY; or a local
 server (--provider ollama, vllm, llamacpp, lmstudio) or any OpenAI-compatible
@@ -62,9 +63,15 @@ the agents see every earlier message, then FOLLOW-UP (default: "Continue
 where you left off."). Its events are appended to the run's transcript after
 a task event marked continuation.
 
+With --approve, each block is shown before it runs, and you answer y (run it),
+n (do not, then an optional note for the coder), a (run it and the rest of the
+message) or q (stop the run). A reviewer's APPROVE does not end the run while
+a block you declined is the last word on code: code must run again first.
+
 Exit status: 0 approved, 3 stopped without approval (max turns, timeout, token
-budget), 1 an error (model, no key, ...), 2 usage error, 4 the sandbox cannot
-run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
+budget, q at --approve), 1 an error (model, no key, ...), 2 usage error, 4 the
+sandbox cannot run, 130 interrupted, 141 stdout closed (| head; it stops as on
+Ctrl-C).`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args
@@ -78,7 +85,7 @@ run, 130 interrupted, 141 stdout closed (| head; it stops as on Ctrl-C).`,
 	fl.StringVar(&opts.Transcript, "transcript", "", "where to write the transcript (default: WORKSPACE.transcript.jsonl, beside the workspace)")
 	fl.BoolVar(&opts.JSON, "json", false, "print one JSON object per event on stdout, the last a result")
 	fl.BoolVar(&opts.Quiet, "quiet", false, "print only the summary")
-	fl.BoolVar(&opts.Approve, "approve", false, "show each message's code and ask before running it (needs a terminal)")
+	fl.BoolVar(&opts.Approve, "approve", false, "show each block and ask before running it: yes, no (with a note to the coder), all remaining, quit (needs a terminal)")
 	fl.BoolVar(&opts.Yes, "yes", false, "with --approve: run without asking (for use without a terminal)")
 	fl.BoolVar(&opts.Report, "report", false, "also write an HTML report of the run beside its transcript and print its path (agentteam report does it later)")
 	fl.StringVar(&opts.Continue, "continue", "", "continue the conversation of this run (see agentteam runs) with the arguments as the follow-up")
@@ -100,6 +107,11 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	task, err := opts.task()
 	if err != nil {
 		return err
+	}
+	if rp != nil {
+		if err := opts.teamOptions.recordedLimits(opts.Replay); err != nil {
+			return err
+		}
 	}
 	var prior *priorRun
 	if opts.Continue != "" {
@@ -229,10 +241,14 @@ type teamOptions struct {
 	TokenBudget   int
 	HistoryBudget int
 	Prompts       string
+	// changed says whether a flag was given (a replay takes the recorded
+	// limits of those that were not).
+	changed func(name string) bool
 }
 
 func (o *teamOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
+	o.changed = f.Changed
 	o.Agents.add(f, "AGENTTEAM_CODER_MODEL")
 	o.Agents.add(f, "AGENTTEAM_REVIEWER_MODEL")
 	o.Agents.add(f, "AGENTTEAM_REVIEWER_VISION")
@@ -375,16 +391,14 @@ func (opts *RunOptions) task() (string, error) {
 		task = strings.TrimSpace(string(data))
 	}
 	if task == "" && opts.Replay != "" {
-		events, err := transcript.ReadFile(opts.Replay)
+		e, err := recordedTask(opts.Replay)
 		if err != nil {
-			return "", usageError("replay: %v", err)
+			return "", err
 		}
-		for _, e := range events {
-			if e.Type == taskrun.EventTask {
-				return e.Content, nil
-			}
+		if e == nil {
+			return "", usageError("replay: %s records no task; give the task as arguments", opts.Replay)
 		}
-		return "", usageError("replay: %s records no task; give the task as arguments", opts.Replay)
+		return e.Content, nil
 	}
 	if task == "" && opts.Continue != "" {
 		return "Continue where you left off.", nil
@@ -395,27 +409,150 @@ func (opts *RunOptions) task() (string, error) {
 	return task, nil
 }
 
-// terminalApprover shows the blocks and asks y/N on the terminal.
+// recordedTask is the first task event of a transcript; nil when it has
+// none.
+func recordedTask(path string) (*transcript.Event, error) {
+	events, err := transcript.ReadFile(path)
+	if err != nil {
+		return nil, usageError("replay: %v", err)
+	}
+	for _, e := range events {
+		if e.Type == taskrun.EventTask {
+			return &e, nil
+		}
+	}
+	return nil, nil
+}
+
+// recordedLimits takes the turn limit and the token budget recorded in
+// the transcript at path, unless a flag gave them: a replay then stops
+// where the recorded run stopped, the same way, instead of asking for a
+// reply the recording does not have. A transcript that records none keeps
+// the flags' defaults.
+func (o *teamOptions) recordedLimits(path string) error {
+	e, err := recordedTask(path)
+	if err != nil || e == nil {
+		return err
+	}
+	for _, l := range []struct {
+		flag, key string
+		v         *int
+	}{{"max-turns", taskrun.ExtraMaxTurns, &o.MaxTurns}, {"token-budget", taskrun.ExtraTokenBudget, &o.TokenBudget}} {
+		if o.changed != nil && o.changed(l.flag) {
+			continue
+		}
+		if n, ok := e.Extra[l.key].(float64); ok && n >= 0 && n == float64(int(n)) {
+			*l.v = int(n)
+		}
+	}
+	return o.check()
+}
+
+// terminalApprover shows each block on the terminal (stderr) before it
+// runs and asks what to do with it: run it, decline it with an optional
+// note to the coder, run it and the rest of the message, or quit the run.
+// The end of standard input quits: a closed terminal says no more.
 func terminalApprover(s IO, view *runView) agents.Approver {
-	in := bufio.NewReader(s.In)
-	return func(ctx context.Context, blocks []codeblock.Block) (bool, error) {
+	in := &lineReader{r: s.In}
+	w := s.ErrOut
+	return func(ctx context.Context, ask agents.Ask) (agents.Decision, error) {
 		view.mu.Lock()
 		defer view.mu.Unlock()
-		fmt.Fprintf(s.ErrOut, "\nThe coder's message has %d block(s) to run or save:\n", len(blocks))
-		for _, b := range blocks {
-			fmt.Fprintf(s.ErrOut, "── %s ──\n%s\n", blockLabel(b), safetext.Output(strings.TrimRight(b.Code, "\n")))
+		if !view.json && !view.quiet {
+			view.turnOf(taskrun.Executor) // the question under the executor's header
 		}
-		fmt.Fprint(s.ErrOut, "Run or save them in the sandbox? [y/N] ")
-		answer := make(chan string, 1)
+		b := ask.Block
+		number := fmt.Sprintf("block %d of %d", b.Index+1, ask.Blocks)
+		rest := strings.TrimPrefix(blockLabel(b), fmt.Sprintf("block %d", b.Index+1))
+		fmt.Fprintf(w, "\n── %s%s ──\n%s\n", number, rest, safetext.Output(strings.TrimRight(b.Code, "\n")))
+		question := "Run " + number + "?"
+		if b.SaveOnly() {
+			question = "Save " + number + " as " + safetext.Name(b.Filename) + "?"
+		}
+		choices := " [y]es / [n]o / [a]ll remaining / [q]uit run: "
+		if ask.Left == 0 {
+			choices = " [y]es / [n]o / [q]uit run: "
+		}
+		for {
+			fmt.Fprint(w, question+choices)
+			line, err := in.readLine(ctx)
+			switch {
+			case errors.Is(err, io.EOF) && line == "":
+				fmt.Fprintln(w, "\nNo answer (end of input): stopping the run.")
+				return agents.Decision{Action: agents.Quit}, nil
+			case err != nil && !errors.Is(err, io.EOF):
+				fmt.Fprintln(w)
+				return agents.Decision{}, err
+			}
+			switch strings.ToLower(strings.TrimSpace(line)) {
+			case "y", "yes":
+				return agents.Decision{Action: agents.Run}, nil
+			case "a", "all":
+				return agents.Decision{Action: agents.RunRest}, nil
+			case "q", "quit":
+				fmt.Fprintln(w, "Stopping the run: nothing more runs.")
+				return agents.Decision{Action: agents.Quit}, nil
+			case "n", "no":
+				fmt.Fprint(w, "Note for the coder (why not, or what to do instead; Enter for none): ")
+				note, err := in.readLine(ctx)
+				if err != nil && !errors.Is(err, io.EOF) {
+					fmt.Fprintln(w)
+					return agents.Decision{}, err
+				}
+				return agents.Decision{Action: agents.Decline, Note: strings.TrimSpace(note)}, nil
+			}
+			fmt.Fprintln(w, "Answer y to run it, n not to, a to run it and the rest of this message, q to stop the run.")
+		}
+	}
+}
+
+// lineReader reads answers from the terminal a line at a time. It reads
+// byte by byte, so that nothing past the line is taken from later
+// questions (the project's "Apply these changes?"), and at most one read
+// is in flight: a read left waiting by a cancelled question is the next
+// question's.
+type lineReader struct {
+	r       io.Reader
+	pending chan lineRead
+}
+
+type lineRead struct {
+	line string
+	err  error
+}
+
+// maxAnswer bounds a line kept from the terminal; the rest of a longer
+// line is read and dropped.
+const maxAnswer = 4096
+
+func (l *lineReader) readLine(ctx context.Context) (string, error) {
+	if l.pending == nil {
+		ch := make(chan lineRead, 1)
 		go func() {
-			line, _ := in.ReadString('\n')
-			answer <- strings.ToLower(strings.TrimSpace(line))
+			var line []byte
+			var b [1]byte
+			for {
+				n, err := l.r.Read(b[:])
+				if n == 1 && b[0] == '\n' {
+					ch <- lineRead{line: strings.TrimSuffix(string(line), "\r")}
+					return
+				}
+				if n == 1 && len(line) < maxAnswer {
+					line = append(line, b[0])
+				}
+				if err != nil {
+					ch <- lineRead{line: string(line), err: err}
+					return
+				}
+			}
 		}()
-		select {
-		case a := <-answer:
-			return a == "y" || a == "yes", nil
-		case <-ctx.Done():
-			return false, ctx.Err()
-		}
+		l.pending = ch
+	}
+	select {
+	case r := <-l.pending:
+		l.pending = nil
+		return r.line, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
 }

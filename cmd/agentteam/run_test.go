@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -376,5 +378,106 @@ func TestRunReasoning(t *testing.T) {
 	}
 	if recorded != 2 {
 		t.Fatalf("%d model calls recorded their reasoning apart, want 2", recorded)
+	}
+}
+
+// TestReplayEndsAsRecorded: a replay given no limit flags takes the
+// recorded ones, so a run that a limit stopped replays to the same end
+// instead of asking for a reply the transcript does not have; a flag
+// still wins over the recording.
+func TestReplayEndsAsRecorded(t *testing.T) {
+	usage := &fakeserver.Usage{PromptTokens: 90, CompletionTokens: 10, TotalTokens: 100}
+	for _, tc := range []struct {
+		name       string
+		record     []string // flags of the recorded run
+		replay     []string // flags of the replay
+		code       int
+		stopReason string
+	}{
+		{"max turns", []string{"--max-turns", "4"}, nil, ExitNotApproved, "max turns (4) reached"},
+		{"token budget", []string{"--token-budget", "250"}, nil, ExitNotApproved, "token budget (250) reached with 300 tokens"},
+		{"max turns flag wins", []string{"--max-turns", "4"}, []string{"--max-turns", "6"}, ExitFailure, "error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			steps := func(n int) []fakeserver.Step {
+				s := make([]fakeserver.Step, n)
+				for i := range s {
+					s[i] = fakeserver.Step{Content: fmt.Sprintf("reply %d, no code", i+1), Usage: usage}
+				}
+				return s
+			}
+			teamServer(t, steps(5), steps(5))
+			dir := t.TempDir()
+			ws := filepath.Join(dir, "ws")
+			code, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, dir, append(tc.record, "--workspace", ws, "Never finish.")...)
+			rec := result(t, events)
+			if code != ExitNotApproved {
+				t.Fatalf("recording: exit %d, result %v, stderr %s", code, rec, errOut)
+			}
+			t.Setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1") // nothing there: the replay must not call it
+			args := append(tc.replay, "--workspace", filepath.Join(dir, "ws2"), "--replay", ws+".transcript.jsonl")
+			code, events, errOut = runTeamOn(t, context.Background(), &fakeSandboxes{}, dir, args...)
+			res := result(t, events)
+			if code != tc.code || res["stop_reason"] != tc.stopReason || res["exit_code"] != float64(tc.code) {
+				t.Fatalf("replay: exit %d, result %v, stderr %s", code, res, errOut)
+			}
+			if tc.code == ExitNotApproved && (res["turns"] != rec["turns"] || res["stop_reason"] != rec["stop_reason"]) {
+				t.Fatalf("replay ended after %v turns (%v), the recording after %v (%v)", res["turns"], res["stop_reason"], rec["turns"], rec["stop_reason"])
+			}
+		})
+	}
+}
+
+// TestRunEventsStamped: every --json event and every transcript event has
+// its time (RFC 3339, UTC, milliseconds), and blocks are numbered from 1
+// among the message's blocks everywhere: the block events of both, the
+// screen and the executor's report.
+func TestRunEventsStamped(t *testing.T) {
+	rfc3339ms := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+	code := "```\nprose, skipped\n```\n```sh\necho hi\n```"
+	teamServer(t, say(code), say("APPROVE"))
+	dir := t.TempDir()
+	status, events, errOut := runTeamOn(t, context.Background(), &fakeSandboxes{}, dir, "--workspace", filepath.Join(dir, "ws"), "Say hi.")
+	if status != ExitOK {
+		t.Fatalf("exit %d, stderr %s", status, errOut)
+	}
+	var blocks []any
+	for _, e := range events {
+		if s, _ := e["time"].(string); !rfc3339ms.MatchString(s) {
+			t.Errorf("%s event's time %q", e["type"], e["time"])
+		}
+		if e["type"] == "block" {
+			blocks = append(blocks, e["index"])
+		}
+		if e["type"] == "message" && e["agent"] == "executor" && !strings.Contains(e["content"].(string), "\nBlock 2 (sh): exit code 0") {
+			t.Errorf("the report does not number the block 2:\n%s", e["content"])
+		}
+	}
+	if len(blocks) != 1 || blocks[0] != 2.0 {
+		t.Errorf("block events' indexes %v, want [2]", blocks)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "ws.transcript.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e struct {
+			Type  string
+			Time  string
+			Extra map[string]any
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil || !rfc3339ms.MatchString(e.Time) {
+			t.Errorf("transcript line %s: time %q, %v", line, e.Time, err)
+		}
+		if strings.HasPrefix(e.Type, "block") && e.Extra["index"] != 2.0 {
+			t.Errorf("transcript %s event's index %v, want 2", e.Type, e.Extra["index"])
+		}
+		if e.Type != "model_call" {
+			types = append(types, e.Type)
+		}
+	}
+	if want := "task message block_start block message message result"; strings.Join(types, " ") != want {
+		t.Errorf("transcript events %v, want %s", types, want)
 	}
 }

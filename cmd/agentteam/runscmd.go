@@ -330,13 +330,25 @@ func loadPriorRun(s IO, arg string) (*priorRun, error) {
 		case taskrun.EventTask:
 			p.history = append(p.history, agents.Message{Agent: agents.UserName, Content: e.Content})
 		case taskrun.EventMessage:
-			p.history = append(p.history, agents.Message{Agent: e.Agent, Content: e.Content})
+			p.history = append(p.history, agents.Message{Agent: e.Agent, Content: e.Content, Declined: declinedBlocks(e)})
 		}
 	}
 	if len(p.history) == 0 {
 		return nil, usageError("run %s records no task to continue", safetext.Name(r.ID))
 	}
 	return p, nil
+}
+
+// declinedBlocks are the blocks a message event says the user declined.
+func declinedBlocks(e transcript.Event) []int {
+	list, _ := e.Extra[taskrun.ExtraDeclined].([]any)
+	var out []int
+	for _, v := range list {
+		if n, ok := v.(float64); ok {
+			out = append(out, int(n))
+		}
+	}
+	return out
 }
 
 // messages is the conversation to continue; nil when there is none.
