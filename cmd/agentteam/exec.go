@@ -175,7 +175,7 @@ func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, bloc
 			code.Output = out.output
 		}
 		res, err := sess.Run(ctx, code)
-		eb := ExecBlock{Index: b.Index, Line: b.Line, Saved: b.SaveOnly() && res.OK(), Result: res}
+		eb := ExecBlock{Index: b.Index + 1, Line: b.Line, Saved: b.SaveOnly() && res.OK(), Result: res}
 		report.Blocks = append(report.Blocks, eb)
 		out.block(eb)
 		if err != nil {
@@ -191,7 +191,7 @@ func skipped(b codeblock.Block, reason string) ExecBlock {
 	if lang == "" {
 		lang = "untagged"
 	}
-	return ExecBlock{Index: b.Index, Line: b.Line, Skipped: true, SkipReason: reason,
+	return ExecBlock{Index: b.Index + 1, Line: b.Line, Skipped: true, SkipReason: reason,
 		Result: sandbox.Result{Language: lang, Filename: b.Filename, ExitCode: -1}}
 }
 

@@ -142,7 +142,7 @@ func TestExecJSON(t *testing.T) {
 	}
 	for i, w := range wants {
 		b := rep.Blocks[i]
-		if b.Index != i || b.Language != w.lang || b.Skipped != w.skipped || b.SkipReason != w.skip ||
+		if b.Index != i+1 || b.Language != w.lang || b.Skipped != w.skipped || b.SkipReason != w.skip ||
 			b.Stdout != w.stdout || b.Stderr != w.stderr || (!w.skipped && b.ExitCode != 0) {
 			t.Errorf("block %d = %+v, want %+v", i, b, w)
 		}
