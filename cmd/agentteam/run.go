@@ -152,7 +152,6 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			code, _ := outcomeStatus(ctx, o)
 			return map[string]any{"exit_code": code}
 		}})
-	runErr = runner.explain(runErr, rp != nil)
 	out.Err = runErr
 	// A run that never got a reply (model unreachable, Ctrl-C at once)
 	// leaves no empty directory, only its transcript saying why.
@@ -174,16 +173,6 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return &exitError{code: sum.ExitCode}
 	}
 	return nil
-}
-
-// explain puts a model error in a person's words, naming the agent's
-// model and the endpoint (a replay has none).
-func (r *teamRunner) explain(err error, replaying bool) error {
-	endpoint := ""
-	if !replaying {
-		endpoint = endpointOf(r.backend)
-	}
-	return explainModelError(err, map[string]string{taskrun.Coder: r.team.CoderModel, taskrun.Reviewer: r.team.ReviewerModel}, endpoint)
 }
 
 // onceSaid is the error to return once the summary has said err: nothing
@@ -293,6 +282,10 @@ func (o *teamOptions) runner(ctx context.Context, f *Factory, replaying bool) (*
 			return nil, err
 		}
 		r.backend, r.team.Temperature, r.team.MaxTokens = ms.backend, ms.temperature, ms.maxTokens
+	}
+	endpoint := endpointOf(r.backend) // "" for a replay: it has none
+	r.team.Explain = func(err error, coder, reviewer string) error {
+		return explainModelError(err, map[string]string{taskrun.Coder: coder, taskrun.Reviewer: reviewer}, endpoint)
 	}
 	return r, nil
 }
