@@ -196,13 +196,18 @@ func (c modelCall) explain(err error) error {
 	if c.endpoint != "" {
 		fmt.Fprintf(&b, " (%s)", c.endpoint)
 	}
-	b.WriteString(": " + c.trouble(me))
+	what, fix := c.trouble(me)
+	b.WriteString(": " + what)
+	if fix != "" {
+		b.WriteString("; " + fix)
+	}
 	return &explainedError{text: safetext.Line(b.String()), err: err}
 }
 
 // trouble is what went wrong with the call, without naming the model or
-// the endpoint: "no such model (HTTP 404): …; check …".
-func (c modelCall) trouble(me *model.Error) string {
+// the endpoint ("no such model (HTTP 404): …"), and what to change ("check
+// --coder-model or …"; "" when nothing the user sets would help).
+func (c modelCall) trouble(me *model.Error) (what, fix string) {
 	words := modelWords[me.Kind]
 	var b strings.Builder
 	b.WriteString(words.what)
@@ -214,17 +219,17 @@ func (c modelCall) trouble(me *model.Error) string {
 	if msg != "" {
 		b.WriteString(": " + msg)
 	}
-	fix := words.fix
+	fix = words.fix
 	if f, ok := c.fixes[me.Kind]; ok {
 		fix = f
 	}
-	switch {
-	case fix == "model" && c.setting != "":
-		b.WriteString("; check " + c.setting)
-	case fix != "" && fix != "model":
-		b.WriteString("; " + fix)
+	if fix == "model" {
+		fix = ""
+		if c.setting != "" {
+			fix = "check " + c.setting
+		}
 	}
-	return b.String()
+	return b.String(), fix
 }
 
 // endpointOf says where a backend sends requests, "" when it does not say.
