@@ -131,6 +131,12 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		// delete the record of its own run.
 		path = dir + ".transcript.jsonl"
 	}
+	rec, err := openRunRecord(path, opts.Transcript != "", prior != nil)
+	if err != nil {
+		return err
+	}
+	defer rec.close()
+	path = rec.path
 	proj, err := startProject(ctx, opts, sb, dir, task, path, runner.team.Prompts.Project)
 	if err != nil {
 		return err

@@ -36,8 +36,8 @@ func newRunsCmd(f *Factory) *cobra.Command {
 		Short: "List, show and remove the runs under ./.agentteam/runs",
 		Long: `Lists the runs under ./.agentteam/runs, and the tasks of its batch-NAME
 directories, newest first: when, the task's first line, status (approved, not
-approved, error, interrupted, running: no result yet, or killed), turns,
-tokens and where. RUN is an ID as listed, or the path of a run's directory or
+approved, error, interrupted: stopped by Ctrl-C or its process killed, running:
+its process is alive), turns, tokens and where. RUN is an ID as listed, or the path of a run's directory or
 transcript.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRunsList(opts) },
