@@ -119,6 +119,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	defer sb.Close(context.WithoutCancel(ctx))
 	coder, reviewer := runner.models(rp)
 
+	reused := isDir(opts.Workspace) // the user's directory, or the run continued
 	ws, err := openWorkspace(opts.IO, opts.Workspace, slug(task))
 	if err != nil {
 		return err
@@ -144,6 +145,16 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if proj != nil {
 		task = proj.task
 	}
+	var reusedDir *userDir
+	if reused {
+		owner := sb.Owner
+		if prior != nil {
+			owner = nil // a run directory of agentteam's own, not the user's
+		}
+		if reusedDir, err = openUserDir(ctx, dir, owner, int(runner.cfg.WorkspaceEntries)); err != nil {
+			return err
+		}
+	}
 	slog.Debug("starting the team", "workspace", dir, "transcript", path, "coder_model", runner.team.CoderModel,
 		"reviewer_model", runner.team.ReviewerModel, "max_turns", runner.team.MaxTurns, "endpoint", endpointOf(runner.backend))
 	view := newRunView(opts.IO, opts.JSON, opts.Quiet)
@@ -159,12 +170,17 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			return map[string]any{"exit_code": code}
 		}})
 	out.Err = runErr
+	teamMade, told := reusedDir.finish(ctx)
+	if told {
+		out.Files, out.FilesOmitted = teamMade.files, teamMade.omitted
+	}
 	// A run that never got a reply (model unreachable, Ctrl-C at once)
 	// leaves no empty directory, only its transcript saying why.
 	if out.Turns == 0 && proj == nil && opts.Workspace == "" && removeIfEmpty(dir) {
 		out.Workspace = ""
 	}
 	sum := runSummary(ctx, out)
+	sum.FilesDeleted, sum.FilesExisting = teamMade.deleted, teamMade.existing
 	if opts.Report {
 		defer writeReportAfter(ctx, opts.IO, path, out.Workspace)
 	}
