@@ -538,3 +538,15 @@ func TestRunRecordNames(t *testing.T) {
 		t.Fatal("a run that never started left its empty transcript")
 	}
 }
+
+// TestFindRunRelative: a run is found by a relative path when the runs
+// directory is relative too (IO.Dir "": the working directory).
+func TestFindRunRelative(t *testing.T) {
+	dir, _ := runsFixture(t)
+	t.Chdir(dir)
+	for _, arg := range []string{".agentteam/runs/r-approved", "./.agentteam/runs/r-approved.transcript.jsonl", filepath.Join(dir, defaultRunsDir, "r-approved")} {
+		if r, err := findRun(defaultRunsDir, arg); err != nil || r.ID != "r-approved" {
+			t.Errorf("findRun(%q) = %+v, %v", arg, r, err)
+		}
+	}
+}

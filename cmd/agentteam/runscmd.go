@@ -114,8 +114,12 @@ func findRun(root, arg string) (runInfo, error) {
 		return runInfo{}, err
 	}
 	abs, _ := filepath.Abs(arg)
+	same := func(p string) bool { // root may be relative: the working directory
+		a, err := filepath.Abs(p)
+		return p != "" && err == nil && a == abs
+	}
 	for _, r := range runs {
-		if r.ID == strings.TrimSuffix(arg, transcriptSuffix) || (abs != "" && (abs == r.Workspace || abs == r.Transcript)) {
+		if r.ID == strings.TrimSuffix(arg, transcriptSuffix) || (abs != "" && (same(r.Workspace) || same(r.Transcript))) {
 			return r, nil
 		}
 	}
