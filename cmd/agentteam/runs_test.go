@@ -419,7 +419,7 @@ func TestRunContinueRefused(t *testing.T) {
 	}{
 		{"unknown run", []string{"--continue", "nope"}, "no run"},
 		{"with --workspace", []string{"--continue", "r-approved", "--workspace", dir}, "--continue goes on"},
-		{"running", []string{"--continue", "r-running"}, "may still be running"},
+		{"running", []string{"--continue", "r-running"}, "is still running"},
 		{"no transcript", []string{"--continue", "r-exec"}, "no transcript"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
