@@ -21,10 +21,11 @@ import (
 // workspace, out of the sandbox's reach: no block can take or drop it.
 
 // holdLock takes a shared lock on path (a transcript, a batch's
-// directory) and returns the file that holds it: closing it, or the
-// process ending, releases it. It waits for a `runs` that is looking.
+// directory, which may be a symlink the user gave) and returns the file
+// that holds it: closing it, or the process ending, releases it. It waits
+// for a `runs` that is looking.
 func holdLock(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0) // O_NONBLOCK: a FIFO does not hang it
 	if err != nil {
 		return nil, fmt.Errorf("lock run: %w", err)
 	}

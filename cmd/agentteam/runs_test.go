@@ -550,3 +550,23 @@ func TestFindRunRelative(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldLockSymlink: a batch's --workspace may be a symlink the user
+// made; its directory is locked.
+func TestHoldLockSymlink(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "root")
+	link := filepath.Join(t.TempDir(), "link")
+	os.Mkdir(dir, 0o755)
+	os.Symlink(dir, link)
+	f, err := holdLock(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lockHeld(dir) {
+		t.Error("the directory is not locked")
+	}
+	f.Close()
+	if lockHeld(dir) {
+		t.Error("the directory is still locked")
+	}
+}
