@@ -201,7 +201,7 @@ func checkModel(ctx context.Context, backend model.Model, ms modelSettings, name
 	}
 	switch model.KindOf(listErr) {
 	case model.KindNetwork, model.KindAuth:
-		return false, "not checked: the server did not answer with its models", ""
+		return false, "not checked: the server did not list its models", ""
 	}
 	req := ms.request(name, []model.Message{{Role: model.RoleUser, Content: "Say OK."}})
 	req.MaxTokens = modelProbeTokens
@@ -249,8 +249,7 @@ func doctorUnits(c docker.Check) docker.Check {
 	case "hardening":
 		c.Detail = memoryMaxBytes.ReplaceAllStringFunc(c.Detail, func(m string) string {
 			n, err := strconv.ParseUint(memoryMaxBytes.FindStringSubmatch(m)[1], 10, 64)
-			switch {
-			case err != nil || n >= 1<<62: // cgroup v1 says "no limit" with a page-rounded 2^63
+			if err != nil || n >= 1<<62 { // cgroup v1 says "no limit" with a page-rounded 2^63
 				return "memory max none"
 			}
 			return "memory max " + units.BytesSize(float64(n))

@@ -69,7 +69,7 @@ func TestDoctorModels(t *testing.T) {
 		{name: "unreachable", coder: "c", reviewer: "r", baseURL: "http://127.0.0.1:9/v1",
 			want: []want{
 				{name: "model server", detail: "the server at http://127.0.0.1:9/v1: cannot reach the server: connection refused", fix: "check OPENAI_BASE_URL or --base-url"},
-				{name: "coder model", detail: `"c" (coder) on the server at http://127.0.0.1:9/v1: not checked: the server did not answer with its models`},
+				{name: "coder model", detail: `"c" (coder) on the server at http://127.0.0.1:9/v1: not checked: the server did not list its models`},
 				{name: "reviewer model"},
 			}},
 	} {
