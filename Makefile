@@ -15,7 +15,14 @@ RUNSC := docker/build/runsc
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './.agentteam/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build image runsc demo test test-short bench fuzz cleanup help check-docker check-chromium
+# make install puts agentteam in $(PREFIX)/bin and its shell completions
+# under $(PREFIX)/share: /usr/local as root, else ~/.local (no sudo; most
+# shells put ~/.local/bin on PATH once it exists). PREFIX=DIR for another.
+PREFIX ?= $(if $(filter 0,$(shell id -u)),/usr/local,$(HOME)/.local)
+BINDIR ?= $(PREFIX)/bin
+SHAREDIR ?= $(PREFIX)/share
+
+.PHONY: all build install uninstall image runsc demo test test-short bench fuzz cleanup help check-docker check-chromium
 all: build
 
 help:
@@ -25,6 +32,8 @@ help:
 	@echo "make bench    measure block latency against docker exec / docker run"
 	@echo "make image    build the sandbox image offline (debootstrap + docker build --network none)"
 	@echo "make build    build bin/agentteam"
+	@echo "make install  put agentteam in $(BINDIR) and its bash, zsh and fish completions under $(SHAREDIR) (PREFIX=DIR for another)"
+	@echo "make uninstall  remove what make install put there"
 	@echo "make runsc    build gVisor's runsc (RUNSC_VERSION) into $(RUNSC), the second wall make test checks"
 	@echo "make cleanup  remove sandbox containers left by killed runs"
 
@@ -32,6 +41,22 @@ build: $(BIN)
 
 $(BIN): $(GO_SOURCES)
 	$(GO) build -o $@ ./cmd/agentteam
+
+# The completions come from the binary itself (cobra's completion command),
+# in the places bash-completion, zsh and fish look under a prefix.
+install: build
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(SHAREDIR)/bash-completion/completions" \
+	  "$(DESTDIR)$(SHAREDIR)/zsh/site-functions" "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d"
+	install -m 0755 $(BIN) "$(DESTDIR)$(BINDIR)/agentteam"
+	$(BIN) completion bash > "$(DESTDIR)$(SHAREDIR)/bash-completion/completions/agentteam"
+	$(BIN) completion zsh > "$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_agentteam"
+	$(BIN) completion fish > "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/agentteam.fish"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; \
+	  *) echo "make: $(BINDIR) is not on your PATH; add it: export PATH=\"$(BINDIR):\$$PATH\" (in ~/.profile or your shell's rc file)";; esac
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/agentteam" "$(DESTDIR)$(SHAREDIR)/bash-completion/completions/agentteam" \
+	  "$(DESTDIR)$(SHAREDIR)/zsh/site-functions/_agentteam" "$(DESTDIR)$(SHAREDIR)/fish/vendor_completions.d/agentteam.fish"
 
 $(RUNNER): $(GO_SOURCES)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./cmd/agentteam-runner

@@ -70,6 +70,10 @@ type Team struct {
 	// (see agents.Approver); a Quit ends the task not approved, its stop
 	// reason agents.ReasonStoppedByUser.
 	Approve agents.Approver
+	// Explain, when set, puts an error the team stopped with in a person's
+	// words, given the team's models: the outcome's error and the
+	// transcript's result then say it so.
+	Explain func(err error, coderModel, reviewerModel string) error
 }
 
 // Check reports settings no team can run with.
@@ -236,6 +240,9 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 		},
 	}
 	res, runErr := tm.Run(ctx, t.Text)
+	if runErr != nil && cfg.Explain != nil {
+		runErr = cfg.Explain(runErr, cfg.CoderModel, cfg.ReviewerModel)
+	}
 	if e, ok := executor.Started().(sandbox.EngineNamer); ok {
 		out.Engine = e.Engine()
 	}

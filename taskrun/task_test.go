@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/fake"
 	"github.com/agentteam/agentteam/sandbox"
 	sbfake "github.com/agentteam/agentteam/sandbox/fake"
@@ -49,6 +50,26 @@ func TestFinish(t *testing.T) {
 	}
 	n := len(events)
 	if n < 3 || events[n-2].Type != "changes" || events[n-2].Extra["n"] != 1.0 || events[n-1].Type != EventResult {
+		t.Fatalf("events %+v", events)
+	}
+}
+
+// TestExplain: an error the team stopped with is said in the words
+// Team.Explain gives, with the team's models, in the outcome and in the
+// transcript's result; its kind stays reachable.
+func TestExplain(t *testing.T) {
+	dir := t.TempDir()
+	task := Task{Text: "say hi", Dir: dir, Transcript: filepath.Join(dir, "t.jsonl"),
+		Coder: fake.New(fake.Step{Err: &model.Error{Kind: model.KindAuth, Message: "no"}}), Reviewer: fake.Replies()}
+	team := Team{MaxTurns: 5, CoderModel: "c", ReviewerModel: "r", Explain: func(err error, coder, reviewer string) error {
+		return fmt.Errorf("%s and %s: %w", coder, reviewer, err)
+	}}
+	out, err := Run(t.Context(), noSandbox{}, team, task)
+	if err == nil || !strings.HasPrefix(err.Error(), "c and r: coder: ") || out.Err != err || model.KindOf(err) != model.KindAuth {
+		t.Fatalf("outcome %+v, err %v", out, err)
+	}
+	events, _ := transcript.ReadFile(task.Transcript)
+	if n := len(events); n == 0 || events[n-1].Type != EventResult || events[n-1].Error != err.Error() {
 		t.Fatalf("events %+v", events)
 	}
 }

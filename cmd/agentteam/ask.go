@@ -114,7 +114,8 @@ func runAsk(ctx context.Context, opts *AskOptions) error {
 		if printed {
 			fmt.Fprintln(opts.IO.Out) // end the partial reply's line
 		}
-		return err
+		call := modelCall{model: opts.Model, endpoint: endpointOf(ms.backend), setting: "--model or AGENTTEAM_CODER_MODEL", fixes: askFixes()}
+		return call.explain(err)
 	}
 	if opts.JSON {
 		return json.NewEncoder(opts.IO.Out).Encode(AskResult{Model: opts.Model, Content: reply.Content, Reasoning: reply.Reasoning,

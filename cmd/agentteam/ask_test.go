@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/model/fakeserver"
 )
 
@@ -73,7 +75,7 @@ func TestAskErrors(t *testing.T) {
 	t.Run("server error", func(t *testing.T) {
 		askEnv(t, fakeserver.Step{Fault: &fakeserver.Fault{Status: 404, Code: "model_not_found", Message: "no model gpt-9"}})
 		code, _, errOut := cliIn(t, "ask", "--model", "gpt-9", "hi")
-		if code != ExitFailure || !strings.Contains(errOut, "model model_not_found (HTTP 404): no model gpt-9") {
+		if code != ExitFailure || !regexp.MustCompile(`^agentteam: model "gpt-9" \(the server at http://127\.0\.0\.1:\d+/v1\): no such model \(HTTP 404\): no model gpt-9; check --model or AGENTTEAM_CODER_MODEL\n$`).MatchString(errOut) {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
@@ -110,32 +112,32 @@ func TestAskServerQuirks(t *testing.T) {
 		{name: "error frame after an event line", args: []string{"ask", "hi"}, code: ExitFailure, stdout: "maybe\n",
 			step: fakeserver.Step{Content: "maybe", Error: &fakeserver.StreamError{Message: "Tool choice is required, but model did not call a tool",
 				Type: "invalid_request_error", Code: "tool_use_failed", StatusCode: 400, Event: true}},
-			stderr: "model bad_request: Tool choice is required, but model did not call a tool"},
+			stderr: ": the server refused the request: Tool choice is required, but model did not call a tool"},
 		{name: "bare error line", args: []string{"ask", "hi"}, code: ExitFailure, stdout: "Hi\n",
 			step:   fakeserver.Step{Content: "Hi", Error: &fakeserver.StreamError{Message: "an error was encountered while running the model: unexpected EOF", Type: "api_error", Raw: true}},
-			stderr: "model server_error: an error was encountered while running the model: unexpected EOF"},
+			stderr: "): the server failed: an error was encountered while running the model: unexpected EOF"},
 		{name: "string error", args: []string{"ask", "--no-stream", "hi"}, code: ExitFailure,
 			step:   fakeserver.Step{Fault: &fakeserver.Fault{Status: 500, Message: "llama runner process has terminated: signal: killed", Shape: "string"}},
-			stderr: "model server_error (HTTP 500): llama runner process has terminated: signal: killed"},
+			stderr: "): the server failed (HTTP 500): llama runner process has terminated: signal: killed"},
 		{name: "context error from vLLM in a stream", args: []string{"ask", "hi"}, code: ExitFailure,
 			step: fakeserver.Step{Error: &fakeserver.StreamError{Message: "The decoder prompt (length 9000) is longer than the maximum model length of 8192.",
 				Type: "BadRequestError", Code: "400"}},
-			stderr: "model context_too_long: The decoder prompt (length 9000) is longer than the maximum model length of 8192."},
+			stderr: "): the conversation is longer than the model takes: The decoder prompt (length 9000) is longer than the maximum model length of 8192.; shorten the prompt"},
 		{name: "finish reason error", args: []string{"ask", "hi"}, code: ExitFailure, stdout: "Half an ans\n",
 			step:   fakeserver.Step{Content: "Half an ans", Error: &fakeserver.StreamError{Message: "Provider disconnected unexpectedly", Code: "server_error", Shape: "in_chunk"}},
-			stderr: "model server_error: Provider disconnected unexpectedly"},
+			stderr: "): the server failed: Provider disconnected unexpectedly"},
 		{name: "content filter mid-answer", args: []string{"ask", "hi"}, code: ExitFailure, stdout: "Here is how\n",
 			step:   fakeserver.Step{Content: "Here is how", FinishReason: "content_filter"},
-			stderr: "model content_filter: the server's content filter stopped the reply after 11 characters"},
+			stderr: "): blocked by the content filter: the server's content filter stopped the reply after 11 characters"},
 		{name: "content filter, not streamed", args: []string{"ask", "--json", "hi"}, code: ExitFailure,
 			step:   fakeserver.Step{Content: "Here is how", FinishReason: "content_filter"},
-			stderr: "model content_filter: the server's content filter stopped the reply after 11 characters"},
+			stderr: "): blocked by the content filter: the server's content filter stopped the reply after 11 characters"},
 		{name: "only reasoning", args: []string{"ask", "hi"}, code: ExitFailure,
 			step:   fakeserver.Step{Reasoning: "The user wants a greeting."},
-			stderr: "model empty_reply: the reply has no text, only reasoning (26 characters), and no answer after it"},
+			stderr: "): an empty reply: the reply has no text, only reasoning (26 characters), and no answer after it"},
 		{name: "only a tool call", args: []string{"ask", "--no-stream", "hi"}, code: ExitFailure,
 			step:   fakeserver.Step{ToolCall: "get_capital"},
-			stderr: "model empty_reply: the reply has no text, only a call of the tool get_capital, and no tools were offered"},
+			stderr: "): an empty reply: the reply has no text, only a call of the tool get_capital, and no tools were offered"},
 		{name: "cut at the token limit", args: []string{"ask", "--max-tokens", "1", "hi"}, code: ExitOK, stdout: "Hello\n",
 			step:   fakeserver.Step{Content: "Hello", FinishReason: "length"},
 			stderr: "agentteam: the reply was cut at the token limit; raise --max-tokens"},
@@ -149,6 +151,10 @@ func TestAskServerQuirks(t *testing.T) {
 			if code != tc.code || (tc.stdout != "" && out != tc.stdout) || !strings.Contains(errOut, tc.stderr) ||
 				(tc.stderr != "" && strings.Count(errOut, "\n") != 1) || (tc.stderr == "" && errOut != "") {
 				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr saying %q", code, out, errOut, tc.code, tc.stdout, tc.stderr)
+			}
+			// An error names the model and the server, in words, never a kind.
+			if code == ExitFailure && (!strings.HasPrefix(errOut, `agentteam: model "gpt-4o-mini" (the server at http://127.0.0.1:`) || leaksKind(errOut)) {
+				t.Fatalf("stderr %q: want the model and the server named, and no kind", errOut)
 			}
 		})
 	}
@@ -202,4 +208,16 @@ func TestAskKeyEchoed(t *testing.T) {
 			t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}
+}
+
+// leaksKind reports whether text names a model error's kind as the model
+// package spells it ("model server_error"), which people should never see.
+func leaksKind(text string) bool {
+	for _, k := range []model.Kind{model.KindAuth, model.KindModelNotFound, model.KindRateLimited, model.KindQuota, model.KindContextTooLong,
+		model.KindBadRequest, model.KindServer, model.KindNetwork, model.KindBadReply, model.KindEmptyReply, model.KindContentFilter} {
+		if strings.Contains(text, "model "+string(k)) {
+			return true
+		}
+	}
+	return false
 }

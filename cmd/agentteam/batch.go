@@ -114,6 +114,14 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if err := opts.queueFlags.check(); err != nil {
 		return err
 	}
+	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
+		return fmt.Errorf("create workspace root: %w", err)
+	}
+	lock, err := holdLock(opts.Root) // says to runs that the tasks without a result are going on
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	if opts.queueFlags.remote() {
 		return runBatchRemote(ctx, opts, items)
 	}

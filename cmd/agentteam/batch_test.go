@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -205,11 +206,14 @@ func TestBatchConfigErrorsAndRetry(t *testing.T) {
 	code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", args...)
 	if code != ExitFailure || strings.Count(errOut, "\n") != 1 ||
 		!strings.Contains(errOut, "agentteam: stopped starting tasks: 3 in a row failed alike, 2 not started") ||
-		!strings.Contains(errOut, "Incorrect API key provided (check OPENAI_API_KEY") {
+		!strings.Contains(errOut, `coder: model "c" (the server at http://127.0.0.1:`) ||
+		!strings.Contains(errOut, "): the key was refused (HTTP 401): Incorrect API key provided; check OPENAI_API_KEY") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
-	if !strings.Contains(out, "failed tasks:\n  t1  coder: model authentication (HTTP 401): Incorrect API key provided\n  t2") ||
-		!strings.Contains(out, "--retry-errors") || strings.Contains(out, "  t4  ") {
+	// Each failed task: one plain line naming the model and the server,
+	// with no kind's name ("authentication") in it.
+	if !regexp.MustCompile(`failed tasks:\n  t1  coder: model "c" \(the server at http://127\.0\.0\.1:\d+/v1\): the key was refused \(HTTP 401\): Incorrect API key provided; check OPENAI_API_KEY or AZURE_OPENAI_API_KEY\n  t2  `).MatchString(out) ||
+		strings.Contains(out, "authentication") || !strings.Contains(out, "--retry-errors") || strings.Contains(out, "  t4  ") {
 		t.Fatalf("summary:\n%s", out)
 	}
 	results := filepath.Join(dir, "tasks.results.jsonl")
@@ -232,14 +236,14 @@ func TestBatchConfigErrorsAndRetry(t *testing.T) {
 func TestPrintFailed(t *testing.T) {
 	var recs []taskrun.Record
 	for i := range 23 {
-		recs = append(recs, taskrun.Record{ID: fmt.Sprint("t", i), Status: taskrun.Failed, Error: "boom\nsecond line " + strings.Repeat("x", 200)})
+		recs = append(recs, taskrun.Record{ID: fmt.Sprint("t", i), Status: taskrun.Failed, Error: "boom\nsecond line " + strings.Repeat("x", 2*maxReasonShown)})
 	}
 	recs = append(recs, taskrun.Record{ID: "ok", Status: taskrun.Approved})
 	var b bytes.Buffer
 	printFailed(&b, recs, true)
 	got := b.String()
 	if strings.Count(got, "\n  t") != 20 || !strings.Contains(got, "  … and 3 more") || strings.Contains(got, "ok") ||
-		!strings.Contains(got, "  t0  boom second line xxx") || strings.Contains(got, strings.Repeat("x", 100)) {
+		!strings.Contains(got, "  t0  boom second line xxx") || strings.Contains(got, strings.Repeat("x", maxReasonShown)) {
 		t.Fatalf("%s", got)
 	}
 }

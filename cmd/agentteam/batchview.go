@@ -17,6 +17,10 @@ const stopAfterConfigErrors = 3
 // results file has them all.
 const maxFailedShown = 20
 
+// maxReasonShown cuts a failed task's reason: room for the model, the
+// server, what went wrong and what to change.
+const maxReasonShown = 200
+
 // printFailed lists the failed tasks of a set, id and one-line reason,
 // and says how to run them again.
 func printFailed(w io.Writer, records []taskrun.Record, retrying bool) {
@@ -31,7 +35,7 @@ func printFailed(w io.Writer, records []taskrun.Record, retrying bool) {
 	}
 	fmt.Fprintln(w, "\nfailed tasks:")
 	for _, r := range failed[:min(len(failed), maxFailedShown)] {
-		fmt.Fprintf(w, "  %s  %s\n", safetext.Name(r.ID), fit(safetext.Line(r.Error), 100))
+		fmt.Fprintf(w, "  %s  %s\n", safetext.Name(r.ID), fit(safetext.Line(r.Error), maxReasonShown))
 	}
 	if n := len(failed) - maxFailedShown; n > 0 {
 		fmt.Fprintf(w, "  … and %d more (in the results file)\n", n)

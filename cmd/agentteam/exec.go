@@ -143,12 +143,20 @@ func execBlocks(ctx context.Context, opts *ExecOptions, req sandboxRequest, bloc
 		return err
 	}
 	defer sb.Close(context.WithoutCancel(ctx))
+	reused := isDir(opts.Workspace)
 	ws, err := openWorkspace(opts.IO, opts.Workspace, strings.TrimSuffix("exec-"+slug(opts.message), "-"))
 	if err != nil {
 		return err
 	}
 	ws.Close() // the session opens its own handle
 	report.Workspace = ws.Dir()
+	if reused { // the user's: given back once the session is gone
+		reusedDir, err := openUserDir(ctx, report.Workspace, sb.Owner, 0)
+		if err != nil {
+			return err
+		}
+		defer reusedDir.finish(ctx)
+	}
 	sess, err := sb.NewSession(ctx, report.Workspace)
 	if err != nil {
 		if opts.Workspace == "" && removeIfEmpty(report.Workspace) {
@@ -236,7 +244,7 @@ func openWorkspace(s IO, dir, label string) (*workspace.Workspace, error) {
 	if dir != "" {
 		ws, err := workspace.Open(dir)
 		if err != nil {
-			return nil, usageError("workspace: %v", err)
+			return nil, usageError("%v", err) // "workspace: …" already
 		}
 		return ws, nil
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -80,5 +81,33 @@ func TestExecReportsSavedForPeople(t *testing.T) {
 	}
 	if strings.Contains(out, "\x1b") || strings.Count(out, "exit 0") != 1 {
 		t.Errorf("raw escape, or an exit status for a saved block, in the report: %q", out)
+	}
+}
+
+// TestExecErrorWords: exec says what stopped it in one plain line, as run
+// does: the engine or the image named, what to change, each said once.
+func TestExecErrorWords(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "msg.md", "```sh\ntrue\n```\n")
+	for _, tc := range []struct {
+		name string
+		open error // the sandbox's answer
+		args []string
+		code int
+		want string // all of stderr
+	}{
+		{"no engine", fmt.Errorf("%w: nothing answers at unix:///x.sock; is it running?", sandbox.ErrEngineUnavailable), nil, ExitSandbox,
+			"agentteam: docker engine unavailable: nothing answers at unix:///x.sock; is it running?\n"},
+		{"no image", fmt.Errorf("%w: no image %q on the engine", sandbox.ErrImageMissing, "x:1"), nil, ExitSandbox,
+			`agentteam: sandbox image missing: no image "x:1" on the engine; build it with 'make image' (or set AGENTTEAM_IMAGE)` + "\n"},
+		{"workspace is a file", nil, []string{"--workspace", file}, ExitUsage,
+			fmt.Sprintf("agentteam: workspace: %q exists and is not a directory\n", file)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := cliFake(t, context.Background(), &fakeSandboxes{open: tc.open}, dir, "", append(append([]string{"exec"}, tc.args...), file)...)
+			if code != tc.code || errOut != tc.want {
+				t.Fatalf("exit %d, stderr %q\nwant exit %d, %q", code, errOut, tc.code, tc.want)
+			}
+		})
 	}
 }

@@ -23,9 +23,10 @@ import (
 type fakeSandboxes struct {
 	mu       sync.Mutex
 	requests []sandboxRequest
-	open     error        // returned by OpenSandbox when set
-	opener   *fake.Opener // nil: every block answers exit 0, "ok"
-	up       func() int   // the engines in rotation; nil: always 1
+	open     error                 // returned by OpenSandbox when set
+	opener   *fake.Opener          // nil: every block answers exit 0, "ok"
+	up       func() int            // the engines in rotation; nil: always 1
+	owner    func() (uid, gid int) // who the sandbox runs as; nil: agentteam's own user
 }
 
 func (f *fakeSandboxes) OpenSandbox(_ context.Context, req sandboxRequest) (*sandboxes, error) {
@@ -44,7 +45,7 @@ func (f *fakeSandboxes) OpenSandbox(_ context.Context, req sandboxRequest) (*san
 	if up == nil {
 		up = func() int { return 1 }
 	}
-	return &sandboxes{Opener: f.opener, Engines: max(1, len(req.Hosts)), Up: up,
+	return &sandboxes{Opener: f.opener, Engines: max(1, len(req.Hosts)), Up: up, Owner: f.owner,
 		Close: func(context.Context) error { return nil }}, nil
 }
 

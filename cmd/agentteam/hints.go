@@ -117,10 +117,11 @@ type explainedError struct {
 func (e *explainedError) Error() string { return e.text }
 func (e *explainedError) Unwrap() error { return e.err }
 
-// modelWords says what a kind of model error means, and what to change.
+// modelWords says what a kind of model error means, and what to change;
+// fix "model" stands for the flag and variable naming the model asked.
 var modelWords = map[model.Kind]struct{ what, fix string }{
 	model.KindAuth:          {"the key was refused", "check OPENAI_API_KEY or AZURE_OPENAI_API_KEY"},
-	model.KindModelNotFound: {"no such model", "check --%[1]s-model or AGENTTEAM_%[2]s_MODEL"},
+	model.KindModelNotFound: {"no such model", "model"},
 	model.KindQuota:         {"the account's quota or credit is used up", ""},
 	model.KindRateLimited:   {"too many requests", "try fewer at once (--jobs) or later"},
 	model.KindNetwork:       {"cannot reach the server", "check OPENAI_BASE_URL or --base-url"},
@@ -133,51 +134,102 @@ var modelWords = map[model.Kind]struct{ what, fix string }{
 	model.KindContentFilter: {"blocked by the content filter", ""},
 }
 
+// modelCall names a model call for the words of its error: the agent that
+// made it ("" for none), the model, where it went, and the setting that
+// names the model.
+type modelCall struct {
+	agent, model, endpoint string
+	setting                string // "--coder-model or AGENTTEAM_CODER_MODEL"; "" when unknown
+	// fixes replace modelWords' fixes where a command has other settings
+	// (ask has one prompt, not a team's history).
+	fixes map[model.Kind]string
+}
+
+// askFixes are what to change after a failed ask.
+func askFixes() map[model.Kind]string {
+	return map[model.Kind]string{
+		model.KindContextTooLong: "shorten the prompt",
+		model.KindRateLimited:    "try again later",
+	}
+}
+
+// agentSetting is the flag and variable that name an agent's model.
+func agentSetting(agent string) string {
+	return fmt.Sprintf("--%s-model or AGENTTEAM_%s_MODEL", agent, strings.ToUpper(agent))
+}
+
 // explainModelError rewrites a model error an agent met ("coder: model
 // model_not_found (HTTP 404): …") as one line naming the agent's model
 // and the endpoint, in plain words, with what to change. Any other error
 // is returned as it is.
 func explainModelError(err error, models map[string]string, endpoint string) error {
-	var me *model.Error
-	var ce *openaicompat.ConfigError
-	if err == nil || !errors.As(err, &me) || errors.As(err, &ce) {
-		return err
-	}
-	words, ok := modelWords[me.Kind]
-	if !ok {
-		return err // replay and cancel errors say it already
-	}
-	agent := ""
+	call := modelCall{endpoint: endpoint}
 	for a := range models {
-		if strings.HasPrefix(err.Error(), a+": ") {
-			agent = a
+		if err != nil && strings.HasPrefix(err.Error(), a+": ") {
+			call = modelCall{agent: a, model: models[a], endpoint: endpoint, setting: agentSetting(a)}
 		}
 	}
+	return call.explain(err)
+}
+
+// explain is err in plain words when it is a model error: "coder: model
+// "c" (the server at …): no such model (HTTP 404): …; check …". Any other
+// error, and one already explained, is returned as it is.
+func (c modelCall) explain(err error) error {
+	var me *model.Error
+	var ce *openaicompat.ConfigError
+	var ee *explainedError
+	if err == nil || !errors.As(err, &me) || errors.As(err, &ce) || errors.As(err, &ee) {
+		return err
+	}
+	if _, ok := modelWords[me.Kind]; !ok {
+		return err // replay and cancel errors say it already
+	}
 	var b strings.Builder
+	if c.agent != "" {
+		b.WriteString(c.agent + ": ")
+	}
 	b.WriteString("model")
-	if agent != "" {
-		b.Reset()
-		fmt.Fprintf(&b, "%s: model %q", agent, models[agent])
+	if c.model != "" {
+		fmt.Fprintf(&b, " %q", c.model)
 	}
-	if endpoint != "" {
-		fmt.Fprintf(&b, " (%s)", endpoint)
+	if c.endpoint != "" {
+		fmt.Fprintf(&b, " (%s)", c.endpoint)
 	}
-	b.WriteString(": " + words.what)
+	what, fix := c.trouble(me)
+	b.WriteString(": " + what)
+	if fix != "" {
+		b.WriteString("; " + fix)
+	}
+	return &explainedError{text: safetext.Line(b.String()), err: err}
+}
+
+// trouble is what went wrong with the call, without naming the model or
+// the endpoint ("no such model (HTTP 404): …"), and what to change ("check
+// --coder-model or …"; "" when nothing the user sets would help).
+func (c modelCall) trouble(me *model.Error) (what, fix string) {
+	words := modelWords[me.Kind]
+	var b strings.Builder
+	b.WriteString(words.what)
 	if me.Status != 0 {
 		fmt.Fprintf(&b, " (HTTP %d)", me.Status)
 	}
 	// A network message restates the endpoint: keep only the cause.
-	msg := strings.TrimPrefix(me.Message, "cannot reach "+endpoint+": ")
+	msg := strings.TrimPrefix(me.Message, "cannot reach "+c.endpoint+": ")
 	if msg != "" {
 		b.WriteString(": " + msg)
 	}
-	switch fix := words.fix; {
-	case strings.Contains(fix, "%") && agent != "": // names the agent's flag
-		b.WriteString("; " + fmt.Sprintf(fix, agent, strings.ToUpper(agent)))
-	case fix != "" && !strings.Contains(fix, "%"):
-		b.WriteString("; " + fix)
+	fix = words.fix
+	if f, ok := c.fixes[me.Kind]; ok {
+		fix = f
 	}
-	return &explainedError{text: safetext.Line(b.String()), err: err}
+	if fix == "model" {
+		fix = ""
+		if c.setting != "" {
+			fix = "check " + c.setting
+		}
+	}
+	return b.String(), fix
 }
 
 // endpointOf says where a backend sends requests, "" when it does not say.

@@ -134,3 +134,45 @@ func TestExplainModelError(t *testing.T) {
 		})
 	}
 }
+
+// TestModelCallWords: run, batch and ask say a model error alike: one
+// plain line naming the model and the endpoint, with what to change in
+// that command's terms, and never a kind's name.
+func TestModelCallWords(t *testing.T) {
+	const at = "ollama at http://localhost:11434/v1"
+	notFound := &model.Error{Kind: model.KindModelNotFound, Status: 404, Message: `model "qwen" not found, try pulling it first`}
+	tooLong := &model.Error{Kind: model.KindContextTooLong, Status: 400, Message: "too long"}
+	limited := &model.Error{Kind: model.KindRateLimited, Status: 429, Message: "slow down"}
+	ask := modelCall{model: "qwen", endpoint: at, setting: "--model or AGENTTEAM_CODER_MODEL", fixes: askFixes()}
+	for _, tc := range []struct {
+		name string
+		got  error
+		want string
+	}{
+		{"run's reviewer", explainModelError(fmt.Errorf("reviewer: %w", notFound), map[string]string{"coder": "c", "reviewer": "qwen"}, at),
+			`reviewer: model "qwen" (` + at + `): no such model (HTTP 404): model "qwen" not found, try pulling it first; check --reviewer-model or AGENTTEAM_REVIEWER_MODEL`},
+		{"run's coder, too long", explainModelError(fmt.Errorf("coder: %w", tooLong), map[string]string{"coder": "qwen", "reviewer": "r"}, at),
+			`coder: model "qwen" (` + at + `): the conversation is longer than the model takes (HTTP 400): too long; lower --history-budget or --max-turns`},
+		{"batch's task, rate limited", explainModelError(fmt.Errorf("coder: %w", limited), map[string]string{"coder": "qwen", "reviewer": "r"}, at),
+			`coder: model "qwen" (` + at + `): too many requests (HTTP 429): slow down; try fewer at once (--jobs) or later`},
+		{"ask, not found", ask.explain(notFound),
+			`model "qwen" (` + at + `): no such model (HTTP 404): model "qwen" not found, try pulling it first; check --model or AGENTTEAM_CODER_MODEL`},
+		{"ask, too long", ask.explain(tooLong), `model "qwen" (` + at + `): the conversation is longer than the model takes (HTTP 400): too long; shorten the prompt`},
+		{"ask, rate limited", ask.explain(limited), `model "qwen" (` + at + `): too many requests (HTTP 429): slow down; try again later`},
+		{"explained once", ask.explain(ask.explain(limited)), `model "qwen" (` + at + `): too many requests (HTTP 429): slow down; try again later`},
+		{"a replay's own words", ask.explain(&model.Error{Kind: model.KindReplayExhausted, Message: "coder call 3 was not recorded"}),
+			"model replay_exhausted: coder call 3 was not recorded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got.Error() != tc.want {
+				t.Fatalf("got  %q\nwant %q", tc.got.Error(), tc.want)
+			}
+			if model.KindOf(tc.got) == model.KindReplayExhausted {
+				return // replay kinds are the replay's own words
+			}
+			if leaksKind(tc.got.Error()) || strings.Count(tc.got.Error(), "\n") > 0 {
+				t.Fatalf("%q names a kind or spans lines", tc.got.Error())
+			}
+		})
+	}
+}

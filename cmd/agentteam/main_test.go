@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 
+	"github.com/agentteam/agentteam/model/fakeserver"
 	"github.com/agentteam/agentteam/sandbox/docker"
 )
 
@@ -435,7 +437,9 @@ func cliIn(t *testing.T, args ...string) (int, string, string) {
 
 func TestDoctor(t *testing.T) {
 	requireDocker(t)
-	askEnv(t) // a fake model server: the model check passes
+	askEnv(t, fakeserver.Step{Content: "OK"})        // a fake model server: the model checks pass
+	t.Setenv("AGENTTEAM_CODER_MODEL", "fake-model")  // listed by the server
+	t.Setenv("AGENTTEAM_REVIEWER_MODEL", "reviewer") // not listed: asked, and answers
 	tmpBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "agentteam-doctor-*"))
 	code, out, errOut := cliIn(t, "doctor", "--json")
 	if tmpAfter, _ := filepath.Glob(filepath.Join(os.TempDir(), "agentteam-doctor-*")); len(tmpAfter) > len(tmpBefore) {
@@ -455,10 +459,18 @@ func TestDoctor(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.OK {
 		t.Fatalf("doctor: exit %d, %v, %s %s", code, err, out, errOut)
 	}
-	for _, name := range []string{"docker engine", "sandbox image", "runtimes", "hardening", "isolation", "first block", "leftovers", "model server"} {
+	for _, name := range []string{"docker engine", "sandbox image", "runtimes", "hardening", "isolation", "first block", "leftovers", "model server",
+		"coder model", "reviewer model"} {
 		if c := check(name); !c.OK {
 			t.Errorf("doctor's %s check failed: %+v", name, c)
 		}
+	}
+	// Sizes in binary units, not bytes.
+	if h := check("hardening"); !regexp.MustCompile(`memory max (\d+(\.\d+)?[KMG]iB|none|max), /tmp \d+(\.\d+)?MiB`).MatchString(h.Detail) {
+		t.Errorf("hardening check: %+v", h)
+	}
+	if img := check("sandbox image"); !regexp.MustCompile(`\(\d+(\.\d+)?[MG]iB, built `).MatchString(img.Detail) {
+		t.Errorf("sandbox image check: %+v", img)
 	}
 	// The runner found this engine's memory cgroup (v1 or v2) and watches it.
 	if guard := check("memory guard"); !strings.HasPrefix(guard.Detail, "on (cgroup v") {

@@ -381,6 +381,11 @@ type RunSummary struct {
 	Files      []string               `json:"files"` // sorted, at most maxFilesListed
 	// FilesOmitted counts the files found beyond those in Files.
 	FilesOmitted int `json:"files_omitted,omitempty"`
+	// In a workspace that existed before the run (a reused --workspace, a
+	// run continued), Files are those the team created or changed; it
+	// deleted FilesDeleted and left FilesExisting as they were.
+	FilesDeleted  []string `json:"files_deleted,omitempty"`
+	FilesExisting int      `json:"files_existing,omitempty"`
 	// LastExitCode is the exit code of the last block that ran, if any.
 	LastExitCode *int   `json:"last_exit_code"`
 	Engine       string `json:"engine,omitempty"` // batch: the engine the sandbox ran on
@@ -431,7 +436,7 @@ func (v *runView) Summary(s RunSummary) {
 				fmt.Fprintf(v.w, ", … and %d more", more)
 			}
 		}
-		fmt.Fprintln(v.w)
+		fmt.Fprintln(v.w, workspaceNote(s.FilesDeleted, s.FilesExisting))
 	}
 	fmt.Fprintf(v.w, "transcript %s\n", safetext.Name(s.Transcript))
 }

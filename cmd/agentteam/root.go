@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/agentteam/agentteam/safetext"
@@ -214,6 +216,7 @@ func newRootCmd(f *Factory) *cobra.Command {
 	for _, c := range root.Commands() {
 		c.Example = examples[c.Name()]
 	}
+	addCompletions(root, f)
 	root.Version = buildVersion()
 	root.SetVersionTemplate("agentteam {{.Version}}\n")
 	// Unknown commands and bad arguments are usage errors too, with
@@ -230,4 +233,40 @@ func newRootCmd(f *Factory) *cobra.Command {
 	}
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	return root
+}
+
+// addCompletions teaches `agentteam completion`'s scripts the values of
+// the flags that take few (--provider ollama, --log-format json) and the
+// IDs of the runs under ./.agentteam/runs (runs show, run --continue).
+func addCompletions(root *cobra.Command, f *Factory) {
+	fixed := func(values ...string) cobra.CompletionFunc {
+		return cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)
+	}
+	runIDs := func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		runs, _ := listRuns(filepath.Join(f.IO.Dir, defaultRunsDir))
+		ids := make([]cobra.Completion, 0, len(runs))
+		for _, r := range runs {
+			ids = append(ids, cobra.CompletionWithDesc(r.ID, r.Status+": "+safetext.Line(r.Task)))
+		}
+		return ids, cobra.ShellCompDirectiveNoFileComp
+	}
+	root.RegisterFlagCompletionFunc("log-format", fixed("text", "json"))
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalNonPersistentFlags().VisitAll(func(fl *pflag.Flag) {
+			if t, ok := fl.Value.(*flagText); ok && len(t.values) > 0 {
+				c.RegisterFlagCompletionFunc(fl.Name, fixed(t.values...))
+			}
+		})
+		switch c.CommandPath() {
+		case "agentteam run":
+			c.RegisterFlagCompletionFunc("continue", runIDs)
+		case "agentteam runs show", "agentteam runs rm":
+			c.ValidArgsFunction = runIDs
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }

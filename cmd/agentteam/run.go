@@ -131,6 +131,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	defer sb.Close(context.WithoutCancel(ctx))
 	coder, reviewer := runner.models(rp)
 
+	reused := isDir(opts.Workspace) // the user's directory, or the run continued
 	ws, err := openWorkspace(opts.IO, opts.Workspace, slug(task))
 	if err != nil {
 		return err
@@ -143,12 +144,28 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		// delete the record of its own run.
 		path = dir + ".transcript.jsonl"
 	}
+	rec, err := openRunRecord(path, opts.Transcript != "", prior != nil)
+	if err != nil {
+		return err
+	}
+	defer rec.close()
+	path = rec.path
 	proj, err := startProject(ctx, opts, sb, dir, task, path, runner.team.Prompts.Project)
 	if err != nil {
 		return err
 	}
 	if proj != nil {
 		task = proj.task
+	}
+	var reusedDir *userDir
+	if reused {
+		owner := sb.Owner
+		if prior != nil {
+			owner = nil // a run directory of agentteam's own, not the user's
+		}
+		if reusedDir, err = openUserDir(ctx, dir, owner, int(runner.cfg.WorkspaceEntries)); err != nil {
+			return err
+		}
 	}
 	slog.Debug("starting the team", "workspace", dir, "transcript", path, "coder_model", runner.team.CoderModel,
 		"reviewer_model", runner.team.ReviewerModel, "max_turns", runner.team.MaxTurns, "endpoint", endpointOf(runner.backend))
@@ -164,14 +181,18 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			code, _ := outcomeStatus(ctx, o)
 			return map[string]any{"exit_code": code}
 		}})
-	runErr = runner.explain(runErr, rp != nil)
 	out.Err = runErr
+	teamMade, told := reusedDir.finish(ctx)
+	if told {
+		out.Files, out.FilesOmitted = teamMade.files, teamMade.omitted
+	}
 	// A run that never got a reply (model unreachable, Ctrl-C at once)
 	// leaves no empty directory, only its transcript saying why.
 	if out.Turns == 0 && proj == nil && opts.Workspace == "" && removeIfEmpty(dir) {
 		out.Workspace = ""
 	}
 	sum := runSummary(ctx, out)
+	sum.FilesDeleted, sum.FilesExisting = teamMade.deleted, teamMade.existing
 	if opts.Report {
 		defer writeReportAfter(ctx, opts.IO, path, out.Workspace)
 	}
@@ -186,16 +207,6 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return &exitError{code: sum.ExitCode}
 	}
 	return nil
-}
-
-// explain puts a model error in a person's words, naming the agent's
-// model and the endpoint (a replay has none).
-func (r *teamRunner) explain(err error, replaying bool) error {
-	endpoint := ""
-	if !replaying {
-		endpoint = endpointOf(r.backend)
-	}
-	return explainModelError(err, map[string]string{taskrun.Coder: r.team.CoderModel, taskrun.Reviewer: r.team.ReviewerModel}, endpoint)
 }
 
 // onceSaid is the error to return once the summary has said err: nothing
@@ -309,6 +320,10 @@ func (o *teamOptions) runner(ctx context.Context, f *Factory, replaying bool) (*
 			return nil, err
 		}
 		r.backend, r.team.Temperature, r.team.MaxTokens = ms.backend, ms.temperature, ms.maxTokens
+	}
+	endpoint := endpointOf(r.backend) // "" for a replay: it has none
+	r.team.Explain = func(err error, coder, reviewer string) error {
+		return explainModelError(err, map[string]string{taskrun.Coder: coder, taskrun.Reviewer: reviewer}, endpoint)
 	}
 	return r, nil
 }

@@ -86,7 +86,7 @@ const (
 	runNotApproved  = "not approved"
 	runError        = "error"
 	runInterrupted  = "interrupted"
-	runRunning      = "running" // no result yet: going on, or killed
+	runRunning      = "running" // no result yet, and its process is alive
 	runNoTranscript = "no transcript"
 )
 
@@ -153,7 +153,12 @@ func runsIn(dir, prefix string) ([]runInfo, error) {
 		if r.Transcript == "" {
 			r.Status = runNoTranscript
 		} else {
-			readRun(r)
+			// A run locks its transcript while it runs; a batch, its directory.
+			lock := r.Transcript
+			if prefix != "" {
+				lock = dir
+			}
+			readRun(r, lock)
 		}
 		runs = append(runs, *r)
 	}
@@ -168,8 +173,10 @@ const (
 )
 
 // readRun fills r from its transcript, read bounded and tolerant of a last
-// line cut short (a run killed while writing it).
-func readRun(r *runInfo) {
+// line cut short (a run killed while writing it). A run with no result
+// yet is running while a live process holds lock (see holdLock), and
+// interrupted once none does: killed, or its machine stopped.
+func readRun(r *runInfo, lock string) {
 	events := readTranscriptBounded(r.Transcript)
 	r.Status = runRunning
 	turns, sawResult := 0, false
@@ -196,6 +203,9 @@ func readRun(r *runInfo) {
 	}
 	if !sawResult {
 		r.Turns = turns
+	}
+	if r.Status == runRunning && !lockHeld(lock) {
+		r.Status = runInterrupted
 	}
 }
 

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,8 +139,9 @@ func resultEv(status taskrun.Status, turns int, reason, errText string) transcri
 		Extra: map[string]any{"status": string(status), "turns": turns}}
 }
 
-// runsFixture is a runs directory with one run of each status, a batch
-// task, an exec run, a torn transcript and a symlink that is no run.
+// runsFixture is a runs directory with one run of each status (the
+// running one's lock held as its run would), a batch task, an exec run, a
+// torn transcript of a killed run and a symlink that is no run.
 func runsFixture(t *testing.T) (string, time.Time) {
 	t.Helper()
 	dir := t.TempDir()
@@ -149,6 +153,11 @@ func runsFixture(t *testing.T) (string, time.Time) {
 	writeRun(t, dir, "r-error", at(2), true, taskEv("Fail"), resultEv(taskrun.Failed, 0, "error", "coder: the server failed"))
 	writeRun(t, dir, "r-interrupted", at(3), false, taskEv("Stop"), msgEv("coder", "hi", 1), resultEv(taskrun.Failed, 1, "interrupted", "interrupted"))
 	writeRun(t, dir, "r-running", at(4), false, taskEv("Still going"), msgEv("coder", "hi", 2))
+	lock, err := holdLock(filepath.Join(dir, defaultRunsDir, "r-running"+transcriptSuffix)) // as its run does
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
 	writeRun(t, dir, "batch-b/task-1", at(5), false, taskEv("Batch task"), resultEv(taskrun.Approved, 3, "reviewer said APPROVE", ""))
 	writeRun(t, dir, "r-exec", at(6), false)
 	writeRun(t, dir, "r-torn", at(7), false, taskEv("Torn"), msgEv("coder", "hi", 4))
@@ -193,7 +202,7 @@ func TestRunsList(t *testing.T) {
 		{"r-running", "Still going", "running", 1, 2, true},
 		{"batch-b/task-1", "Batch task", "approved", 3, 0, true},
 		{"r-exec", "", "no transcript", 0, 0, true},
-		{"r-torn", "Torn", "running", 1, 4, true},
+		{"r-torn", "Torn", "interrupted", 1, 4, true}, // killed mid-write: no process holds its lock
 	}
 	if len(got) != len(want) {
 		t.Fatalf("listed %+v", got)
@@ -410,7 +419,7 @@ func TestRunContinueRefused(t *testing.T) {
 	}{
 		{"unknown run", []string{"--continue", "nope"}, "no run"},
 		{"with --workspace", []string{"--continue", "r-approved", "--workspace", dir}, "--continue goes on"},
-		{"running", []string{"--continue", "r-running"}, "may still be running"},
+		{"running", []string{"--continue", "r-running"}, "is still running"},
 		{"no transcript", []string{"--continue", "r-exec"}, "no transcript"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,5 +428,145 @@ func TestRunContinueRefused(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want usage error saying %q", code, errOut, tc.says)
 			}
 		})
+	}
+}
+
+// TestRunsLiveness: a run, or a batch's task, with no result is running
+// while its process lives and interrupted once that process is killed
+// (kill -9: nothing of it runs to say so). The locks are held by a real
+// child process, as a run's are, and the kernel drops them when it dies.
+func TestRunsLiveness(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().Truncate(time.Second)
+	writeRun(t, dir, "r-live", now, false, taskEv("Going on"), msgEv("coder", "hi", 2))
+	writeRun(t, dir, "batch-x/t1", now.Add(-time.Minute), false, taskEv("Batch task"))
+	runs := filepath.Join(dir, defaultRunsDir)
+	var held []*os.File
+	for _, p := range []string{filepath.Join(runs, "r-live"+transcriptSuffix), filepath.Join(runs, "batch-x")} {
+		f, err := holdLock(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, f)
+	}
+	child := exec.Command("sleep", "600")
+	child.ExtraFiles = held // the child's descriptors share the locks
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	for _, f := range held {
+		f.Close() // now only the child holds them
+	}
+	statuses := func() string {
+		t.Helper()
+		code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", "runs", "--json")
+		if code != ExitOK {
+			t.Fatalf("runs: exit %d: %s", code, errOut)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r runInfo
+			json.Unmarshal([]byte(line), &r)
+			got = append(got, r.ID+"="+r.Status)
+		}
+		return strings.Join(got, " ")
+	}
+	if got := statuses(); got != "r-live=running batch-x/t1=running" {
+		t.Fatalf("while the process lives: %s", got)
+	}
+	if code, _, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", "runs", "rm", "r-live"); code != ExitUsage {
+		t.Fatalf("rm of a live run: exit %d: %s", code, errOut)
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+	if got := statuses(); got != "r-live=interrupted batch-x/t1=interrupted" {
+		t.Fatalf("once it is killed: %s", got)
+	}
+	if code, _, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", "runs", "rm", "r-live"); code != ExitOK {
+		t.Fatalf("rm of a killed run: exit %d: %s", code, errOut)
+	}
+}
+
+// TestRunRecordNames: a run never overwrites a transcript: beside a reused
+// workspace it takes the next free name, a --transcript that exists is
+// refused, a continued run writes its own; one that never started leaves
+// none.
+func TestRunRecordNames(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ws"+transcriptSuffix)
+	var names []string
+	for range 3 {
+		rec, err := openRunRecord(path, false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(rec.path, []byte("{}\n"), 0o600) // the run wrote to it
+		if !lockHeld(rec.path) {
+			t.Errorf("%s is not locked while its run runs", rec.path)
+		}
+		rec.close()
+		if lockHeld(rec.path) {
+			t.Errorf("%s is still locked after its run", rec.path)
+		}
+		names = append(names, filepath.Base(rec.path))
+	}
+	if got := strings.Join(names, " "); got != "ws.transcript.jsonl ws.2.transcript.jsonl ws.3.transcript.jsonl" {
+		t.Fatalf("names %s", got)
+	}
+	_, err := openRunRecord(path, true, false)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != ExitUsage || !strings.Contains(err.Error(), "--transcript") {
+		t.Fatalf("an existing --transcript: %v", err)
+	}
+	rec, err := openRunRecord(path, true, true)
+	if err != nil || rec.path != path {
+		t.Fatalf("continuing: %v %+v", err, rec)
+	}
+	rec.close()
+	if data, _ := os.ReadFile(path); string(data) != "{}\n" {
+		t.Fatalf("continuing changed the transcript: %q", data)
+	}
+	rec, err = openRunRecord(filepath.Join(dir, "never"+transcriptSuffix), false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.close()
+	if _, err := os.Lstat(rec.path); err == nil {
+		t.Fatal("a run that never started left its empty transcript")
+	}
+}
+
+// TestFindRunRelative: a run is found by a relative path when the runs
+// directory is relative too (IO.Dir "": the working directory).
+func TestFindRunRelative(t *testing.T) {
+	dir, _ := runsFixture(t)
+	t.Chdir(dir)
+	for _, arg := range []string{".agentteam/runs/r-approved", "./.agentteam/runs/r-approved.transcript.jsonl", filepath.Join(dir, defaultRunsDir, "r-approved")} {
+		if r, err := findRun(defaultRunsDir, arg); err != nil || r.ID != "r-approved" {
+			t.Errorf("findRun(%q) = %+v, %v", arg, r, err)
+		}
+	}
+}
+
+// TestHoldLockSymlink: a batch's --workspace may be a symlink the user
+// made; its directory is locked.
+func TestHoldLockSymlink(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "root")
+	link := filepath.Join(t.TempDir(), "link")
+	os.Mkdir(dir, 0o755)
+	os.Symlink(dir, link)
+	f, err := holdLock(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !lockHeld(dir) {
+		t.Error("the directory is not locked")
+	}
+	f.Close()
+	if lockHeld(dir) {
+		t.Error("the directory is still locked")
 	}
 }

@@ -36,8 +36,8 @@ func newRunsCmd(f *Factory) *cobra.Command {
 		Short: "List, show and remove the runs under ./.agentteam/runs",
 		Long: `Lists the runs under ./.agentteam/runs, and the tasks of its batch-NAME
 directories, newest first: when, the task's first line, status (approved, not
-approved, error, interrupted, running: no result yet, or killed), turns,
-tokens and where. RUN is an ID as listed, or the path of a run's directory or
+approved, error, interrupted: stopped by Ctrl-C or its process killed, running:
+its process is alive), turns, tokens and where. RUN is an ID as listed, or the path of a run's directory or
 transcript.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRunsList(opts) },
@@ -56,7 +56,7 @@ transcript.`,
 		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE:  func(cmd *cobra.Command, args []string) error { return runRunsRm(cmd.Context(), opts, args) },
 	}
-	rm.Flags().BoolVar(&opts.Force, "force", false, "also remove a run that has no result yet (it may still be running)")
+	rm.Flags().BoolVar(&opts.Force, "force", false, "also remove a run that is still running")
 	prune := &cobra.Command{
 		Use:   "prune --older-than AGE",
 		Short: "Remove the runs last changed more than AGE ago",
@@ -114,8 +114,12 @@ func findRun(root, arg string) (runInfo, error) {
 		return runInfo{}, err
 	}
 	abs, _ := filepath.Abs(arg)
+	same := func(p string) bool { // root may be relative: the working directory
+		a, err := filepath.Abs(p)
+		return p != "" && err == nil && a == abs
+	}
 	for _, r := range runs {
-		if r.ID == strings.TrimSuffix(arg, transcriptSuffix) || (abs != "" && (abs == r.Workspace || abs == r.Transcript)) {
+		if r.ID == strings.TrimSuffix(arg, transcriptSuffix) || (abs != "" && (same(r.Workspace) || same(r.Transcript))) {
 			return r, nil
 		}
 	}
@@ -166,7 +170,7 @@ func runRunsRm(ctx context.Context, opts *RunsOptions, args []string) error {
 			return err
 		}
 		if r.Status == runRunning && !opts.Force {
-			return usageError("run %s has no result yet and may still be running: add --force to remove it anyway", safetext.Name(r.ID))
+			return usageError("run %s is still running (its process is alive): add --force to remove it anyway", safetext.Name(r.ID))
 		}
 		targets = append(targets, r)
 	}
@@ -316,7 +320,7 @@ func loadPriorRun(s IO, arg string) (*priorRun, error) {
 	case r.Transcript == "":
 		return nil, usageError("run %s has no transcript to continue from", safetext.Name(r.ID))
 	case r.Status == runRunning:
-		return nil, usageError("run %s has no result yet: it may still be running", safetext.Name(r.ID))
+		return nil, usageError("run %s is still running: wait for it to end, or stop it, then continue it", safetext.Name(r.ID))
 	}
 	events, err := transcript.ReadFile(r.Transcript)
 	if err != nil && len(events) == 0 {

@@ -29,8 +29,8 @@ func TestMain(m *testing.M) {
 // has one, is the fake model server's script (fakeserver.Script, the format
 // of `agentteam fake-llm --script`), served for that script alone and
 // reached through OPENAI_BASE_URL with no key. The coder model is "c" and
-// the reviewer "r"; $REPO is the repository's root. AGENTTEAM_TEST_IMAGE,
-// when set, is the sandbox image.
+// the reviewer "r"; $REPO is the repository's root; [root] holds when the
+// scripts run as root. AGENTTEAM_TEST_IMAGE, when set, is the sandbox image.
 func TestScripts(t *testing.T) {
 	requireDocker(t)
 	repo, err := filepath.Abs("../..")
@@ -71,6 +71,13 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": cmdExits,
+		},
+		// [root]: agentteam runs as root, so the sandbox as a user of its own.
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 	})
 }

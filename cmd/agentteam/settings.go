@@ -34,6 +34,8 @@ type setting struct {
 	name string // what a complaint about its value calls it
 	help string // the flag's help; "(env NAME)" is added
 	note string // said after the variable in the help: "(env NAME; note)"
+	// values are what a shell completes the flag's value with; none: any.
+	values []string
 	// set reads v, never empty, into its place in c; its error says what is
 	// wrong with v, and the caller names the setting and where v came from.
 	set func(c *config, v string) error
@@ -128,7 +130,7 @@ func settingsTable() []setting {
 			}},
 		{env: "AGENTTEAM_WORKSPACE_CAP", flag: "workspace-cap", kind: "string", def: units.BytesSize(float64(d.WorkspaceBytes)), name: "workspace cap",
 			help: "largest size of the workspace", set: size(func(c *config) *int64 { return &c.sandbox.WorkspaceBytes })},
-		{env: "AGENTTEAM_RUNTIME", flag: "runtime", kind: "string", name: "runtime",
+		{env: "AGENTTEAM_RUNTIME", flag: "runtime", kind: "string", name: "runtime", values: []string{"runc", "runsc"},
 			help: "container runtime, e.g. runsc where registered", set: str(func(c *config) *string { return &c.sandbox.Runtime })},
 		{env: "AGENTTEAM_EGRESS", flag: "egress", kind: "list", name: "egress",
 			help: "let blocks reach HOST, HOST:PORT or ADDRESS:PORT through agentteam's proxy, or pypi (repeat, or separate with commas)",
@@ -151,7 +153,7 @@ func settingsTable() []setting {
 			set: str(func(c *config) *string { return &c.dockerHost })},
 
 		// Models.
-		{env: "AGENTTEAM_PROVIDER", flag: "provider", kind: "string", name: "provider",
+		{env: "AGENTTEAM_PROVIDER", flag: "provider", kind: "string", name: "provider", values: openaicompat.Providers(),
 			help: "model provider preset: openai, azure, ollama, vllm, llamacpp, lmstudio, openrouter", set: func(c *config, v string) error {
 				c.model.Provider = strings.ToLower(strings.TrimSpace(v))
 				return nil
@@ -164,7 +166,7 @@ func settingsTable() []setting {
 			help: "the coder's model", set: str(func(c *config) *string { return &c.coderModel })},
 		{env: "AGENTTEAM_REVIEWER_MODEL", flag: "reviewer-model", kind: "string", def: DefaultModel, name: "reviewer model",
 			help: "the reviewer's model", set: str(func(c *config) *string { return &c.reviewerModel })},
-		{env: "AGENTTEAM_REVIEWER_VISION", flag: "reviewer-vision", kind: "bool", name: "reviewer vision",
+		{env: "AGENTTEAM_REVIEWER_VISION", flag: "reviewer-vision", kind: "bool", name: "reviewer vision", values: []string{"true", "false"},
 			help: "show the reviewer the PNG and JPEG images the blocks under review made (its model must accept images)",
 			note: "default: off", set: func(c *config, v string) error {
 				b, err := parseBool(v)
@@ -363,7 +365,7 @@ func (sf *settingFlags) addAs(fs *pflag.FlagSet, env, flag, help string) {
 		sf.fs, sf.names = fs, map[string]string{}
 	}
 	sf.names[env] = flag
-	fs.Var(&flagText{text: row.def, kind: row.kind}, flag, fmt.Sprintf("%s (env %s%s)", help, env, note))
+	fs.Var(&flagText{text: row.def, kind: row.kind, values: row.values}, flag, fmt.Sprintf("%s (env %s%s)", help, env, note))
 	if row.kind == "bool" {
 		fs.Lookup(flag).NoOptDefVal = "true" // --reviewer-vision alone turns it on
 	}
@@ -384,6 +386,7 @@ func (sf settingFlags) lookup(env string) *pflag.Flag {
 type flagText struct {
 	text, kind string
 	given      bool
+	values     []string // for shell completion
 }
 
 func (t *flagText) String() string { return t.text }

@@ -79,8 +79,10 @@ func commandExamples() map[string]string {
 		"exec": `  agentteam exec message.md
   printf '` + "```" + `python\nprint(6*7)\n` + "```" + `\n' | agentteam exec -
   agentteam exec --egress pypi --timeout 120 install.md`,
-		"ask":      `  agentteam ask "Say hi"` + "\n" + `  agentteam ask --provider ollama --model llama3.2 "Say hi"`,
-		"doctor":   "  agentteam doctor\n  agentteam doctor --json",
+		"ask": `  agentteam ask "Say hi"` + "\n" + `  agentteam ask --provider ollama --model llama3.2 "Say hi"`,
+		"doctor": `  agentteam doctor
+  agentteam doctor --provider ollama --coder-model qwen2.5-coder --reviewer-model llama3.1
+  agentteam doctor --json | jq -r '.checks[] | select(.ok | not) | .name'`,
 		"cleanup":  "  agentteam cleanup --dry-run\n  agentteam cleanup",
 		"fake-llm": "  agentteam fake-llm --script model.json --addr 127.0.0.1:8089",
 		"version":  "  agentteam version\n  agentteam --version",

@@ -75,3 +75,35 @@ func TestEverydayCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletion: `agentteam completion` writes the scripts of bash, zsh
+// and fish, and the completions they ask for know the values of the flags
+// that take few and the IDs of the runs.
+func TestCompletion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, t.TempDir(), "", "completion", sh)
+		if code != ExitOK || !strings.Contains(out, "agentteam") || len(out) < 1000 {
+			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", sh, code, len(out), errOut)
+		}
+	}
+	dir, _ := runsFixture(t)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "--provider", ""}, []string{"ollama", "vllm", "openai", "azure"}},
+		{[]string{"doctor", "--runtime", "r"}, []string{"runc", "runsc"}},
+		{[]string{"run", "--reviewer-vision="}, []string{"true", "false"}},
+		{[]string{"ask", "--log-format", ""}, []string{"text", "json"}},
+		{[]string{"runs", "show", ""}, []string{"r-approved\tapproved: Write a prime checker", "batch-b/task-1\t"}},
+		{[]string{"runs", "rm", ""}, []string{"r-running\trunning: Still going"}},
+		{[]string{"run", "--continue", ""}, []string{"r-notapproved\tnot approved: Sort"}},
+	} {
+		code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", append([]string{"__complete"}, tc.args...)...)
+		for _, w := range tc.want {
+			if code != ExitOK || !strings.Contains(out, w) {
+				t.Errorf("%v: exit %d, completions %q, stderr %q; want %q", tc.args, code, out, errOut, w)
+			}
+		}
+	}
+}
