@@ -25,6 +25,9 @@ const (
 	WorkersName   = "workers" // the durable consumer every worker shares
 	tasksPrefix   = "agentteam.tasks."
 	resultsPrefix = "agentteam.results."
+	// cancelPrefix is where Cancel tells the workers (core NATS, not
+	// stored: a worker away then finishes the task, whose result waits).
+	cancelPrefix = "agentteam.cancel."
 	headerID      = "Agentteam-Task"
 	// headerAttempts carries the submitter's Config.Attempts with each
 	// task: the set's say, not each worker's.
@@ -208,15 +211,53 @@ func (q *Queue) Submit(ctx context.Context, batch string, tasks []Task) error {
 	return nil
 }
 
-// Cancel removes the batch's tasks no worker has taken yet.
+// Cancel removes the batch's tasks from the queue, those a worker is
+// running too, and tells the workers, who stop the running ones.
 func (q *Queue) Cancel(ctx context.Context, batch string) error {
-	return q.admin(ctx, "cancel batch "+batch, func(ctx context.Context) error {
+	err := q.admin(ctx, "cancel batch "+batch, func(ctx context.Context) error {
 		s, err := q.js.Stream(ctx, TasksStream)
 		if err != nil {
 			return err
 		}
 		return s.Purge(ctx, jetstream.WithPurgeSubject(tasksPrefix+batch))
 	})
+	if err == nil {
+		q.nc.Publish(cancelPrefix+batch, nil)
+		q.nc.FlushTimeout(q.cfg.AdminTimeout)
+	}
+	return err
+}
+
+// running is the cancel functions of a worker's running tasks, by batch.
+type running struct {
+	mu      sync.Mutex
+	batches map[string]map[*context.CancelFunc]bool
+}
+
+func (r *running) add(batch string, cancel *context.CancelFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.batches[batch] == nil {
+		r.batches[batch] = map[*context.CancelFunc]bool{}
+	}
+	r.batches[batch][cancel] = true
+}
+
+func (r *running) remove(batch string, cancel *context.CancelFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.batches[batch], cancel)
+	if len(r.batches[batch]) == 0 {
+		delete(r.batches, batch)
+	}
+}
+
+func (r *running) cancel(batch string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.batches[batch] {
+		(*c)()
+	}
 }
 
 // workersConsumer makes sure the shared consumer exists; update sets this
@@ -384,6 +425,16 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 		return err
 	}
 	beat := cons.CachedInfo().Config.AckWait / 3
+	run := &running{batches: map[string]map[*context.CancelFunc]bool{}}
+	sub, err := q.nc.Subscribe(cancelPrefix+"*", func(m *nats.Msg) {
+		batch := strings.TrimPrefix(m.Subject, cancelPrefix)
+		q.cfg.Log.Info("batch cancelled by its submitter: stopping its tasks", "batch", batch)
+		run.cancel(batch)
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe to cancels: %w", err)
+	}
+	defer sub.Unsubscribe()
 	var wg sync.WaitGroup
 	for range max(1, slots) {
 		wg.Go(func() {
@@ -412,7 +463,7 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 					continue
 				}
 				for m := range msgs.Messages() {
-					q.handle(ctx, m, h, beat)
+					q.handle(ctx, m, h, beat, run)
 				}
 				cancel()
 			}
@@ -453,7 +504,7 @@ func (q *Queue) ready(ctx context.Context, h Handler) error {
 
 // handle runs one delivered task: heartbeats while it runs, publishes its
 // result, then acks; a task handed back is nak'd for another worker.
-func (q *Queue) handle(ctx context.Context, m jetstream.Msg, h Handler, beat time.Duration) {
+func (q *Queue) handle(ctx context.Context, m jetstream.Msg, h Handler, beat time.Duration, run *running) {
 	md, err := m.Metadata()
 	if err != nil {
 		m.Term()
@@ -488,9 +539,19 @@ func (q *Queue) handle(ctx context.Context, m jetstream.Msg, h Handler, beat tim
 				}
 			}
 		})
-		res, err = h.Run(ctx, d)
+		tctx, cancel := context.WithCancel(ctx)
+		run.add(d.Batch, &cancel)
+		res, err = h.Run(tctx, d)
+		cancelled := tctx.Err() != nil && ctx.Err() == nil
+		run.remove(d.Batch, &cancel)
+		cancel()
 		close(stop)
 		beats.Wait()
+		if cancelled {
+			log.Info("task cancelled by its submitter")
+			m.Term() // purged already; nothing to deliver again
+			return
+		}
 		if errors.Is(err, ErrUnavailable) {
 			log.Warn("task handed back: this worker cannot run it now", "err", err)
 			q.handBack(ctx, m, d, md.Sequence.Stream)

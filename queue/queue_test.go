@@ -498,3 +498,66 @@ func TestFiles(t *testing.T) {
 		t.Error("a deleted file was fetched")
 	}
 }
+
+// Cancel stops the batch's running tasks too: the worker's task sees its
+// context end at once, and the task is not delivered again; another
+// batch's task runs on.
+func TestCancelStopsRunningTasks(t *testing.T) {
+	s := startServer(t)
+	cfg := Config{AckWait: time.Second, Poll: 200 * time.Millisecond}
+	_, sub := open(t, s.URL(), cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	started := make(chan string, 4)
+	stopped := make(chan string, 4)
+	var mu sync.Mutex
+	runs := map[string]int{}
+	_, q := open(t, s.URL(), cfg)
+	work(t, q, 2, handler{run: func(ctx context.Context, d Delivery) error {
+		mu.Lock()
+		runs[d.Batch+"/"+d.ID]++
+		mu.Unlock()
+		started <- d.Batch
+		<-ctx.Done()
+		stopped <- d.Batch
+		return ctx.Err()
+	}})
+	ts, _ := tasks(1)
+	if err := sub.Submit(ctx, "b", ts); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Submit(ctx, "other", ts); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		select {
+		case <-started:
+		case <-ctx.Done():
+			t.Fatal("the tasks did not start")
+		}
+	}
+	at := time.Now()
+	if err := sub.Cancel(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-stopped:
+		if b != "b" {
+			t.Fatalf("batch %s's task stopped", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the running task was not stopped")
+	}
+	t.Logf("stopped %v after Cancel", time.Since(at))
+	time.Sleep(3 * cfg.AckWait) // a redelivery would come by now
+	mu.Lock()
+	defer mu.Unlock()
+	if runs["b/t00"] != 1 {
+		t.Errorf("the cancelled task ran %d times", runs["b/t00"])
+	}
+	select {
+	case b := <-stopped:
+		t.Errorf("batch %s's task stopped too", b)
+	default:
+	}
+}

@@ -359,9 +359,9 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	sum, err := collectResults(ctx, q, name, b, ids, func(r queue.Result) ([]byte, error) { return saveShipped(ctx, q, opts.Root, r) })
 	prog.finish()
 	if ctx.Err() != nil && !opts.Attach {
-		// Queued tasks are dropped; running ones finish and wait on the
-		// queue for the next run of this command. One that only watches
-		// (--attach) leaves the set running.
+		// Queued tasks are dropped and the workers stop the running
+		// ones; what finished waits on the queue for the next run of this
+		// command. One that only watches (--attach) leaves the set running.
 		q.Cancel(context.WithoutCancel(ctx), name)
 	}
 	printBatchSummary(opts, sum)
