@@ -8,13 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
 	"github.com/agentteam/agentteam/model"
@@ -79,7 +76,7 @@ func runDoctor(ctx context.Context, opts *DoctorOptions) error {
 	var checks []doctorCheck
 	sandboxOK := true
 	for _, c := range docker.Doctor(ctx, cfg, engineOptions(st)...) {
-		checks = append(checks, doctorCheck{Check: doctorUnits(doctorFix(c))})
+		checks = append(checks, doctorCheck{Check: doctorFix(c)})
 		sandboxOK = sandboxOK && c.OK
 	}
 	if ctx.Err() != nil {
@@ -232,36 +229,4 @@ func modelTrouble(call modelCall, err error) (what, fix string) {
 		}
 	}
 	return err.Error(), ""
-}
-
-// The values doctor puts in human units: the memory limit the probe read
-// from the cgroup (bytes), and the image's size (Docker's decimal units).
-var (
-	memoryMaxBytes = regexp.MustCompile(`memory max (\d+)`)
-	decimalSize    = regexp.MustCompile(`\((\d+(?:\.\d+)?[kMGT]?B),`)
-)
-
-// doctorUnits shows the sizes of a sandbox check in binary units, as the
-// CLI's flags take them and /tmp's is shown: "memory max 536870912"
-// becomes "memory max 512MiB", an image of "1.427GB" one of "1.329GiB".
-func doctorUnits(c docker.Check) docker.Check {
-	switch c.Name {
-	case "hardening":
-		c.Detail = memoryMaxBytes.ReplaceAllStringFunc(c.Detail, func(m string) string {
-			n, err := strconv.ParseUint(memoryMaxBytes.FindStringSubmatch(m)[1], 10, 64)
-			if err != nil || n >= 1<<62 { // cgroup v1 says "no limit" with a page-rounded 2^63
-				return "memory max none"
-			}
-			return "memory max " + units.BytesSize(float64(n))
-		})
-	case "sandbox image":
-		c.Detail = decimalSize.ReplaceAllStringFunc(c.Detail, func(m string) string {
-			n, err := units.FromHumanSize(decimalSize.FindStringSubmatch(m)[1])
-			if err != nil {
-				return m
-			}
-			return "(" + units.BytesSize(float64(n)) + ","
-		})
-	}
-	return c
 }

@@ -125,23 +125,3 @@ func TestDoctorJSONFields(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", data, want)
 	}
 }
-
-func TestDoctorUnits(t *testing.T) {
-	const hardening = "verified on a test container: network off, pids max 280, memory max %s, /tmp 64MiB, host variables seen []"
-	for _, tc := range []struct{ in, want docker.Check }{
-		{docker.Check{Name: "hardening", Detail: strings.Replace(hardening, "%s", "536870912", 1)},
-			docker.Check{Name: "hardening", Detail: strings.Replace(hardening, "%s", "512MiB", 1)}},
-		{docker.Check{Name: "hardening", Detail: strings.Replace(hardening, "%s", "9223372036854771712", 1)}, // cgroup v1: none
-			docker.Check{Name: "hardening", Detail: strings.Replace(hardening, "%s", "none", 1)}},
-		{docker.Check{Name: "hardening", Detail: strings.Replace(hardening, "%s", "max", 1)}, // cgroup v2: none
-			docker.Check{Name: "hardening", Detail: strings.Replace(hardening, "%s", "max", 1)}},
-		{docker.Check{Name: "sandbox image", OK: true, Detail: "agentteam-sandbox:latest (1.427GB, built 2026-12-01)"},
-			docker.Check{Name: "sandbox image", OK: true, Detail: "agentteam-sandbox:latest (1.329GiB, built 2026-12-01)"}},
-		{docker.Check{Name: "first block", Detail: "379 ms from nothing to the first result"},
-			docker.Check{Name: "first block", Detail: "379 ms from nothing to the first result"}},
-	} {
-		if got := doctorUnits(tc.in); got != tc.want {
-			t.Errorf("doctorUnits(%q)\n = %q\nwant %q", tc.in.Detail, got.Detail, tc.want.Detail)
-		}
-	}
-}

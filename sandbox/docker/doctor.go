@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +91,7 @@ func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 			Fix: "build it, or configure another image"})
 	} else {
 		add(Check{Name: "sandbox image", OK: true, Detail: fmt.Sprintf("%s (%s, built %s)", cfg.Image,
-			units.HumanSize(float64(img.Size)), strings.SplitN(img.Created, "T", 2)[0])})
+			units.BytesSize(float64(img.Size)), strings.SplitN(img.Created, "T", 2)[0])})
 	}
 
 	var names []string
@@ -152,7 +153,7 @@ func Doctor(ctx context.Context, cfg Config, opts ...Option) []Check {
 	ok := seen.UID != 0 && seen.Network == "off" && seen.Root == "read-only" && len(seen.HostEnv) == 0
 	add(Check{Name: "hardening", OK: ok, Detail: fmt.Sprintf(
 		"verified on a test container: network %s, root %s, uid %d, capabilities %s, no_new_privs %v, seccomp mode %d, pids max %s, memory max %s, /tmp %s, host variables seen %v",
-		seen.Network, seen.Root, seen.UID, ready.CapEff, ready.NoNewPrivs, ready.Seccomp, seen.PidsMax, seen.MemoryMax,
+		seen.Network, seen.Root, seen.UID, ready.CapEff, ready.NoNewPrivs, ready.Seccomp, seen.PidsMax, memoryText(seen.MemoryMax),
 		units.BytesSize(float64(seen.TmpBytes)), seen.HostEnv),
 		Fix: "a setting is not in effect inside the container: check the engine's configuration"})
 	// Which kernel the blocks' system calls reach, and so who enforces what.
@@ -209,4 +210,18 @@ func hardeningFix(err error) string {
 		return "check the configured runtime against 'docker info'"
 	}
 	return "a required protection is not in effect on this engine: see the message; the sandbox runs no code without it"
+}
+
+// memoryText is a cgroup's memory limit as read inside (bytes, or "max")
+// in binary units, as the flags take it; cgroup v1 says "no limit" with a
+// page-rounded 2^63.
+func memoryText(limit string) string {
+	n, err := strconv.ParseUint(limit, 10, 64)
+	switch {
+	case err != nil:
+		return limit
+	case n >= 1<<62:
+		return "none"
+	}
+	return units.BytesSize(float64(n))
 }
