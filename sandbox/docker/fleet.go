@@ -7,24 +7,31 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/agentteam/agentteam/sandbox"
 )
 
 // Fleet spreads sessions over several engines, each with its own pool:
 // a session goes to the engine with the most free room, and an engine that
-// fails is taken out of rotation.
+// fails is taken out of rotation until it answers again (a worker lives
+// longer than an engine's restart).
 type Fleet struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	members []*member
+	// rejoin is how long a down engine rests before it is asked again.
+	rejoin time.Duration
 }
 
 type member struct {
-	name string
-	pool *Pool
-	free int
-	down error
+	name    string
+	pool    *Pool
+	ping    func(context.Context) error
+	free    int
+	down    error
+	downAt  time.Time
+	probing bool
 }
 
 // FleetMember is one engine of a fleet.
@@ -32,15 +39,45 @@ type FleetMember struct {
 	Name     string // for messages and results, e.g. unix:///var/run/docker.sock
 	Pool     *Pool
 	Capacity int // its containers at once
+	// Ping asks the engine whether it answers; nil: the pool's engine's.
+	Ping func(context.Context) error
 }
 
 // NewFleet returns a fleet of the given engines.
 func NewFleet(log *slog.Logger, members ...FleetMember) *Fleet {
-	f := &Fleet{log: log}
+	f := &Fleet{log: log, rejoin: 10 * time.Second}
 	for _, m := range members {
-		f.members = append(f.members, &member{name: m.Name, pool: m.Pool, free: m.Capacity})
+		ping := m.Ping
+		if ping == nil && m.Pool != nil {
+			ping = m.Pool.d.Ping
+		}
+		f.members = append(f.members, &member{name: m.Name, pool: m.Pool, ping: ping, free: m.Capacity})
 	}
 	return f
+}
+
+// probeDown asks each engine that has been down for f.rejoin whether it
+// answers again, in the background; one that does is back in rotation.
+// Called with f.mu held.
+func (f *Fleet) probeDown() {
+	for _, m := range f.members {
+		if m.down == nil || m.probing || m.ping == nil || time.Since(m.downAt) < f.rejoin {
+			continue
+		}
+		m.probing = true
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := m.ping(ctx)
+			cancel()
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			m.probing, m.downAt = false, time.Now()
+			if err == nil && m.down != nil {
+				m.down = nil
+				f.log.Info("engine back in rotation", "engine", m.name)
+			}
+		}()
+	}
 }
 
 // NewSession opens a session on the engine with the most free room,
@@ -67,6 +104,7 @@ func (f *Fleet) NewSession(ctx context.Context, dir string) (sandbox.Session, er
 func (f *Fleet) Up() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.probeDown()
 	n := 0
 	for _, m := range f.members {
 		if m.down == nil {
@@ -87,6 +125,7 @@ func (f *Fleet) Close(ctx context.Context) error {
 func (f *Fleet) pick() (*member, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.probeDown()
 	var best *member
 	var why []string
 	for _, m := range f.members {
@@ -115,7 +154,7 @@ func (f *Fleet) markDown(m *member, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m.down == nil {
-		m.down = err
+		m.down, m.downAt = err, time.Now()
 		f.log.Warn("engine taken out of rotation", "engine", m.name, "err", err)
 	}
 }
