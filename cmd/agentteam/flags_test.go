@@ -49,6 +49,8 @@ func TestBadValues(t *testing.T) {
 		{[]string{"batch", "--max-turns", "0", tasks}, "invalid --max-turns 0: want 1 or more"},
 		{[]string{"batch", "--jobs", "0", tasks}, "invalid --jobs 0: want 1 or more"},
 		{[]string{"batch", "--max-containers", "0", tasks}, "invalid --max-containers 0: want 1 or more"},
+		{[]string{"run", "-n", "lines", "of it"}, `unknown shorthand flag: 'n' in -n (a task that starts with - goes after --: agentteam run -- "-n ...")`},
+		{[]string{"ask", "-x", "y", "z"}, `(a task that starts with - goes after --: agentteam ask --`},
 	} {
 		t.Run(strings.Join(tc.args[:3], " "), func(t *testing.T) {
 			teamServer(t, nil, nil)

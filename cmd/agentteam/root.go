@@ -207,7 +207,15 @@ func newRootCmd(f *Factory) *cobra.Command {
 	root.SetErr(s.ErrOut)
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log details (debug level) on stderr")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "", "logs as text or json lines (slog's); default: one plain line per warning")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		// A task or prompt that starts with "-" reads as a flag: say how
+		// to give it.
+		if strings.HasPrefix(err.Error(), "unknown shorthand flag") || strings.HasPrefix(err.Error(), "unknown flag") {
+			switch cmd.Name() {
+			case "run", "ask":
+				err = fmt.Errorf("%w (a task that starts with - goes after --: agentteam %s -- \"-n ...\")", err, cmd.Name())
+			}
+		}
 		return &exitError{code: ExitUsage, err: err}
 	})
 	root.AddCommand(newRunCmd(f), newBatchCmd(f), newExecCmd(f), newAskCmd(f), newDoctorCmd(f), newCleanupCmd(f), newFakeLLMCmd(f),
