@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -72,11 +71,10 @@ server, unknown model, quota...), 2 usage error, 130 interrupted.`,
 func runAsk(ctx context.Context, opts *AskOptions) error {
 	prompt := strings.Join(opts.Prompt, " ")
 	if prompt == "-" {
-		data, err := io.ReadAll(io.LimitReader(opts.IO.In, 16<<20))
-		if err != nil {
-			return usageError("read prompt: %v", err)
+		var err error
+		if prompt, err = readInput(ctx, opts.IO, "prompt", 16<<20); err != nil {
+			return err
 		}
-		prompt = string(data)
 	}
 	if strings.TrimSpace(prompt) == "" {
 		return usageError("the prompt is empty")

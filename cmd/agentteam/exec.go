@@ -82,7 +82,7 @@ Exit status: 0 every block passed, 1 a block failed or none could run,
 }
 
 func runExec(ctx context.Context, opts *ExecOptions) error {
-	msg, err := readMessage(opts)
+	msg, err := readMessage(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -204,13 +204,21 @@ func skipped(b codeblock.Block, reason string) ExecBlock {
 }
 
 // readMessage reads the message from the file or standard input.
-func readMessage(opts *ExecOptions) (string, error) {
+func readMessage(ctx context.Context, opts *ExecOptions) (string, error) {
 	const maxMessage = 16 << 20
 	var r io.Reader
 	switch opts.File {
 	case "", "-":
 		if opts.File == "" && opts.IO.InIsTTY {
 			return "", usageError("no message: give a FILE, or pipe one in (agentteam exec - < message.md)")
+		}
+		if opts.IO.InIsTTY {
+			data, err := readInput(ctx, opts.IO, "message", maxMessage+1)
+			if err != nil {
+				return "", err
+			}
+			r = strings.NewReader(data)
+			break
 		}
 		r = opts.IO.In
 	default:

@@ -104,7 +104,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 			return usageError("replay: %v", err)
 		}
 	}
-	task, err := opts.task()
+	task, err := opts.task(ctx)
 	if err != nil {
 		return err
 	}
@@ -396,14 +396,14 @@ func (r replayFlags) replayOptions() []replay.Option {
 
 // task is the task from the arguments, standard input, or the replayed
 // transcript.
-func (opts *RunOptions) task() (string, error) {
+func (opts *RunOptions) task(ctx context.Context) (string, error) {
 	task := strings.TrimSpace(strings.Join(opts.Task, " "))
 	if task == "-" {
-		data, err := io.ReadAll(io.LimitReader(opts.IO.In, 1<<20))
+		data, err := readInput(ctx, opts.IO, "task", 1<<20)
 		if err != nil {
-			return "", usageError("read task: %v", err)
+			return "", err
 		}
-		task = strings.TrimSpace(string(data))
+		task = strings.TrimSpace(data)
 	}
 	if task == "" && opts.Replay != "" {
 		e, err := recordedTask(opts.Replay)
