@@ -92,7 +92,7 @@ func TestBatch(t *testing.T) {
 		if want == "approved" && (r["last_exit_code"] != 0.0 || r["turns"] != 3.0 || r["tokens"] == 0.0) {
 			t.Errorf("result %d: %v", i, r)
 		}
-		if want == "error" && !strings.Contains(fmt.Sprint(r["error"]), "authentication") {
+		if want == "error" && (r["error_kind"] != "authentication" || !strings.Contains(fmt.Sprint(r["error"]), "the key was refused")) {
 			t.Errorf("result %d error %v", i, r["error"])
 		}
 		if ws := fmt.Sprint(r["workspace"]); want != "error" && !strings.HasSuffix(ws, fmt.Sprintf("task-%02d", i)) {

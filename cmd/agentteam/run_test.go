@@ -86,7 +86,9 @@ func TestRunApprovedFirstTry(t *testing.T) {
 	}
 	var types []string
 	for _, e := range events {
-		types = append(types, e["type"].(string)+":"+asString(e["agent"]))
+		if e["type"] != "output" { // pieces as the program wrote them: the live output tests count them
+			types = append(types, e["type"].(string)+":"+asString(e["agent"]))
+		}
 	}
 	want := "message:user message:coder block:executor block:executor message:executor message:reviewer result:"
 	if strings.Join(types, " ") != want {
