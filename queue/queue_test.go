@@ -561,3 +561,35 @@ func TestCancelStopsRunningTasks(t *testing.T) {
 	default:
 	}
 }
+
+// An in-process server has no port: only Connect reaches it, and a set
+// goes through it as through any other.
+func TestInProcessServer(t *testing.T) {
+	s, err := StartServer(ServerOptions{StoreDir: t.TempDir(), InProcess: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if addr := s.s.Addr(); addr != nil {
+		t.Fatalf("an in-process server listens on %v", addr)
+	}
+	nc, err := s.Connect(t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	q, err := Open(ctx, nc, Config{Poll: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, ids := tasks(3)
+	if err := q.Submit(ctx, "b", ts); err != nil {
+		t.Fatal(err)
+	}
+	work(t, q, 2, handler{})
+	if got := collect(t, ctx, q, "b", ids); len(got) != 3 {
+		t.Errorf("%d results", len(got))
+	}
+}

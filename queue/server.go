@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // ServerOptions configure an embedded JetStream server.
@@ -42,6 +43,10 @@ type ServerOptions struct {
 	// Token, when set, is the secret every client must present (Dial's
 	// nats.Token): a node listening beyond loopback should not be open.
 	Token string
+	// InProcess opens no port at all: only Connect reaches the server (a
+	// batch's own queue, which no other process, local user or host has
+	// any business with).
+	InProcess bool
 	// TLSCert and TLSKey, when set, make clients and routes speak TLS
 	// with this certificate (PEM files); clients check it against their
 	// CA (Dial's nats.RootCAs). TLSCA, when set, is the CA routes check
@@ -76,7 +81,7 @@ func StartServer(o ServerOptions) (*Server, error) {
 	}
 	opts := &server.Options{
 		ServerName: o.Name, Host: host, Port: port, JetStream: true, StoreDir: dir,
-		NoSigs: true, NoLog: true, MaxPayload: o.MaxPayload,
+		NoSigs: true, NoLog: true, MaxPayload: o.MaxPayload, DontListen: o.InProcess,
 	}
 	opts.Authorization = o.Token
 	if (o.TLSCert == "") != (o.TLSKey == "") {
@@ -145,6 +150,12 @@ func (o ServerOptions) Nodes() int {
 
 // URL is where clients connect (nats://host:port).
 func (s *Server) URL() string { return s.s.ClientURL() }
+
+// Connect is a client connection inside this process, the only way to an
+// InProcess server.
+func (s *Server) Connect(name string) (*nats.Conn, error) {
+	return Dial(nats.DefaultURL, name, nats.InProcessServer(s.s))
+}
 
 // Close stops the server and removes a temporary store.
 func (s *Server) Close() {

@@ -169,7 +169,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 		for i, it := range items {
 			ids[i] = it.ID
 		}
-		lq, err := startLocalQueue(ctx, opts.f, opts.queueFlags.config(), queueBatchName(opts.File, opts.Results), b, ids)
+		lq, err := startLocalQueue(ctx, opts.queueFlags.config(), queueBatchName(opts.File, opts.Results), b, ids)
 		if err != nil {
 			return err
 		}

@@ -198,7 +198,7 @@ type localQueue struct {
 
 // startLocalQueue starts the server and b's workers, and collects the
 // results of ids (the tasks b.Run may hand it) for Execute's callers.
-func startLocalQueue(ctx context.Context, f *Factory, cfg queue.Config, name string, b *taskrun.Batch, ids []string) (*localQueue, error) {
+func startLocalQueue(ctx context.Context, cfg queue.Config, name string, b *taskrun.Batch, ids []string) (*localQueue, error) {
 	l := &localQueue{name: name, store: filepath.Join(b.Root, ".queue"), waiting: map[string]chan queue.Result{}}
 	// The results file is the set's record; what an earlier run left on
 	// the queue is of no use and must not be collected as this run's.
@@ -206,10 +206,13 @@ func startLocalQueue(ctx context.Context, f *Factory, cfg queue.Config, name str
 		return nil, fmt.Errorf("remove old queue store: %w", err)
 	}
 	var err error
-	if l.srv, err = queue.StartServer(queue.ServerOptions{StoreDir: l.store}); err != nil {
+	// In-process only: a port, even on loopback, would let another local
+	// user put tasks before this batch's workers, who run them with this
+	// user's model key.
+	if l.srv, err = queue.StartServer(queue.ServerOptions{StoreDir: l.store, InProcess: true}); err != nil {
 		return nil, err
 	}
-	if l.nc, err = f.DialQueue(l.srv.URL(), "agentteam batch", queueAuth{}); err != nil {
+	if l.nc, err = l.srv.Connect("agentteam batch"); err != nil {
 		l.close()
 		return nil, err
 	}
@@ -217,7 +220,7 @@ func startLocalQueue(ctx context.Context, f *Factory, cfg queue.Config, name str
 		l.close()
 		return nil, err
 	}
-	slog.Debug("tasks go through an embedded queue", "url", l.srv.URL(), "store", l.store)
+	slog.Debug("tasks go through an embedded queue, in this process only", "store", l.store)
 	// The workers stop with ctx (a cancel cuts their tasks short, as
 	// b.Run's are) or at close; the collector only at close, so that a
 	// task finishing as ctx ends is still recorded.
