@@ -143,6 +143,12 @@ func runQueueServe(ctx context.Context, opts *QueueServeOptions) error {
 		return err
 	}
 	so.Token = auth.Token
+	// Whoever reaches an open node can hand the workers tasks, which they
+	// run with their model keys, and forge results: beyond this machine,
+	// a token is not optional.
+	if auth.Token == "" && (!loopback(so.Host) || so.Cluster != "" && !loopback(so.ClusterHost)) {
+		return usageError("a node listening beyond loopback (%s) needs a token: set AGENTTEAM_QUEUE_TOKEN (environment or .env) on the nodes, workers and batches", so.Host)
+	}
 	switch {
 	case (opts.TLSCert == "") != (opts.TLSKey == "") || (opts.TLSCA != "" && opts.TLSCert == ""):
 		return usageError("--tls-cert and --tls-key go together, and --tls-ca needs them")
@@ -190,4 +196,13 @@ func ensureStreams(ctx context.Context, opts *QueueServeOptions, url string, aut
 		}
 		sleep.Stop()
 	}
+}
+
+// loopback reports a listen host that only this machine reaches.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -143,3 +143,20 @@ func streamReplicas(t *testing.T, ctx context.Context, nc *nats.Conn, want int) 
 	}
 	return fewest
 }
+
+// A node reachable beyond this machine refuses to start without a token:
+// anyone reaching it could hand the workers tasks and forge results.
+func TestQueueServeNeedsATokenBeyondLoopback(t *testing.T) {
+	t.Setenv("AGENTTEAM_QUEUE_TOKEN", "")
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--listen", "0.0.0.0:0"},
+		{"--listen", ":0"},
+		{"--listen", "127.0.0.1:0", "--cluster-name", "c", "--cluster-listen", "0.0.0.0:0", "--routes", "127.0.0.1:1"},
+	} {
+		code, _, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", append([]string{"queue", "serve"}, args...)...)
+		if code != ExitUsage || !strings.Contains(errOut, "needs a token: set AGENTTEAM_QUEUE_TOKEN") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+	}
+}
