@@ -94,6 +94,9 @@ type Queue struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	cfg Config
+
+	mu          sync.Mutex
+	consumerSet bool // this queue set the workers' consumer: a submit need not again
 }
 
 // Open makes sure the streams exist.
@@ -192,8 +195,16 @@ func (q *Queue) Submit(ctx context.Context, batch string, tasks []Task) error {
 	if err := CheckBatch(batch); err != nil {
 		return err
 	}
-	if err := q.workersConsumer(ctx, true); err != nil {
-		return err
+	q.mu.Lock()
+	set := q.consumerSet
+	q.mu.Unlock()
+	if !set {
+		if err := q.workersConsumer(ctx, true); err != nil {
+			return err
+		}
+		q.mu.Lock()
+		q.consumerSet = true
+		q.mu.Unlock()
 	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36) // a later run's tasks are not duplicates of a purged one's
 	for _, t := range tasks {
