@@ -89,9 +89,9 @@ func modelConfigError(err error, cfg openaicompat.Config, keyEnv string) error {
 	var fix string
 	switch ce.Field {
 	case "APIKey": // a model error, exit 1, as a refused key would be
-		return &model.Error{Kind: model.KindAuth, Err: err, Message: fmt.Sprintf(
-			"no API key for %s: set %s, or use a local server (--provider %s, or OPENAI_BASE_URL)",
-			cmp.Or(cfg.Provider, "openai"), keyEnv, strings.Join(openaicompat.LocalProviders(), "|"))}
+		text := fmt.Sprintf("no API key for %s: set %s, or use a local server (--provider %s, or OPENAI_BASE_URL)",
+			cmp.Or(cfg.Provider, "openai"), keyEnv, strings.Join(openaicompat.LocalProviders(), "|"))
+		return &explainedError{text: text, err: &model.Error{Kind: model.KindAuth, Err: err, Message: text}}
 	case "Provider":
 		fix = "choose one with --provider or AGENTTEAM_PROVIDER, or name any server with --base-url or OPENAI_BASE_URL"
 	case "AzureEndpoint":

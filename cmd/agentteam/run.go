@@ -26,6 +26,8 @@ type RunOptions struct {
 	IO     IO
 	Report bool // write the HTML report at the end
 	f      *Factory
+	// summarized: the run's result went out (with --json, its last line).
+	summarized bool
 	teamOptions
 	replayFlags
 	projectFlags
@@ -75,7 +77,14 @@ Ctrl-C).`,
 		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args
-			return runRun(cmd.Context(), opts)
+			err := runRun(cmd.Context(), opts)
+			if err != nil && opts.JSON && !opts.summarized {
+				// Every end has its result line, one that came before the
+				// team started too (no key, a bad setting, no engine).
+				code, line := exitStatus(cmd.Context(), err)
+				newRunView(opts.IO, true, false).Summary(RunSummary{Type: taskrun.EventResult, StopReason: "error", Error: line, ExitCode: code})
+			}
+			return err
 		},
 	}
 	opts.teamOptions.register(cmd)
@@ -196,6 +205,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if opts.Report {
 		defer writeReportAfter(ctx, opts.IO, path, out.Workspace)
 	}
+	opts.summarized = true
 	if proj != nil {
 		return proj.conclude(ctx, view, sum, runErr)
 	}

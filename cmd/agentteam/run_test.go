@@ -216,8 +216,15 @@ func TestRunErrors(t *testing.T) {
 		t.Setenv("AGENTTEAM_PROVIDER", "")
 		t.Setenv("AZURE_OPENAI_ENDPOINT", "")
 		code, _, errOut := cli(t, context.Background(), t.TempDir(), "", "run", "Task.")
-		if code != ExitFailure || !strings.Contains(errOut, "no API key for openai") {
+		if code != ExitFailure || !strings.Contains(errOut, "no API key for openai") || strings.Contains(errOut, "model authentication") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+		// With --json the end has its result line even so.
+		code, out, _ := cli(t, context.Background(), t.TempDir(), "", "run", "--json", "Task.")
+		var res RunSummary
+		if err := json.Unmarshal([]byte(out), &res); code != ExitFailure || err != nil || res.Type != "result" || res.ExitCode != ExitFailure ||
+			!strings.Contains(res.Error, "no API key for openai") || res.Time == "" {
+			t.Fatalf("--json: exit %d, stdout %q (%v)", code, out, err)
 		}
 	})
 	t.Run("no image", func(t *testing.T) {

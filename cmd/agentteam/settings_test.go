@@ -99,7 +99,7 @@ func TestModelSettings(t *testing.T) {
 		check   func(t *testing.T, c openaicompat.Config)
 	}{
 		{name: "openai needs a key", code: ExitFailure,
-			wantErr: []string{"model authentication: no API key for openai: set OPENAI_API_KEY, or use a local server (--provider llamacpp|lmstudio|ollama|vllm, or OPENAI_BASE_URL)\n"}},
+			wantErr: []string{"no API key for openai: set OPENAI_API_KEY, or use a local server (--provider llamacpp|lmstudio|ollama|vllm, or OPENAI_BASE_URL)\n"}},
 		{name: "an Azure endpoint in the base URL", env: map[string]string{"AGENTTEAM_PROVIDER": "azure", "OPENAI_BASE_URL": "x.openai.azure.com", "AZURE_OPENAI_API_KEY": "k"},
 			code: ExitUsage, wantErr: []string{"not an http(s) URL; set AZURE_OPENAI_ENDPOINT"}},
 		{name: "azure needs an endpoint", env: map[string]string{"AGENTTEAM_PROVIDER": "azure", "AZURE_OPENAI_API_KEY": "k"},
