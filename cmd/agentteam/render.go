@@ -220,7 +220,17 @@ func (v *runView) Message(m agents.Message) {
 func (v *runView) BlockStart(agent string, b codeblock.Block) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.json || v.quiet {
+	if v.json {
+		// As the transcript's block_start: a consumer sees which block
+		// the output events that follow belong to, and when it began.
+		ev := map[string]any{"type": "block_start", "agent": agent, "index": b.Index + 1, "line": b.Line, "language": b.Language}
+		if b.Filename != "" {
+			ev["filename"] = b.Filename
+		}
+		v.emit(ev)
+		return
+	}
+	if v.quiet {
 		return
 	}
 	v.turnOf(agent)

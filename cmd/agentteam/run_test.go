@@ -90,7 +90,7 @@ func TestRunApprovedFirstTry(t *testing.T) {
 			types = append(types, e["type"].(string)+":"+asString(e["agent"]))
 		}
 	}
-	want := "message:user message:coder block:executor block:executor message:executor message:reviewer result:"
+	want := "message:user message:coder block_start:executor block:executor block_start:executor block:executor message:executor message:reviewer result:"
 	if strings.Join(types, " ") != want {
 		t.Fatalf("events %v, want %s", types, want)
 	}
