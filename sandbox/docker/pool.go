@@ -6,14 +6,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/protocol"
 	"github.com/agentteam/agentteam/workspace"
+	"golang.org/x/sys/unix"
 )
 
 // Pool lends started containers to sessions and takes them back after a
@@ -45,6 +48,7 @@ type Pool struct {
 type pooled struct {
 	b    *box
 	slot string
+	lock *os.File // the slot's, held while it lives: see sweepSlots
 	user string
 	id   string
 }
@@ -63,7 +67,52 @@ func (d *Backend) NewPool(root string, size int) (*Pool, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create pool directory: %w", err)
 	}
+	sweepSlots(root, d.log)
 	return &Pool{d: d, root: root, tokens: make(chan struct{}, size)}, nil
+}
+
+const slotPrefix = ".slot-"
+
+// sweepSlots removes the slots under root that no live pool holds: a
+// batch killed outright leaves its containers' slots, with the files of
+// the tasks it did not finish (which run again, in new workspaces). A
+// live pool holds a lock on each of its slots (lockSlot), so another
+// process's are left alone.
+func sweepSlots(root string, log *slog.Logger) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), slotPrefix) {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		lock, err := lockSlot(dir)
+		if err != nil {
+			continue // a live pool's
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("remove a dead batch's workspace slot", "slot", dir, "err", err)
+		} else {
+			log.Debug("removed a dead batch's workspace slot", "slot", dir)
+		}
+		lock.Close()
+	}
+}
+
+// lockSlot takes the slot's lock, or fails at once if a live pool holds
+// it; the kernel drops it with its holder, however that ends.
+func lockSlot(dir string) (*os.File, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // NewSession lends a container for workspaceDir, starting one if none is
@@ -95,7 +144,7 @@ func (p *Pool) NewSession(ctx context.Context, workspaceDir string) (sandbox.Ses
 		return nil, fmt.Errorf("open workspace slot: %w", err)
 	}
 	s := &session{d: p.d, ws: slotWS, user: c.user, id: c.id, box: c.b}
-	return &pooledSession{session: s, pool: p, slot: c.slot, target: target}, nil
+	return &pooledSession{session: s, pool: p, slot: c.slot, lock: c.lock, target: target}, nil
 }
 
 // take returns an idle container, or starts one when there is room.
@@ -129,20 +178,27 @@ func (p *Pool) take(ctx context.Context) (*pooled, error) {
 }
 
 func (p *Pool) start(ctx context.Context) (*pooled, error) {
-	slot, err := os.MkdirTemp(p.root, ".slot-")
+	slot, err := os.MkdirTemp(p.root, slotPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("create workspace slot: %w", err)
+	}
+	lock, err := lockSlot(slot)
+	if err != nil {
+		os.Remove(slot)
+		return nil, fmt.Errorf("lock workspace slot: %w", err)
 	}
 	user, err := p.d.prepareOwnership(slot)
 	if err != nil {
 		os.Remove(slot)
+		lock.Close()
 		return nil, err
 	}
 	var id [6]byte
 	rand.Read(id[:])
-	c := &pooled{slot: slot, user: user, id: hex.EncodeToString(id[:])}
+	c := &pooled{slot: slot, lock: lock, user: user, id: hex.EncodeToString(id[:])}
 	if c.b, err = p.d.startBox(ctx, c.id, user, slot); err != nil {
 		os.Remove(slot)
+		lock.Close()
 		return nil, err
 	}
 	return c, nil
@@ -165,6 +221,9 @@ func (p *Pool) discard(c *pooled) {
 		p.d.remove(c.b)
 	}
 	os.RemoveAll(c.slot)
+	if c.lock != nil {
+		c.lock.Close()
+	}
 	<-p.tokens
 }
 
@@ -216,6 +275,7 @@ type pooledSession struct {
 	*session
 	pool   *Pool
 	slot   string
+	lock   *os.File
 	target string
 }
 
@@ -231,7 +291,7 @@ func (ps *pooledSession) Close(ctx context.Context) error {
 	}
 	s.closed = true
 	defer s.ws.Close()
-	c := &pooled{b: s.box, slot: ps.slot, user: s.user, id: s.id}
+	c := &pooled{b: s.box, slot: ps.slot, lock: ps.lock, user: s.user, id: s.id}
 	s.box = nil
 	// The container first: no block may write into the slot while its
 	// files move out.
@@ -253,7 +313,13 @@ func (ps *pooledSession) Close(ctx context.Context) error {
 	if !clean || moveErr != nil {
 		if moveErr != nil {
 			p := ps.pool.d.log
-			p.Warn("move workspace out of its slot", "err", moveErr, "slot", ps.slot)
+			// Renamed out of the slots' name, so that no sweep takes
+			// the files kept there for the user.
+			kept := filepath.Join(filepath.Dir(ps.slot), ".kept-"+strings.TrimPrefix(filepath.Base(ps.slot), slotPrefix))
+			if os.Rename(ps.slot, kept) != nil {
+				kept = ps.slot
+			}
+			p.Warn("move workspace out of its slot", "err", moveErr, "files kept in", kept)
 			c.slot = "" // keep the files where they are for the user; never reuse the slot
 		}
 		ps.pool.discardKeeping(c)
@@ -296,6 +362,9 @@ func (p *Pool) discardKeeping(c *pooled) {
 	if c.slot == "" {
 		if c.b != nil {
 			p.d.remove(c.b)
+		}
+		if c.lock != nil {
+			c.lock.Close()
 		}
 		<-p.tokens
 		return

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +181,35 @@ func TestPoolSanitizesOnClose(t *testing.T) {
 		if fi, err := os.Lstat(filepath.Join(root, "a", name)); err != nil || fi.Mode() != want {
 			t.Errorf("%s in the workspace is %v (%v), want %v", name, fi.Mode(), err, want)
 		}
+	}
+}
+
+// A new pool removes the slots a killed batch left (their files are a
+// task that runs again), not those of a live pool, nor files kept for
+// the user.
+func TestPoolSweepsDeadSlots(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{".slot-dead/a/b", ".slot-live", ".kept-x", "task-1"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, ".slot-dead", "a", "b", "f"), []byte("x"), 0o644)
+	os.Symlink("/etc", filepath.Join(root, ".slot-dead", "etc"))
+	live, err := lockSlot(filepath.Join(root, ".slot-live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if _, err := (&Backend{log: slog.Default()}).NewPool(root, 1); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{".slot-dead": false, ".slot-live": true, ".kept-x": true, "task-1": true} {
+		if _, err := os.Lstat(filepath.Join(root, name)); (err == nil) != want {
+			t.Errorf("%s: there %v, want %v", name, err == nil, want)
+		}
+	}
+	if _, err := os.Stat("/etc/passwd"); err != nil {
+		t.Fatal("the sweep followed a link")
 	}
 }
