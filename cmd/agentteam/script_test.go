@@ -117,9 +117,8 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdRequests prints what the fake model server was asked for MODEL so
-// far, one request a line: its messages as JSON. (What a model was sent
-// is what it knows: a transcript records what was said, not what each
-// agent saw.)
+// far, one request a line: its messages as JSON, as they came over the
+// wire (the transcript says what agentteam meant to send).
 func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: requests MODEL")
