@@ -72,7 +72,13 @@ func withFix(err error) string {
 	if errors.As(err, &ee) {
 		return err.Error() // says what to change already
 	}
-	return err.Error() + fixFor(err)
+	// A batch's task error comes back from the queue as its recorded
+	// text, explained already, with only its kind kept.
+	msg, fix := err.Error(), fixFor(err)
+	if strings.Contains(msg, strings.Trim(fix, " ();")) {
+		return msg
+	}
+	return msg + fix
 }
 
 // modelConfigError says which flag or variable to change when the model

@@ -15,6 +15,7 @@ import (
 	"github.com/agentteam/agentteam/model"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/sandbox/docker"
+	"github.com/agentteam/agentteam/taskrun"
 )
 
 // TestFixes: the CLI adds to an error the libraries report in their own
@@ -37,6 +38,10 @@ func TestFixes(t *testing.T) {
 			`container runtime not registered: the engine has no runtime "kata" (it has runc); register it in /etc/docker/daemon.json or drop --runtime`},
 		{fmt.Errorf("%w: the runtime %q cannot start the sandbox: boom; register a current runsc", sandbox.ErrRuntimeFailed, "runsc"), ExitSandbox,
 			`container runtime failed: the runtime "runsc" cannot start the sandbox: boom; register a current runsc; 'make runsc' builds a current one`},
+		// A batch stopped by a task's error as recorded, which says what to
+		// change already: not said twice.
+		{&taskrun.StoppedError{Failed: 3, NotStarted: 2, Err: recordedText{"coder: model \"c\" (the server at http://h/v1): the key was refused (HTTP 401): no; check OPENAI_API_KEY or AZURE_OPENAI_API_KEY", model.KindAuth}}, ExitFailure,
+			`stopped starting tasks: 3 in a row failed alike, 2 not started (fix it and run the same command again): coder: model "c" (the server at http://h/v1): the key was refused (HTTP 401): no; check OPENAI_API_KEY or AZURE_OPENAI_API_KEY`},
 	}
 	for _, tc := range cases {
 		if code, msg := exitStatus(context.Background(), tc.err); code != tc.code || msg != tc.want {
@@ -44,6 +49,16 @@ func TestFixes(t *testing.T) {
 		}
 	}
 }
+
+// recordedText is an error as a batch's results file keeps it: its text
+// and its kind.
+type recordedText struct {
+	text string
+	kind model.Kind
+}
+
+func (e recordedText) Error() string { return e.text }
+func (e recordedText) Unwrap() error { return &model.Error{Kind: e.kind, Message: e.text} }
 
 // TestDoctorFixes: doctor's fixes name the CLI's settings, make targets and
 // commands; the sandbox package's own name none.

@@ -20,17 +20,22 @@ import (
 
 // TestMain lets this test binary be the agentteam program, so the scripts
 // below run it as a user does: its own process, arguments, environment,
-// standard streams and exit status.
+// standard streams and exit status. pty (pty_test.go) runs a program on
+// a terminal, for the scripts that show what a person sees there.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){"agentteam": main})
+	testscript.Main(m, map[string]func(){"agentteam": main, "pty": ptyMain})
 }
+
+// fakeServerKey keeps a script's fake model server in its env.Values.
+type fakeServerKey struct{}
 
 // TestScripts runs testdata/script/*.txtar. A script's model.json, when it
 // has one, is the fake model server's script (fakeserver.Script, the format
 // of `agentteam fake-llm --script`), served for that script alone and
 // reached through OPENAI_BASE_URL with no key. The coder model is "c" and
 // the reviewer "r"; $REPO is the repository's root; [root] holds when the
-// scripts run as root. AGENTTEAM_TEST_IMAGE, when set, is the sandbox image.
+// scripts run as root; [pty] when a pseudo-terminal can be opened (the
+// `pty` program). AGENTTEAM_TEST_IMAGE, when set, is the sandbox image.
 func TestScripts(t *testing.T) {
 	requireDocker(t)
 	repo, err := filepath.Abs("../..")
@@ -66,16 +71,21 @@ func TestScripts(t *testing.T) {
 			}
 			srv := fakeserver.New(script)
 			env.Defer(srv.Close)
+			env.Values[fakeServerKey{}] = srv
 			env.Setenv("OPENAI_BASE_URL", srv.URL)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits": cmdExits,
+			"exits":    cmdExits,
+			"requests": cmdRequests,
 		},
 		// [root]: agentteam runs as root, so the sandbox as a user of its own.
 		Condition: func(cond string) (bool, error) {
-			if cond == "root" {
+			switch cond {
+			case "root":
 				return os.Geteuid() == 0, nil
+			case "pty":
+				return ptyAvailable(), nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -103,6 +113,27 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdRequests prints what the fake model server was asked for MODEL so
+// far, one request a line: its messages as JSON, as they came over the
+// wire (the transcript says what agentteam meant to send).
+func cmdRequests(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: requests MODEL")
+	}
+	srv, ok := ts.Value(fakeServerKey{}).(*fakeserver.Server)
+	if !ok {
+		ts.Fatalf("requests: the script has no model.json")
+	}
+	for _, r := range srv.Requests() {
+		if r.Model != args[0] {
+			continue
+		}
+		data, err := json.Marshal(r.Messages)
+		ts.Check(err)
+		fmt.Fprintf(ts.Stdout(), "%s\n", data)
 	}
 }
 
