@@ -63,6 +63,10 @@ type Config struct {
 	// (ErrUnavailable), so that it goes to a worker that can.
 	HandBack time.Duration // 5s
 	Log      *slog.Logger  // nil: slog.Default()
+	// Memory keeps the streams in memory, not on disk: for a queue that
+	// lives as long as its process (a batch's own), whose record is
+	// elsewhere.
+	Memory bool
 }
 
 func (c Config) withDefaults() Config {
@@ -108,23 +112,27 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Queue, error) {
 	}
 	q := &Queue{nc: nc, js: js, cfg: cfg}
 	replicas := max(1, cfg.Replicas)
+	storage := jetstream.FileStorage
+	if cfg.Memory {
+		storage = jetstream.MemoryStorage
+	}
 	streams := []jetstream.StreamConfig{
 		{Name: TasksStream, Subjects: []string{tasksPrefix + "*"}, Retention: jetstream.WorkQueuePolicy,
-			Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: 2 * time.Minute},
+			Storage: storage, Replicas: replicas, Duplicates: 2 * time.Minute},
 		// Results wait for their submitter (which may be detached) for a week.
 		{Name: ResultsStream, Subjects: []string{resultsPrefix + "*"}, Retention: jetstream.LimitsPolicy,
-			Storage: jetstream.FileStorage, Replicas: replicas, Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour},
+			Storage: storage, Replicas: replicas, Duplicates: 2 * time.Minute, MaxAge: 7 * 24 * time.Hour},
 	}
-	err = q.admin(ctx, "create object store "+FilesBucket, func(ctx context.Context) error {
-		if _, err := js.ObjectStore(ctx, FilesBucket); err == nil && cfg.Replicas == 0 {
-			return nil // as the streams: a client must not shrink a cluster's replicas
+	if cfg.Replicas > 0 {
+		// A node's call: the files' bucket gets the cluster's replicas
+		// now. A client makes a missing one when it first sends a file.
+		err = q.admin(ctx, "create object store "+FilesBucket, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateObjectStore(ctx, q.filesConfig())
+			return err
+		})
+		if err != nil {
+			return nil, err
 		}
-		_, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: FilesBucket,
-			Storage: jetstream.FileStorage, Replicas: replicas, TTL: 7 * 24 * time.Hour})
-		return err
-	})
-	if err != nil {
-		return nil, err
 	}
 	for _, sc := range streams {
 		err := q.admin(ctx, "create stream "+sc.Name, func(ctx context.Context) error {
@@ -649,7 +657,14 @@ func (q *Queue) files(ctx context.Context, what string, call func(context.Contex
 		}
 		cctx, cancel := context.WithTimeout(ctx, fileTimeout)
 		var store jetstream.ObjectStore
-		if store, err = q.js.ObjectStore(cctx, FilesBucket); err == nil {
+		store, err = q.js.ObjectStore(cctx, FilesBucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			store, err = q.js.CreateObjectStore(cctx, q.filesConfig())
+			if errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				store, err = q.js.ObjectStore(cctx, FilesBucket) // made meanwhile by another
+			}
+		}
+		if err == nil {
 			err = call(cctx, store)
 		}
 		cancel()
@@ -659,4 +674,13 @@ func (q *Queue) files(ctx context.Context, what string, call func(context.Contex
 		q.cfg.Log.Debug(what, "err", err)
 	}
 	return fmt.Errorf("%s: %w", what, cmp.Or(err, ctx.Err()))
+}
+
+// filesConfig is FilesBucket's configuration.
+func (q *Queue) filesConfig() jetstream.ObjectStoreConfig {
+	storage := jetstream.FileStorage
+	if q.cfg.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	return jetstream.ObjectStoreConfig{Bucket: FilesBucket, Storage: storage, Replicas: max(1, q.cfg.Replicas), TTL: 7 * 24 * time.Hour}
 }

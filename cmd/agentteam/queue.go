@@ -216,6 +216,7 @@ func startLocalQueue(ctx context.Context, cfg queue.Config, name string, b *task
 		l.close()
 		return nil, err
 	}
+	cfg.Memory = true // the results file is the set's record; this queue lives as long as the batch
 	if l.q, err = queue.Open(ctx, l.nc, cfg); err != nil {
 		l.close()
 		return nil, err
