@@ -12,9 +12,9 @@ import (
 // the workspace's, while the work tree, the index, HEAD and the current
 // branch stay byte for byte as they were.
 func TestBranch(t *testing.T) {
-	dir, c := newProject(t)
+	dir, _ := newProject(t)
 	write(t, dir, "wip.txt", "the user's untracked work\n")
-	c = copyOf(t, dir)
+	c := copyOf(t, dir)
 	teamWork(t, c.Workspace)
 	cs, err := c.Changes(t.Context())
 	must(t, err)

@@ -90,8 +90,8 @@ func TestLiveOutputOnATerminal(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out, done := cliBackground(t, talkingSandbox(1500*time.Millisecond), &fakeModels{reply: approvedReply}, true, tc.stdin, tc.args...)
-			during := waitFor(t, out, "  tick 1\n")
-			during = waitFor(t, out, "pwned\n") // the second line may come a moment later
+			waitFor(t, out, "  tick 1\n")
+			during := waitFor(t, out, "pwned\n") // the second line may come a moment later
 			if strings.Contains(during, tc.status) {
 				t.Fatalf("the status line came with the first output: the output was not live:\n%s", during)
 			}
