@@ -103,6 +103,10 @@ type Batch struct {
 	// row failed with a configuration error (key, model name, quota):
 	// Run then returns a *StoppedError and leaves the rest for next time.
 	StopAfter int
+	// TaskTeam, when set, gives one task's team settings from the set's
+	// (a replayed task's recorded limits, say); an error is that task's
+	// failure.
+	TaskTeam func(it Item, set Team) (Team, error)
 	// Execute, when set, runs each task instead of Run running its team
 	// here (a queue that hands it to a worker, which calls RunOne); it
 	// returns what RunOne returns. The set's order, resume, retries and
@@ -345,6 +349,11 @@ func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted b
 		return fail(err)
 	}
 	cfg := b.Team
+	if b.TaskTeam != nil {
+		if cfg, err = b.TaskTeam(it, cfg); err != nil {
+			return fail(err)
+		}
+	}
 	cfg.CoderModel = cmp.Or(it.CoderModel, cfg.CoderModel)
 	cfg.ReviewerModel = cmp.Or(it.ReviewerModel, cfg.ReviewerModel)
 	task := Task{Text: it.Text, Dir: dir, Transcript: rec.Transcript, Coder: coder, Reviewer: reviewer,

@@ -153,6 +153,21 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 			code, _ := outcomeStatus(ctx, o)
 			return code
 		},
+		TaskTeam: func(it taskrun.Item, team taskrun.Team) (taskrun.Team, error) {
+			if opts.Replay == "" {
+				return team, nil
+			}
+			// Each replayed task ends as its recording did (see run).
+			p, err := taskReplayPath(opts.Replay, it.ID)
+			if err != nil {
+				return team, err
+			}
+			team.MaxTurns, team.TokenBudget, err = recordedLimits(p, opts.teamOptions.changed, team.MaxTurns, team.TokenBudget)
+			if err != nil {
+				return team, err
+			}
+			return team, team.Check()
+		},
 		Prepare: batchProjects(opts.File, []string{filepath.Join(opts.IO.Dir, filepath.Dir(defaultRunsDir)), opts.Root}, sb, runner.team.Prompts.Project),
 		OnRecord: func(r taskrun.Record, line []byte) {
 			if opts.JSON {
@@ -218,14 +233,23 @@ func openPool(ctx context.Context, f *Factory, runner *teamRunner, hosts []strin
 }
 
 func loadTaskReplay(dir, id string, opts ...replay.Option) (*replay.Replay, error) {
+	p, err := taskReplayPath(dir, id)
+	if err != nil {
+		return nil, err
+	}
+	return replay.Load(p, opts...)
+}
+
+// taskReplayPath is task id's recorded transcript in dir.
+func taskReplayPath(dir, id string) (string, error) {
 	base := taskrun.SafeName(id)
 	for _, name := range []string{base + ".transcript.jsonl", base + ".jsonl"} {
 		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err == nil {
-			return replay.Load(p, opts...)
+			return p, nil
 		}
 	}
-	return nil, fmt.Errorf("no recorded transcript for task %q in %s", id, dir)
+	return "", fmt.Errorf("no recorded transcript for task %q in %s", id, dir)
 }
 
 // progress draws a one-line progress bar on a terminal.

@@ -118,7 +118,10 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	if rp != nil {
-		if err := opts.teamOptions.recordedLimits(opts.Replay); err != nil {
+		if opts.MaxTurns, opts.TokenBudget, err = recordedLimits(opts.Replay, opts.teamOptions.changed, opts.MaxTurns, opts.TokenBudget); err != nil {
+			return err
+		}
+		if err := opts.teamOptions.check(); err != nil {
 			return err
 		}
 	}
@@ -449,28 +452,28 @@ func recordedTask(path string) (*transcript.Event, error) {
 	return nil, nil
 }
 
-// recordedLimits takes the turn limit and the token budget recorded in
-// the transcript at path, unless a flag gave them: a replay then stops
-// where the recorded run stopped, the same way, instead of asking for a
-// reply the recording does not have. A transcript that records none keeps
-// the flags' defaults.
-func (o *teamOptions) recordedLimits(path string) error {
+// recordedLimits is the turn limit and the token budget recorded in the
+// transcript at path, where a flag (changed) did not give them: a replay
+// then stops where the recorded run stopped, the same way, instead of
+// asking for a reply the recording does not have. A transcript that
+// records none keeps maxTurns and tokenBudget.
+func recordedLimits(path string, changed func(string) bool, maxTurns, tokenBudget int) (int, int, error) {
 	e, err := recordedTask(path)
 	if err != nil || e == nil {
-		return err
+		return maxTurns, tokenBudget, err
 	}
 	for _, l := range []struct {
 		flag, key string
 		v         *int
-	}{{"max-turns", taskrun.ExtraMaxTurns, &o.MaxTurns}, {"token-budget", taskrun.ExtraTokenBudget, &o.TokenBudget}} {
-		if o.changed != nil && o.changed(l.flag) {
+	}{{"max-turns", taskrun.ExtraMaxTurns, &maxTurns}, {"token-budget", taskrun.ExtraTokenBudget, &tokenBudget}} {
+		if changed != nil && changed(l.flag) {
 			continue
 		}
 		if n, ok := e.Extra[l.key].(float64); ok && n >= 0 && n == float64(int(n)) {
 			*l.v = int(n)
 		}
 	}
-	return o.check()
+	return maxTurns, tokenBudget, nil
 }
 
 // terminalApprover shows each block on the terminal (stderr) before it
