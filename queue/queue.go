@@ -28,7 +28,7 @@ const (
 	// cancelPrefix is where Cancel tells the workers (core NATS, not
 	// stored: a worker away then finishes the task, whose result waits).
 	cancelPrefix = "agentteam.cancel."
-	headerID      = "Agentteam-Task"
+	headerID     = "Agentteam-Task"
 	// headerAttempts carries the submitter's Config.Attempts with each
 	// task: the set's say, not each worker's.
 	headerAttempts = "Agentteam-Attempts"
