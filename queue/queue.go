@@ -28,6 +28,9 @@ const (
 	// cancelPrefix is where Cancel tells the workers (core NATS, not
 	// stored: a worker away then finishes the task, whose result waits).
 	cancelPrefix = "agentteam.cancel."
+	// eventsPrefix carries running tasks' live events (core NATS: whoever
+	// listens sees them, nothing is kept; the transcript is the record).
+	eventsPrefix = "agentteam.events."
 	headerID     = "Agentteam-Task"
 	// headerAttempts carries the submitter's Config.Attempts with each
 	// task: the set's say, not each worker's.
@@ -683,4 +686,30 @@ func (q *Queue) filesConfig() jetstream.ObjectStoreConfig {
 		storage = jetstream.MemoryStorage
 	}
 	return jetstream.ObjectStoreConfig{Bucket: FilesBucket, Storage: storage, Replicas: max(1, q.cfg.Replicas), TTL: 7 * 24 * time.Hour}
+}
+
+// PublishEvent sends one live event of a running task of batch (a
+// transcript line) to whoever listens (Events); nothing is kept, and a
+// failure is not the task's.
+func (q *Queue) PublishEvent(batch, id string, data []byte) {
+	msg := &nats.Msg{Subject: eventsPrefix + batch, Data: data, Header: nats.Header{}}
+	msg.Header.Set(headerID, id)
+	q.nc.PublishMsg(msg)
+}
+
+// Events calls fn with the live events of batch's running tasks, in the
+// order each task sent them, until stop is called.
+func (q *Queue) Events(batch string, fn func(id string, data []byte)) (stop func(), err error) {
+	if err := CheckBatch(batch); err != nil {
+		return nil, err
+	}
+	sub, err := q.nc.Subscribe(eventsPrefix+batch, func(m *nats.Msg) { fn(m.Header.Get(headerID), m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to events: %w", err)
+	}
+	if err := q.nc.Flush(); err != nil {
+		sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe to events: %w", err)
+	}
+	return func() { sub.Unsubscribe() }, nil
 }

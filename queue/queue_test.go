@@ -593,3 +593,39 @@ func TestInProcessServer(t *testing.T) {
 		t.Errorf("%d results", len(got))
 	}
 }
+
+// A running task's live events reach whoever listens to its batch, in
+// order, and no one else's.
+func TestEvents(t *testing.T) {
+	s := startServer(t)
+	_, q := open(t, s.URL(), Config{})
+	var mu sync.Mutex
+	var got []string
+	stop, err := q.Events("b", func(id string, data []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, id+":"+string(data))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	_, w := open(t, s.URL(), Config{})
+	for i := range 3 {
+		w.PublishEvent("b", "t1", []byte(fmt.Sprint(i)))
+		w.PublishEvent("other", "t9", []byte("not ours"))
+	}
+	w.nc.Flush()
+	want := "t1:0 t1:1 t1:2"
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		s := strings.Join(got, " ")
+		mu.Unlock()
+		if s == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events %q, want %q", s, want)
+		}
+	}
+}

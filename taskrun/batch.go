@@ -103,6 +103,9 @@ type Batch struct {
 	// row failed with a configuration error (key, model name, quota):
 	// Run then returns a *StoppedError and leaves the rest for next time.
 	StopAfter int
+	// Lines, when set, sees each task's transcript lines as they are
+	// written (Task.Lines); it must not block.
+	Lines func(it Item, line []byte)
 	// TaskTeam, when set, gives one task's team settings from the set's
 	// (a replayed task's recorded limits, say); an error is that task's
 	// failure.
@@ -356,7 +359,11 @@ func (b *Batch) attempt(ctx context.Context, it Item) (rec Record, interrupted b
 	}
 	cfg.CoderModel = cmp.Or(it.CoderModel, cfg.CoderModel)
 	cfg.ReviewerModel = cmp.Or(it.ReviewerModel, cfg.ReviewerModel)
-	task := Task{Text: it.Text, Dir: dir, Transcript: rec.Transcript, Coder: coder, Reviewer: reviewer,
+	var lines func([]byte)
+	if b.Lines != nil {
+		lines = func(line []byte) { b.Lines(it, line) }
+	}
+	task := Task{Text: it.Text, Dir: dir, Transcript: rec.Transcript, Coder: coder, Reviewer: reviewer, Lines: lines,
 		Extra:       map[string]any{"id": it.ID},
 		ResultExtra: func(o Outcome) map[string]any { return map[string]any{"exit_code": exitCode(o)} }}
 	var more func() map[string]any

@@ -121,6 +121,9 @@ type Task struct {
 	// in the same workspace: Text is then the follow-up, and the events
 	// are appended to Transcript, the task event marked "continuation".
 	History []agents.Message
+	// Lines, when set, sees each transcript line as it is written (a
+	// worker sends them on as the task's live events); it must not block.
+	Lines func(line []byte)
 }
 
 // Keys of the events' Extra.
@@ -180,6 +183,9 @@ func Run(ctx context.Context, sandboxes sandbox.Opener, cfg Team, t Task) (Outco
 	if err != nil {
 		out.Err = err
 		return out, err
+	}
+	if t.Lines != nil {
+		tw.Tee(t.Lines)
 	}
 	obs := t.Observer
 	if obs == nil {

@@ -82,6 +82,15 @@ type Writer struct {
 	f      *os.File // set by Create; closed by Close
 	err    error    // the first failed write; later writes are refused with it
 	closed bool
+	tee    func(line []byte)
+}
+
+// Tee has fn see each line written from now on (with its newline), in
+// order, once it is in the transcript; fn must not block.
+func (w *Writer) Tee(fn func(line []byte)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.tee = fn
 }
 
 // Create creates (or truncates) the transcript file at path, with mode 0600
@@ -175,6 +184,9 @@ func (w *Writer) Write(e Event) error {
 	if _, err := w.w.Write(buf.Bytes()); err != nil {
 		w.err = fmt.Errorf("transcript: write: %w", err)
 		return w.err
+	}
+	if w.tee != nil {
+		w.tee(buf.Bytes())
 	}
 	return nil
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,6 +34,7 @@ type BatchOptions struct {
 	Root       string
 	Results    string
 	JSON       bool
+	Events     bool // print the running tasks' transcript events on stdout
 	Hosts      []string
 	queueFlags
 	// RetryErrors runs again the tasks whose record is an error.
@@ -68,6 +72,7 @@ closed (| head; it stops as on Ctrl-C and keeps what finished).`,
 	fl.StringVar(&opts.Results, "results", "", "results file (default: NAME.results.jsonl beside TASKS.jsonl)")
 	opts.replayFlags.register(cmd, "directory of recorded transcripts, ID.transcript.jsonl or ID.jsonl per task: no network, no key")
 	fl.BoolVar(&opts.JSON, "json", false, "print each task's result line on stdout as it is written")
+	fl.BoolVar(&opts.Events, "events", false, `print each running task's transcript events on stdout as they happen, one JSON object per line: {"task": ID, "event": {...}} (with --queue nats://..., as the workers send them)`)
 	fl.BoolVar(&opts.RetryErrors, "retry-errors", false, "run again the tasks whose result is an error (a model outage, say)")
 	fl.BoolVar(&opts.Report, "report", false, "also write an HTML report of the set (and of each task) beside the results file and print its path")
 	fl.StringArrayVar(&opts.Hosts, "docker-host", nil, "an engine to spread tasks over (repeat: unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); default: DOCKER_HOST")
@@ -75,7 +80,46 @@ closed (| head; it stops as on Ctrl-C and keeps what finished).`,
 	return cmd
 }
 
+// machineOut says stdout carries JSON lines (results, events): the
+// summary and the progress go elsewhere.
+func (opts *BatchOptions) machineOut() bool { return opts.JSON || opts.Events }
+
+// eventPrinter prints tasks' live events (transcript lines) on w as JSON
+// lines, {"task": ID, "event": {...}}, one whole line at a time.
+func eventPrinter(w io.Writer) func(id string, line []byte) {
+	return func(id string, line []byte) {
+		line = bytes.TrimSpace(line)
+		if !json.Valid(line) {
+			return // not a transcript line: not passed on
+		}
+		data, err := json.Marshal(struct {
+			Task  string          `json:"task"`
+			Event json.RawMessage `json:"event"`
+		}{id, line})
+		if err == nil {
+			w.Write(append(data, '\n'))
+		}
+	}
+}
+
+// lineWriter lets one Write through at a time: each is a whole line.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 func runBatch(ctx context.Context, opts *BatchOptions) error {
+	if opts.Events {
+		// Events and result lines come from many goroutines: one whole
+		// line at a time.
+		opts.IO.Out = &lineWriter{w: opts.IO.Out}
+	}
 	if err := opts.teamOptions.check(); err != nil {
 		return err
 	}
@@ -178,7 +222,11 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	}
 	done, _ := taskrun.ReadRecords(opts.Results)
 	todo := len(b.Todo(done))
-	prog = newProgress(opts.IO, opts.f.line, opts.JSON, todo, len(items)-todo)
+	if opts.Events {
+		print := eventPrinter(opts.IO.Out)
+		b.Lines = func(it taskrun.Item, line []byte) { print(it.ID, line) }
+	}
+	prog = newProgress(opts.IO, opts.f.line, opts.machineOut(), todo, len(items)-todo)
 	if opts.Queue != "off" {
 		ids := make([]string, len(items))
 		for i, it := range items {
@@ -317,7 +365,7 @@ func (p *progress) finish() {
 func printBatchSummary(opts *BatchOptions, sum taskrun.Summary) {
 	results, ran, skipped := sum.Records, sum.Ran, sum.Skipped
 	w := opts.IO.Out
-	if opts.JSON {
+	if opts.machineOut() {
 		w = opts.IO.ErrOut
 	}
 	var approved, notApp, errs, tokens int

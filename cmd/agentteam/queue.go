@@ -353,7 +353,14 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 			len(tasks), opts.Queue, len(items)-len(ids), opts.Queue, opts.File)
 		return nil
 	}
-	prog := newProgress(opts.IO, opts.f.line, opts.JSON, len(ids), len(items)-len(ids))
+	if opts.Events {
+		stop, err := q.Events(name, eventPrinter(opts.IO.Out))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	prog := newProgress(opts.IO, opts.f.line, opts.machineOut(), len(ids), len(items)-len(ids))
 	b := &taskrun.Batch{Items: items, Root: opts.Root, Results: opts.Results, OnRecord: func(r taskrun.Record, line []byte) {
 		if opts.JSON {
 			opts.IO.Out.Write(append(line, '\n'))
@@ -493,10 +500,13 @@ type taskHandler struct {
 	// sendTranscript bounds a transcript sent back with a result (0: none).
 	sendTranscript int64
 	// sendWorkspace bounds the files of a workspace sent back with a
-	// result through files (0: none).
+	// result (0: none).
 	sendWorkspace int64
-	files         *queue.Queue
-	worker        string
+	// remote is a worker's queue, to a submitter on another machine: the
+	// workspaces and the tasks' live events go back through it. Unset
+	// (--queue local), the submitter has them here already.
+	remote *queue.Queue
+	worker string
 	// up, when set, says whether an engine is left (a worker's); a task
 	// whose engines are down then goes back on the queue for another
 	// machine instead of becoming an error. Unset (--queue local, where
@@ -522,6 +532,9 @@ func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, 
 		return h.fail(d, fmt.Sprintf("read queued task: %v", err)), nil
 	}
 	b := h.batch(qt.Team)
+	if h.remote != nil { // b is this task's own
+		b.Lines = func(_ taskrun.Item, line []byte) { h.remote.PublishEvent(d.Batch, d.ID, line) }
+	}
 	if err := b.Team.Check(); err != nil {
 		return h.fail(d, fmt.Sprintf("queued team settings: %v", err)), nil
 	}
@@ -542,8 +555,8 @@ func (h *taskHandler) Run(ctx context.Context, d queue.Delivery) (queue.Result, 
 		return queue.Result{}, err
 	}
 	res := queue.Result{Record: line, Worker: h.worker}
-	if h.sendWorkspace > 0 && h.files != nil && rec.Workspace != "" {
-		res.Workspace, res.WorkspaceNote = sendWorkspace(ctx, h.files, d, rec.Workspace, h.sendWorkspace)
+	if h.sendWorkspace > 0 && h.remote != nil && rec.Workspace != "" {
+		res.Workspace, res.WorkspaceNote = sendWorkspace(ctx, h.remote, d, rec.Workspace, h.sendWorkspace)
 	}
 	if h.sendTranscript > 0 {
 		if st, err := os.Stat(rec.Transcript); err == nil && st.Size() <= h.sendTranscript {

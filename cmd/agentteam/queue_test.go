@@ -541,3 +541,64 @@ func TestWorkerSendsWorkspaceDocker(t *testing.T) {
 	}
 	assertNoContainers(t, dockerClient(t))
 }
+
+// --events prints each running task's transcript events as they are
+// written, {"task": ID, "event": {...}}: from the batch's own workers,
+// and from a worker on another machine through the queue. The summary
+// goes to stderr.
+func TestBatchEvents(t *testing.T) {
+	eventsOf := func(t *testing.T, out string) map[string][]string {
+		t.Helper()
+		got := map[string][]string{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var ev struct {
+				Task  string
+				Event struct{ Type string }
+			}
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatalf("not a JSON line: %q", l)
+			}
+			if ev.Task != "" {
+				got[ev.Task] = append(got[ev.Task], ev.Event.Type)
+			}
+		}
+		return got
+	}
+	check := func(t *testing.T, code int, out, errOut string) {
+		t.Helper()
+		if code != ExitNotApproved || !strings.Contains(errOut, "approved       4") {
+			t.Fatalf("exit %d, stderr %s", code, errOut)
+		}
+		got := eventsOf(t, out)
+		for i := range 5 {
+			id := fmt.Sprintf("task-%02d", i)
+			if ev := got[id]; len(ev) < 4 || ev[0] != "task" || ev[len(ev)-1] != "result" || !slices.Contains(ev, "block") {
+				t.Errorf("%s's events: %v", id, ev)
+			}
+		}
+	}
+	t.Run("local", func(t *testing.T) {
+		dir, tasks := batchFixture(t, 5, false)
+		code, out, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", "batch", "--events", "--max-turns", "3", tasks)
+		check(t, code, out, errOut)
+	})
+	t.Run("remote", func(t *testing.T) {
+		dir, tasks := batchFixture(t, 5, false)
+		srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		wctx, stopWorker := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() { stopWorker(); wg.Wait() }()
+		wg.Go(func() {
+			cliFake(t, wctx, &fakeSandboxes{}, dir, "", "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "w"))
+		})
+		code, out, errOut := cliFake(t, ctx, &fakeSandboxes{open: errors.New("the submitter opens no engine")}, dir, "",
+			"batch", "--queue", srv.URL(), "--events", "--max-turns", "3", tasks)
+		check(t, code, out, errOut)
+	})
+}

@@ -97,7 +97,7 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 	if err != nil {
 		return err
 	}
-	h := &taskHandler{sendTranscript: min(opts.Transcript, nc.MaxPayload()/2), sendWorkspace: opts.Workspace, files: q, worker: host, up: sb.Up,
+	h := &taskHandler{sendTranscript: min(opts.Transcript, nc.MaxPayload()/2), sendWorkspace: opts.Workspace, remote: q, worker: host, up: sb.Up,
 		batch: func(qt queuedTeam) *taskrun.Batch {
 			return &taskrun.Batch{Root: opts.Root, Jobs: 1, Team: qt.apply(runner.team), Sandboxes: sb,
 				Attempts: sb.Engines, EnginesUp: sb.Up,
