@@ -491,3 +491,23 @@ func TestAppend(t *testing.T) {
 		t.Fatal("Append made a missing transcript")
 	}
 }
+
+// Tee sees each line as written to the transcript, in order, and none
+// that could not be written.
+func TestTee(t *testing.T) {
+	var file, teed bytes.Buffer
+	w := transcript.NewWriter(&file)
+	w.Tee(func(line []byte) { teed.Write(line) })
+	for _, typ := range []string{"task", "message", "result"} {
+		if err := w.Write(transcript.Event{Type: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	if teed.String() != file.String() || strings.Count(teed.String(), "\n") != 3 {
+		t.Errorf("teed %q, wrote %q", teed.String(), file.String())
+	}
+	if err := w.Write(transcript.Event{Type: "late"}); err == nil || strings.Contains(teed.String(), "late") {
+		t.Errorf("a write after close: %v, teed %q", err, teed.String())
+	}
+}
