@@ -343,6 +343,15 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 		return err
 	}
 	name := queueBatchName(opts.File, opts.Results)
+	if opts.Events && !opts.Detach {
+		// Before the tasks go out: a worker may start one at once, and
+		// events are not kept for a listener that comes later.
+		stop, err := q.Events(name, eventPrinter(opts.IO.Out))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if !opts.Attach {
 		if err := q.Submit(ctx, name, tasks); err != nil {
 			return err
@@ -352,13 +361,6 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 		fmt.Fprintf(opts.IO.ErrOut, "submitted %d tasks to %s (%d already in the results); collect their results with:\n  agentteam batch --queue %s --attach %s\n",
 			len(tasks), opts.Queue, len(items)-len(ids), opts.Queue, opts.File)
 		return nil
-	}
-	if opts.Events {
-		stop, err := q.Events(name, eventPrinter(opts.IO.Out))
-		if err != nil {
-			return err
-		}
-		defer stop()
 	}
 	prog := newProgress(opts.IO, opts.f.line, opts.machineOut(), len(ids), len(items)-len(ids))
 	b := &taskrun.Batch{Items: items, Root: opts.Root, Results: opts.Results, OnRecord: func(r taskrun.Record, line []byte) {
