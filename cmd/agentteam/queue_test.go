@@ -137,11 +137,7 @@ func TestBatchQueueWorkerKilled(t *testing.T) {
 	serveModels(t, fakeserver.Script{Models: models})
 	dir := t.TempDir()
 	tasks := writeFile(t, dir, "tasks.jsonl", strings.Join(lines, "\n")+"\n")
-	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startQueueServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -257,11 +253,7 @@ func waitConsumer(t *testing.T, ctx context.Context, url string, ackWait time.Du
 func TestWorkerProcessDocker(t *testing.T) {
 	requireDocker(t)
 	dir, tasks := batchFixture(t, 6, false)
-	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startQueueServer(t)
 	worker := exec.Command(buildBinary(t), "worker", "--queue", srv.URL(), "-j", "2", "--workspace", filepath.Join(dir, "w"))
 	worker.Dir = dir
 	var werr bytes.Buffer
@@ -306,11 +298,7 @@ func TestWorkerProcessDocker(t *testing.T) {
 // worker runs every task, each approved.
 func TestWorkerEngineDownHandsBack(t *testing.T) {
 	dir, tasks := batchFixture(t, 4, false)
-	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startQueueServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	type exit struct {
@@ -413,11 +401,7 @@ func (o downOpener) NewSession(context.Context, string) (sandbox.Session, error)
 // file, each once.
 func TestBatchDetachAttach(t *testing.T) {
 	dir, tasks := batchFixture(t, 6, false)
-	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startQueueServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	noEngine := &fakeSandboxes{open: errors.New("the submitter opens no engine")}
@@ -491,11 +475,7 @@ func TestWorkerSendsWorkspaceDocker(t *testing.T) {
 		"c": say(block, block), "r": say("APPROVE", "APPROVE")}})
 	dir := t.TempDir()
 	tasks := writeFile(t, dir, "tasks.jsonl", `{"id": "t1", "task": "Make files.", "coder_model": "c", "reviewer_model": "r"}`+"\n")
-	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := startQueueServer(t)
 	bin := buildBinary(t)
 	for _, c := range []struct {
 		limit string
@@ -584,11 +564,7 @@ func TestBatchEvents(t *testing.T) {
 	})
 	t.Run("remote", func(t *testing.T) {
 		dir, tasks := batchFixture(t, 5, false)
-		srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
+		srv := startQueueServer(t)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		wctx, stopWorker := context.WithCancel(ctx)
@@ -601,4 +577,16 @@ func TestBatchEvents(t *testing.T) {
 			"batch", "--queue", srv.URL(), "--events", "--max-turns", "3", tasks)
 		check(t, code, out, errOut)
 	})
+}
+
+// startQueueServer starts a queue server of the test's own, stopped at
+// its end.
+func startQueueServer(t *testing.T) *queue.Server {
+	t.Helper()
+	srv, err := queue.StartServer(queue.ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return srv
 }
