@@ -342,12 +342,8 @@ func (q *Queue) Collect(ctx context.Context, batch string, want []string, store 
 		}
 		// A fetch hands over each result as it arrives; it is cut short
 		// once the last one is stored, not left to run out its wait.
-		fctx, cancel := context.WithTimeout(ctx, q.cfg.Poll)
-		msgs, err := cons.Fetch(64, jetstream.FetchContext(fctx))
-		if err != nil {
-			cancel()
-			q.cfg.Log.Debug("fetch results", "err", err)
-			sleep(ctx, q.cfg.Poll)
+		msgs, cancel, ok := q.fetch(ctx, cons, 64, "results")
+		if !ok {
 			continue
 		}
 		var storeErr error
@@ -390,6 +386,21 @@ func (q *Queue) Collect(ctx context.Context, batch string, want []string, store 
 		return err
 	})
 	return nil
+}
+
+// fetch pulls up to n messages for one poll. The fetch ends with ctx, so
+// a stopping caller does not wait out the poll; cancel ends it sooner.
+// A failed fetch is logged and waited out (ok false).
+func (q *Queue) fetch(ctx context.Context, cons jetstream.Consumer, n int, what string) (jetstream.MessageBatch, context.CancelFunc, bool) {
+	fctx, cancel := context.WithTimeout(ctx, q.cfg.Poll)
+	msgs, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+	if err != nil {
+		cancel()
+		q.cfg.Log.Debug("fetch "+what, "err", err)
+		sleep(ctx, q.cfg.Poll)
+		return nil, nil, false
+	}
+	return msgs, cancel, true
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -474,14 +485,8 @@ func (q *Queue) Work(ctx context.Context, slots int, h Handler) error {
 					q.cfg.Log.Info("taking tasks again")
 					paused = false
 				}
-				// The fetch ends with ctx, so a stopping worker does not
-				// wait out a poll.
-				fctx, cancel := context.WithTimeout(ctx, q.cfg.Poll)
-				msgs, err := cons.Fetch(1, jetstream.FetchContext(fctx))
-				if err != nil {
-					cancel()
-					q.cfg.Log.Debug("fetch task", "err", err)
-					sleep(ctx, q.cfg.Poll)
+				msgs, cancel, ok := q.fetch(ctx, cons, 1, "task")
+				if !ok {
 					continue
 				}
 				for m := range msgs.Messages() {

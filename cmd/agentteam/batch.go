@@ -158,6 +158,9 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 	if err := opts.queueFlags.check(); err != nil {
 		return err
 	}
+	if opts.Events && opts.Detach {
+		return usageError("--events shows the tasks as they run, and --detach does not wait for them: drop one")
+	}
 	if err := os.MkdirAll(opts.Root, 0o755); err != nil {
 		return fmt.Errorf("create workspace root: %w", err)
 	}
@@ -193,10 +196,7 @@ func runBatch(ctx context.Context, opts *BatchOptions) error {
 			coder, reviewer := runner.models(rp)
 			return coder, reviewer, nil
 		},
-		ExitCode: func(o taskrun.Outcome) int {
-			code, _ := outcomeStatus(ctx, o)
-			return code
-		},
+		ExitCode: taskExitCode(ctx),
 		TaskTeam: func(it taskrun.Item, team taskrun.Team) (taskrun.Team, error) {
 			if opts.Replay == "" {
 				return team, nil

@@ -122,7 +122,7 @@ func TestEveryDotenvExampleEntryWorks(t *testing.T) {
 		"AGENTTEAM_MODEL_HEADER_TIMEOUT": {value: "3m", got: func(o observed) any { return o.model.HeaderTimeout.String() }, want: "3m0s"},
 		"AGENTTEAM_MODEL_IDLE_TIMEOUT":   {value: "45s", got: func(o observed) any { return o.model.IdleTimeout.String() }, want: "45s"},
 		"AGENTTEAM_QUEUE_TOKEN":          {value: "dotenv-token", got: func(o observed) any { return o.queue.Token }, want: "dotenv-token"},
-		"AGENTTEAM_QUEUE_CA":             {value: "/etc/ca.pem", got: func(o observed) any { return o.queue.CA }, want: "/etc/ca.pem"},
+		"AGENTTEAM_QUEUE_CA":             {value: "/etc/passwd", got: func(o observed) any { return o.queue.CA }, want: "/etc/passwd"},
 		"AGENTTEAM_MAX_TOKENS_FIELD": {value: "max_completion_tokens", got: func(o observed) any { return o.model.MaxTokensField },
 			want: openaicompat.MaxCompletionTokens},
 	}

@@ -51,6 +51,9 @@ func TestBadValues(t *testing.T) {
 		{[]string{"batch", "--max-containers", "0", tasks}, "invalid --max-containers 0: want 1 or more"},
 		{[]string{"run", "-n", "lines", "of it"}, `unknown shorthand flag: 'n' in -n (a task that starts with - goes after --: agentteam run -- "-n ...")`},
 		{[]string{"ask", "-x", "y", "z"}, `(a task that starts with - goes after --: agentteam ask --`},
+		{[]string{"batch", "--queue", "foo", tasks}, `invalid --queue "foo": want local, off, or nats://HOST:PORT`},
+		{[]string{"batch", "--queue", "nats://127.0.0.1:1", "--events", "--detach", tasks}, "--events shows the tasks as they run, and --detach does not wait"},
+		{[]string{"queue", "serve", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/x"}, "--tls-cert /nonexistent/cert.pem: cannot read it"},
 	} {
 		t.Run(strings.Join(tc.args[:3], " "), func(t *testing.T) {
 			teamServer(t, nil, nil)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/agentteam/agentteam/prompts"
 	"github.com/agentteam/agentteam/queue"
+	"github.com/agentteam/agentteam/safetext"
 	"github.com/agentteam/agentteam/sandbox"
 	"github.com/agentteam/agentteam/taskrun"
 	"github.com/agentteam/agentteam/workspace"
@@ -55,6 +56,13 @@ func (q queueFlags) check() error {
 		return usageError("--detach and --attach do not go together: detach to submit, attach to collect")
 	case (q.Detach || q.Attach) && !q.remote():
 		return usageError("--detach and --attach need --queue nats://HOST:PORT (the results wait there)")
+	}
+	if q.remote() {
+		for _, u := range strings.Split(q.Queue, ",") {
+			if scheme, _, ok := strings.Cut(strings.TrimSpace(u), "://"); !ok || (scheme != "nats" && scheme != "tls") {
+				return usageError("invalid --queue %q: want local, off, or nats://HOST:PORT[,nats://…]", safetext.Line(q.Queue))
+			}
+		}
 	}
 	return nil
 }
@@ -381,9 +389,13 @@ func runBatchRemote(ctx context.Context, opts *BatchOptions, items []taskrun.Ite
 	return setExit(sum, err)
 }
 
-// receivedWorkspace bounds a workspace a worker sends back, unpacked: the
-// worker is trusted to run the team, not what the team's code left.
-var receivedWorkspace = workspace.Limits{Bytes: 1 << 30, Entries: 100_000}
+// receivedBytes and receivedEntries bound a workspace a worker sends
+// back, unpacked: the worker is trusted to run the team, not what the
+// team's code left.
+const (
+	receivedBytes   = 1 << 30
+	receivedEntries = 100_000
+)
 
 // saveShipped puts what a worker sent with a result on this machine, where
 // a local run would have: the workspace in ROOT/ID (unpacked safely), the
@@ -444,7 +456,7 @@ func receiveWorkspace(ctx context.Context, q *queue.Queue, name, dir string) err
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	if err := q.GetFile(ctx, name, tmp, receivedWorkspace.Bytes); err != nil {
+	if err := q.GetFile(ctx, name, tmp, receivedBytes); err != nil {
 		return err
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
@@ -454,7 +466,7 @@ func receiveWorkspace(ctx context.Context, q *queue.Queue, name, dir string) err
 	if err != nil {
 		return fmt.Errorf("receive workspace: %w", err)
 	}
-	if _, err := workspace.Extract(ctx, dir, zr, receivedWorkspace); err != nil {
+	if _, err := workspace.Extract(ctx, dir, zr, workspace.Limits{Bytes: receivedBytes, Entries: receivedEntries}); err != nil {
 		return err
 	}
 	q.DeleteFile(context.WithoutCancel(ctx), name)
@@ -477,13 +489,13 @@ func sendWorkspace(ctx context.Context, q *queue.Queue, d queue.Delivery, dir st
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	zw := gzip.NewWriter(tmp)
-	err = ws.Archive(ctx, zw, workspace.ArchiveOptions{Limits: workspace.Limits{Bytes: limit, Entries: receivedWorkspace.Entries}})
+	err = ws.Archive(ctx, zw, workspace.ArchiveOptions{Limits: workspace.Limits{Bytes: limit, Entries: receivedEntries}})
 	if cerr := zw.Close(); err == nil {
 		err = cerr
 	}
 	switch {
 	case errors.Is(err, workspace.ErrTooLarge):
-		return "", fmt.Sprintf("not sent: larger than the worker's --send-workspace (%d bytes, %d entries)", limit, receivedWorkspace.Entries)
+		return "", fmt.Sprintf("not sent: larger than the worker's --send-workspace (%d bytes, %d entries)", limit, receivedEntries)
 	case err != nil:
 		return "", "not sent: " + err.Error()
 	}
@@ -605,7 +617,11 @@ func dialQueue(urls, name string, a queueAuth) (*nats.Conn, error) {
 	if a.CA != "" {
 		opts = append(opts, nats.RootCAs(a.CA))
 	}
-	return queue.Dial(urls, name, opts...)
+	nc, err := queue.Dial(urls, name, opts...)
+	if errors.Is(err, nats.ErrNoServers) {
+		err = fmt.Errorf("%w (is a queue, agentteam queue serve, running there?)", err)
+	}
+	return nc, err
 }
 
 // queueAuth is AGENTTEAM_QUEUE_TOKEN and AGENTTEAM_QUEUE_CA, from the

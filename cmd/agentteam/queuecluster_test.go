@@ -78,16 +78,9 @@ func TestQueueClusterProcessesDocker(t *testing.T) {
 	var urls []string
 	var nodes []*exec.Cmd
 	for i := range 3 {
-		var routes []string
-		for j := range 3 {
-			if j != i {
-				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+j]))
-			}
-		}
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-		node, _ := start(fmt.Sprintf("node %d", i), "queue", "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			"--store", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--cluster-name", "accept",
-			"--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ","))
+		url, args := clusterNode(dir, ports, i, "accept")
+		urls = append(urls, url)
+		node, _ := start(fmt.Sprintf("node %d", i), args...)
 		nodes = append(nodes, node)
 	}
 	all := strings.Join(urls, ",")

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentteam/agentteam/queue"
+	"github.com/agentteam/agentteam/safetext"
 )
 
 // QueueServeOptions are the inputs of `agentteam queue serve`.
@@ -148,6 +149,14 @@ func runQueueServe(ctx context.Context, opts *QueueServeOptions) error {
 	// a token is not optional.
 	if auth.Token == "" && (!loopback(so.Host) || so.Cluster != "" && !loopback(so.ClusterHost)) {
 		return usageError("a node listening beyond loopback (%s) needs a token: set AGENTTEAM_QUEUE_TOKEN (environment or .env) on the nodes, workers and batches", so.Host)
+	}
+	for _, f := range []struct{ flag, path string }{{"tls-cert", opts.TLSCert}, {"tls-key", opts.TLSKey}, {"tls-ca", opts.TLSCA}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return usageError("--%s %s: cannot read it", f.flag, safetext.Name(f.path))
+		}
 	}
 	switch {
 	case (opts.TLSCert == "") != (opts.TLSKey == "") || (opts.TLSCA != "" && opts.TLSCert == ""):

@@ -62,17 +62,10 @@ func testQueueServeCluster(t *testing.T, tls bool) {
 	codes := make([]int, 3)
 	var urls []string
 	for i := range 3 {
-		var routes []string
-		for j := range 3 {
-			if j != i {
-				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+j]))
-			}
-		}
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+		url, args := clusterNode(dir, ports, i, "t")
+		urls = append(urls, url)
 		wg.Go(func() {
-			codes[i], _, _ = cliFake(t, ctx, &fakeSandboxes{}, dir, "", append([]string{"queue", "serve",
-				"--listen", fmt.Sprintf("127.0.0.1:%d", ports[i]), "--store", filepath.Join(dir, fmt.Sprint(i)),
-				"--cluster-name", "t", "--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ",")}, tlsArgs...)...)
+			codes[i], _, _ = cliFake(t, ctx, &fakeSandboxes{}, dir, "", append(args, tlsArgs...)...)
 		})
 	}
 	defer func() { cancel(); wg.Wait() }()
@@ -119,6 +112,20 @@ func testQueueServeCluster(t *testing.T, tls bool) {
 			t.Errorf("node %d exit %d after Ctrl-C", i, c)
 		}
 	}
+}
+
+// clusterNode is node i of a 3-node cluster on loopback (clients on
+// ports[0:3], routes on ports[3:6]): its client URL and its command line.
+func clusterNode(dir string, ports []int, i int, cluster string) (string, []string) {
+	var routes []string
+	for j := range 3 {
+		if j != i {
+			routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+j]))
+		}
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", ports[i]), []string{"queue", "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[i]),
+		"--store", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--cluster-name", cluster,
+		"--cluster-listen", fmt.Sprintf("127.0.0.1:%d", ports[3+i]), "--routes", strings.Join(routes, ",")}
 }
 
 // streamReplicas waits up to 30 s for both streams to have want replicas

@@ -190,8 +190,7 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	}
 	out, runErr := taskrun.Run(ctx, sb, cfg, taskrun.Task{Text: task, Dir: dir, Transcript: path, Coder: coder, Reviewer: reviewer,
 		Observer: view, Extra: proj.extra(), Finish: proj.finish(ctx), History: prior.messages(), ResultExtra: func(o taskrun.Outcome) map[string]any {
-			code, _ := outcomeStatus(ctx, o)
-			return map[string]any{"exit_code": code}
+			return map[string]any{"exit_code": taskExitCode(ctx)(o)}
 		}})
 	out.Err = runErr
 	teamMade, told := reusedDir.finish(ctx)
@@ -230,6 +229,14 @@ func onceSaid(err error, json bool, code int) error {
 		return err
 	}
 	return &exitError{code: code}
+}
+
+// taskExitCode gives a finished task's exit status, as run's would be.
+func taskExitCode(ctx context.Context) func(taskrun.Outcome) int {
+	return func(o taskrun.Outcome) int {
+		code, _ := outcomeStatus(ctx, o)
+		return code
+	}
 }
 
 // outcomeStatus is a task's exit status and the line that says why.

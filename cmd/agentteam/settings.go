@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -70,6 +71,20 @@ func settingsTable() []setting {
 	d := docker.Defaults()
 	str := func(dst func(*config) *string) func(*config, string) error {
 		return func(c *config, v string) error { *dst(c) = strings.TrimSpace(v); return nil }
+	}
+	// file is a path that must name a readable file: a missing one is
+	// said before anything connects.
+	file := func(dst func(*config) *string) func(*config, string) error {
+		return func(c *config, v string) error {
+			v = strings.TrimSpace(v)
+			f, err := os.Open(v)
+			if err != nil {
+				return errors.New("cannot read it")
+			}
+			f.Close()
+			*dst(c) = v
+			return nil
+		}
 	}
 	size := func(dst func(*config) *int64) func(*config, string) error {
 		return func(c *config, v string) error {
@@ -245,7 +260,7 @@ func settingsTable() []setting {
 		{env: "AGENTTEAM_QUEUE_TOKEN", name: "queue token", help: "the secret of queue serve's nodes and their clients",
 			set: str(func(c *config) *string { return &c.queueToken })},
 		{env: "AGENTTEAM_QUEUE_CA", name: "queue CA", help: "a PEM file: the CA that signed the queue nodes' TLS certificates (queue serve --tls-cert); set, clients speak TLS",
-			set: str(func(c *config) *string { return &c.queueCA })},
+			set: file(func(c *config) *string { return &c.queueCA })},
 	}
 }
 

@@ -101,11 +101,8 @@ func runWorker(ctx context.Context, opts *WorkerOptions) error {
 		batch: func(qt queuedTeam) *taskrun.Batch {
 			return &taskrun.Batch{Root: opts.Root, Jobs: 1, Team: qt.apply(runner.team), Sandboxes: sb,
 				Attempts: sb.Engines, EnginesUp: sb.Up,
-				Models: func(taskrun.Item) (model.Model, model.Model, error) { return runner.backend, runner.backend, nil },
-				ExitCode: func(o taskrun.Outcome) int {
-					code, _ := outcomeStatus(ctx, o)
-					return code
-				}}
+				Models:   func(taskrun.Item) (model.Model, model.Model, error) { return runner.backend, runner.backend, nil },
+				ExitCode: taskExitCode(ctx)}
 		}}
 	fmt.Fprintf(opts.IO.ErrOut, "worker %s: %d teams at once, taking tasks from %s\n", host, opts.Jobs, opts.Queue)
 	if err := q.Work(ctx, opts.Jobs, h); err != nil {
