@@ -590,3 +590,15 @@ func startQueueServer(t *testing.T) *queue.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// A CA file that cannot be read is said once, naming the setting, before
+// anything connects.
+func TestQueueCAMustBeReadable(t *testing.T) {
+	t.Setenv("AGENTTEAM_QUEUE_CA", "/nonexistent/ca.pem")
+	dir := t.TempDir()
+	tasks := writeFile(t, dir, "tasks.jsonl", `{"id": 1, "task": "x"}`+"\n")
+	code, _, errOut := cliFake(t, context.Background(), &fakeSandboxes{}, dir, "", "batch", "--queue", "nats://127.0.0.1:1", tasks)
+	if code != ExitUsage || errOut != "agentteam: invalid queue CA \"/nonexistent/ca.pem\" (AGENTTEAM_QUEUE_CA): cannot read it\n" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
